@@ -1,0 +1,1 @@
+"""selfimp's library: verifiers, metrics, data loaders, improvement sets, eval and report CLIs."""
