@@ -1,0 +1,225 @@
+"""Read lm-eval sample logs (`samples_<task>_<date>.jsonl`) into per-doc records keyed by a stable id.
+
+Our tasks log one record per generated sample in `filtered_resps[0]`
+(`{"text", "answer", "correct"}`; lm-eval stores it as JSON or as a Python repr string).
+Logs of lm-eval's built-in tasks (gsm8k, gsm8k_cot, minerva_math, hendrycks_math, mbpp) carry
+only raw generations: those are rescored here with the shared verifier of their domain.
+"""
+from __future__ import annotations
+
+import ast
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness_ext.errors import SelfimpError
+from harness_ext.io import read_jsonl
+
+SAMPLE_FILE_RE = re.compile(r"^samples_(?P<task>.+)_(?P<date>\d{4}-\d{2}-\d{2}T[\d\-.:]+)\.jsonl$")
+# suffixes of our own tasks that share one dataset (selfimp_gsm8k_pass1 and _passn: same problems)
+_OUR_SUFFIXES = ("_pass1", "_passn", "_diversity", "_improve", "_groups")
+# built-in lm-eval task name prefix -> shared verifier name
+BUILTIN_VERIFIERS = (
+    ("gsm8k", "gsm8k"),
+    ("minerva_math", "math"),
+    ("hendrycks_math", "math"),
+    ("mbpp", "mbpp"),
+)
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One generated answer of a model to one doc."""
+
+    text: str
+    answer: str | None
+    correct: bool
+
+
+@dataclass
+class DocRecord:
+    """All samples of one doc; `solved` is the first (greedy, for pass@1 tasks) sample's verdict."""
+
+    id: str
+    doc_id: int
+    doc: dict
+    samples: list[Sample]
+
+    @property
+    def n(self) -> int:
+        return len(self.samples)
+
+    @property
+    def n_correct(self) -> int:
+        return sum(s.correct for s in self.samples)
+
+    @property
+    def solved(self) -> bool:
+        return bool(self.samples) and self.samples[0].correct
+
+
+@dataclass
+class SampleLog:
+    """One task's sample log: docs keyed by stable id, in file order."""
+
+    task: str
+    path: Path
+    docs: dict[str, DocRecord] = field(default_factory=dict)
+    rescored_with: str | None = None  # verifier name when rebuilt from a built-in task's raw resps
+
+    @property
+    def dataset(self) -> str:
+        """Name shared by logs over the same problems (selfimp_gsm8k_pass1 and _passn -> selfimp_gsm8k)."""
+        for suffix in _OUR_SUFFIXES:
+            if self.task.endswith(suffix):
+                return self.task[: -len(suffix)]
+        return self.task
+
+    @property
+    def n_samples(self) -> int:
+        """Samples per doc (the largest, in case a log is ragged)."""
+        return max((d.n for d in self.docs.values()), default=0)
+
+
+def builtin_verifier_name(task: str) -> str | None:
+    """The shared verifier for an lm-eval built-in task name, or None if it is not one we rescore."""
+    for prefix, name in BUILTIN_VERIFIERS:
+        if task.startswith(prefix):
+            return name
+    return None
+
+
+def find_sample_files(path: str | Path) -> dict[str, Path]:
+    """Map task -> newest `samples_<task>_<date>.jsonl` under `path` (a file or a dir, recursive)."""
+    path = Path(path)
+    if path.is_file():
+        m = SAMPLE_FILE_RE.match(path.name)
+        if not m:
+            raise SelfimpError(f"{path}: not an lm-eval sample log (expected samples_<task>_<date>.jsonl)")
+        return {m["task"]: path}
+    if not path.is_dir():
+        raise SelfimpError(f"{path}: no such file or directory")
+    newest: dict[str, tuple[str, Path]] = {}
+    for f in sorted(path.rglob("samples_*.jsonl")):
+        m = SAMPLE_FILE_RE.match(f.name)
+        if m and (m["task"] not in newest or m["date"] > newest[m["task"]][0]):
+            newest[m["task"]] = (m["date"], f)
+    if not newest:
+        raise SelfimpError(f"{path}: no lm-eval sample logs (samples_<task>_<date>.jsonl) found")
+    return {task: f for task, (_, f) in sorted(newest.items())}
+
+
+def read_sample_logs(path: str | Path) -> dict[str, SampleLog]:
+    """Read the newest sample log of every task found under `path`."""
+    return {task: read_sample_file(f, task) for task, f in find_sample_files(path).items()}
+
+
+def read_sample_log(path: str | Path, task: str | None = None) -> SampleLog:
+    """Read one task's log from a file or dir; `task` picks one when a dir holds several."""
+    files = find_sample_files(path)
+    if task is None:
+        if len(files) != 1:
+            raise SelfimpError(f"{path}: holds sample logs of several tasks ({', '.join(files)}); name one")
+        task = next(iter(files))
+    if task not in files:
+        raise SelfimpError(f"{path}: no sample log of task {task!r} (found: {', '.join(files)})")
+    return read_sample_file(files[task], task)
+
+
+def read_sample_file(path: Path, task: str) -> SampleLog:
+    rows = read_jsonl(path)
+    if not rows:
+        raise SelfimpError(f"{path}: empty sample log")
+    log = SampleLog(task=task, path=path)
+    raw: list[tuple[int, dict]] = []
+    for lineno, row in enumerate(rows, 1):
+        for key in ("doc_id", "doc", "filtered_resps"):
+            if key not in row:
+                raise SelfimpError(f"{path}:{lineno}: missing field {key!r} (not an lm-eval sample log?)")
+        samples = _our_records(row["filtered_resps"], path, lineno)
+        doc_key = doc_stable_id(row)
+        if doc_key in log.docs:
+            continue  # lm-eval writes one line per (doc, filter): keep the first filter's
+        if samples is None:
+            raw.append((lineno, row))
+            samples = []
+        log.docs[doc_key] = DocRecord(id=doc_key, doc_id=int(row["doc_id"]), doc=row["doc"], samples=samples)
+    if raw:
+        if len(raw) != len(log.docs):
+            raise SelfimpError(f"{path}:{raw[0][0]}: filtered_resps has no per-sample records on some lines only")
+        log.rescored_with = _rescore(log, [row for _, row in raw], path)
+    return log
+
+
+def doc_stable_id(row: dict) -> str:
+    """doc["id"], else a dataset id (task_id, unique_id), else lm-eval's doc_hash."""
+    doc = row["doc"] if isinstance(row["doc"], dict) else {}
+    for key in ("id", "task_id", "unique_id"):
+        if doc.get(key) not in (None, ""):
+            return str(doc[key])
+    if row.get("doc_hash"):
+        return str(row["doc_hash"])
+    return f"doc-{row['doc_id']}"
+
+
+def _our_records(filtered_resps: Any, path: Path, lineno: int) -> list[Sample] | None:
+    """Parse filtered_resps[0] as our per-sample records; None if it is not in that format."""
+    if not isinstance(filtered_resps, list) or not filtered_resps or not isinstance(filtered_resps[0], list):
+        return None
+    items = [_as_record(x) for x in filtered_resps[0]]
+    if not items or any(r is None for r in items):
+        return None
+    out = []
+    for r in items:
+        if not isinstance(r.get("correct"), bool) or not isinstance(r.get("text", ""), str):
+            raise SelfimpError(f"{path}:{lineno}: per-sample record needs bool 'correct' and str 'text': {r!r:.200}")
+        answer = r.get("answer")
+        out.append(Sample(text=r.get("text", ""), answer=None if answer is None else str(answer), correct=r["correct"]))
+    return out
+
+
+def _as_record(x: Any) -> dict | None:
+    if isinstance(x, dict):
+        return x if "correct" in x else None
+    if not isinstance(x, str) or not x.startswith("{"):
+        return None
+    for parse in (json.loads, ast.literal_eval):
+        try:
+            value = parse(x)
+        except (ValueError, SyntaxError, json.JSONDecodeError):
+            continue
+        if isinstance(value, dict) and "correct" in value:
+            return value
+    return None
+
+
+def _rescore(log: SampleLog, rows: list[dict], path: Path) -> str:
+    """Rebuild per-sample records of a built-in task's log from its raw `resps` with our verifier."""
+    name = builtin_verifier_name(log.task)
+    if name is None:
+        raise SelfimpError(
+            f"{path}: task {log.task!r} logs no per-sample records and is not a built-in task we can rescore "
+            f"({', '.join(p + '*' for p, _ in BUILTIN_VERIFIERS)})"
+        )
+    from harness_ext.verify import get_verifier
+
+    verifier = get_verifier(name)
+    texts: list[list[str]] = []
+    for row in rows:
+        resps = row.get("resps")
+        if not isinstance(resps, list) or not resps or not isinstance(resps[0], list):
+            raise SelfimpError(f"{path}: doc {row['doc_id']}: 'resps' is not a list of generations")
+        texts.append([str(t) for t in resps[0]])
+    flat = [t for ts in texts for t in ts]
+    refs = [verifier.reference(row["doc"]) for row, ts in zip(rows, texts) for _ in ts]
+    judged = verifier.judge(flat, refs)
+    answers = [verifier.extract(t) for t in flat]
+    i = 0
+    for row, ts in zip(rows, texts):
+        record = log.docs[doc_stable_id(row)]
+        for t in ts:
+            record.samples.append(Sample(text=t, answer=answers[i], correct=bool(judged[i])))
+            i += 1
+    return name
