@@ -17,5 +17,5 @@ def data_dir() -> Path:
     """The offline dataset directory (env SELFIMP_DATA_DIR)."""
     path = Path(os.environ["SELFIMP_DATA_DIR"])
     if not path.is_dir():
-        pytest.skip(f"offline data not found at {path} (set SELFIMP_DATA_DIR)")
+        pytest.fail(f"offline data not found at {path} (set SELFIMP_DATA_DIR)")
     return path
