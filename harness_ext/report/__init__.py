@@ -1,0 +1,57 @@
+"""`selfimp-report`: progress-or-regress report from lm-eval sample logs only (no model needed).
+
+    selfimp-report runs/<name>                       # a training run (reads runs/<name>/sweep)
+    selfimp-report <sweep dir>                        # what `selfimp-eval sweep` wrote
+    selfimp-report M1_dir M2_dir ... [--out report/]  # one lm-eval output dir per checkpoint, M1 first
+    selfimp-report --compare base_dir tuned_dir       # reversal check of any two lm-eval runs (built-in tasks too)
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from harness_ext.errors import SelfimpError, cli_errors
+from harness_ext.io import atomic_write_json, atomic_write_text
+from harness_ext.report.analysis import Options, analyze, json_ready
+from harness_ext.report.inputs import load_inputs, load_log_dirs
+from harness_ext.report.markdown import render
+from harness_ext.report.plots import write_plots
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="selfimp-report", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("inputs", nargs="*", help="sweep dir, run dir, or one lm-eval output dir per checkpoint (M1 first)")
+    p.add_argument("--compare", nargs=2, metavar=("BASE", "TUNED"), help="compare two lm-eval output dirs")
+    p.add_argument("--out", default="report", help="output dir (default: ./report)")
+    p.add_argument("--no-sbert", action="store_true", help="skip Sentence-BERT diversity (the slow part)")
+    p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    return p
+
+
+def write_report(inputs: list[str] | None, out: str | Path, compare: list[str] | None = None,
+                 opts: Options = Options()) -> dict:
+    """Analyse the logs and write report.json, report.md and the plots into `out`; returns report.json's data."""
+    if compare and inputs:
+        raise SelfimpError("give either input dirs or --compare BASE TUNED, not both")
+    if compare:
+        inp = load_log_dirs([Path(p) for p in compare], method="tuned")
+    else:
+        inp = load_inputs(list(inputs or []))
+    report = json_ready(analyze(inp, opts))
+    out = Path(out)
+    plots = write_plots(report, out)
+    report["plots"] = plots
+    atomic_write_json(out / "report.json", report)
+    atomic_write_text(out / "report.md", render(report, plots))
+    return report
+
+
+@cli_errors
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if not args.inputs and not args.compare:
+        raise SelfimpError("no input: give a sweep dir, a run dir, sample-log dirs or --compare BASE TUNED")
+    write_report(args.inputs, args.out, args.compare, Options(sbert=not args.no_sbert, seed=args.seed))
+    print(f"wrote {Path(args.out) / 'report.md'} and report.json")
+    return 0

@@ -1,0 +1,81 @@
+"""Find the checkpoints and their sample logs behind a report: a sweep dir, a run dir or plain log dirs."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness_ext.errors import SelfimpError
+from harness_ext.io import read_json
+from harness_ext.samples import SampleLog, read_sample_logs
+
+SWEEP_FILE = "sweep.json"
+MANIFEST_FILE = "manifest.json"
+DEFAULT_SWEEP_SUBDIR = "sweep"  # `selfimp-eval sweep runs/<name>` writes to runs/<name>/sweep by default
+
+
+@dataclass
+class Checkpoint:
+    """One evaluated model: M1 has t == 1; `method` names its series (sft, dpo, sft-dpo, ...)."""
+
+    label: str
+    t: int
+    method: str
+    logs: dict[str, SampleLog]
+
+
+@dataclass
+class ReportInput:
+    source: list[str]
+    checkpoints: list[Checkpoint]
+    train_task: str | None = None
+    missing: list[str] = field(default_factory=list)  # sweep checkpoints with no logs yet
+
+
+def load_inputs(paths: list[str | Path]) -> ReportInput:
+    """A sweep dir (sweep.json), a run dir (manifest.json + sweep/), or one log dir per checkpoint, M1 first."""
+    if not paths:
+        raise SelfimpError("no input: give a sweep dir, a run dir or sample-log dirs")
+    if len(paths) == 1:
+        path = Path(paths[0])
+        if (path / SWEEP_FILE).is_file():
+            return load_sweep(path)
+        if (path / MANIFEST_FILE).is_file():
+            sweep = path / DEFAULT_SWEEP_SUBDIR
+            if not (sweep / SWEEP_FILE).is_file():
+                raise SelfimpError(f"{path}: training run with no sweep yet: run `selfimp-eval sweep {path}` first")
+            return load_sweep(sweep)
+    return load_log_dirs([Path(p) for p in paths])
+
+
+def load_log_dirs(paths: list[Path], method: str = "run") -> ReportInput:
+    """Each path holds one checkpoint's lm-eval output; the first is the reference M1."""
+    labels = [p.name or str(p) for p in paths]
+    if len(set(labels)) != len(labels):
+        labels = [str(p) for p in paths]
+    checkpoints = [
+        Checkpoint(label=label, t=i, method=method, logs=read_sample_logs(p))
+        for i, (label, p) in enumerate(zip(labels, paths), 1)
+    ]
+    return ReportInput(source=[str(p) for p in paths], checkpoints=checkpoints)
+
+
+def load_sweep(sweep: Path) -> ReportInput:
+    meta = read_json(sweep / SWEEP_FILE)
+    where = sweep / SWEEP_FILE
+    if not isinstance(meta, dict) or not isinstance(meta.get("checkpoints"), list):
+        raise SelfimpError(f"{where}: field 'checkpoints' must be a list")
+    checkpoints, missing = [], []
+    for i, entry in enumerate(meta["checkpoints"]):
+        if not isinstance(entry, dict) or not isinstance(entry.get("label"), str) or not isinstance(entry.get("t"), int):
+            raise SelfimpError(f"{where}: checkpoints[{i}] needs a str 'label' and an int 't'")
+        out = sweep / entry["label"]
+        if not out.is_dir() or not any(out.rglob("samples_*.jsonl")):
+            missing.append(entry["label"])
+            continue
+        method = entry.get("method") or "run"
+        checkpoints.append(Checkpoint(entry["label"], entry["t"], str(method), read_sample_logs(out)))
+    if not checkpoints:
+        raise SelfimpError(f"{sweep}: no checkpoint of the sweep has sample logs yet")
+    return ReportInput(
+        source=[str(sweep)], checkpoints=checkpoints, train_task=meta.get("train_task"), missing=missing
+    )

@@ -1,0 +1,178 @@
+"""selfimp-report on synthetic lm-eval sample logs with known answers: every number of report.json."""
+from __future__ import annotations
+
+import json
+from math import comb
+
+import pytest
+from lmeval_logs import our_log_lines, write_log
+
+from harness_ext import metrics
+from harness_ext.report import main, write_report
+from harness_ext.report.analysis import Options
+
+BLOCKS = 4  # the 10-doc pattern below, 4 times: 40 test problems
+SOLVED = {  # greedy pass@1 pattern per 10 docs
+    "M1": {0, 1, 2, 3},
+    "sft_2": {0, 1, 2, 4, 5},
+    "sft_3": {0, 1, 2, 3, 4, 5, 6},
+    "dpo_2": {0, 1, 2, 3},
+}
+M1_CORRECT_OF_4 = [4, 3, 2, 2, 1, 2, 0, 0, 0, 1]  # M1's correct samples out of n = 4 per doc
+CHECKPOINTS = [("M1", 1, "sft"), ("sft_2", 2, "sft"), ("sft_3", 3, "sft"), ("dpo_2", 2, "dpo")]
+VARIED = (["<<1+2=3>> so 3 #### 3", "<<2+1=3>> then three #### 3"], ["<<1+1=2>> #### 2", "<<5-1=4>> gives #### 4"])
+SAME = (["<<1+2=3>> so 3 #### 3"] * 2, ["<<1+1=2>> #### 2"] * 2)
+# difficulty groups: 10 docs per level 1..4; solved count per level
+GROUP_SOLVED = {"M1": [10, 6, 4, 1], "sft_2": [10, 6, 4, 1], "sft_3": [10, 7, 5, 8], "dpo_2": [10, 6, 4, 1]}
+
+
+def doc(i: int, **extra) -> dict:
+    return {"id": f"q{i}", "question": f"problem {i}", "answer": "#### 3", **extra}
+
+
+def greedy_lines(solved: set[int]):
+    return our_log_lines([(doc(i), [("t", "3" if i % 10 in solved else "2", i % 10 in solved)])
+                          for i in range(10 * BLOCKS)])
+
+
+def build_sweep(root):
+    sweep = root / "sweep"
+    for label, t, method in CHECKPOINTS:
+        out = sweep / label / "model"
+        write_log(out, "selfimp_arith_pass1", greedy_lines(SOLVED[label]))
+        texts = SAME if label == "sft_3" else VARIED
+        write_log(out, "selfimp_arith_diversity", our_log_lines(
+            [(doc(i), [(x, "3", True) for x in texts[0]] + [(x, "2", False) for x in texts[1]])
+             for i in range(10 * BLOCKS)], as_json=True))
+        write_log(out, "selfimp_svamp_pass1", our_log_lines(
+            [(doc(100 + i), [("t", None, i < 5)]) for i in range(10)]))
+        groups = []
+        for level, n_solved in enumerate(GROUP_SOLVED[label], 1):
+            groups += [(doc(1000 + 10 * level + j, level=level), [("t", None, j < n_solved)]) for j in range(10)]
+        write_log(out, "selfimp_arith_groups", our_log_lines(groups))
+    write_log(sweep / "M1" / "model", "selfimp_arith_passn", our_log_lines(
+        [(doc(i), [("s", "3", k < M1_CORRECT_OF_4[i % 10]) for k in range(4)]) for i in range(10 * BLOCKS)]))
+    (sweep / "sweep.json").write_text(json.dumps({
+        "source": "runs/x", "train_task": "arith", "tasks": [], "n": 4,
+        "checkpoints": [{"label": lab, "path": f"runs/x/{lab}", "t": t, "method": m} for lab, t, m in CHECKPOINTS],
+    }))
+    return sweep
+
+
+def pass_at_k(n, c, k):
+    return 1.0 if n - c < k else 1 - comb(n - c, k) / comb(n, k)
+
+
+def estimates(obj):
+    if isinstance(obj, dict):
+        if "value" in obj and "ci" in obj:
+            yield obj
+        for v in obj.values():
+            yield from estimates(v)
+    elif isinstance(obj, list):
+        for v in obj:
+            yield from estimates(v)
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    root = tmp_path_factory.mktemp("report")
+    sweep = build_sweep(root)
+    return write_report([str(sweep)], root / "out", opts=Options(sbert=True)), root / "out"
+
+
+def test_pass1_improvement_sets_and_transitions(report):
+    rep, _ = report
+    assert rep["m1"] == "M1"
+    assert rep["series"] == {"sft": ["M1", "sft_2", "sft_3"], "dpo": ["M1", "dpo_2"]}
+    d = rep["datasets"]["selfimp_arith"]
+    assert {lab: e["value"] for lab, e in d["pass1"].items()} == pytest.approx(
+        {"M1": 0.4, "sft_2": 0.5, "sft_3": 0.7, "dpo_2": 0.4})
+    imp = d["improvement"]
+    ids = lambda pattern: sorted(f"q{10 * b + i}" for b in range(BLOCKS) for i in pattern)  # noqa: E731
+    assert sorted(imp["sft_2"]["ids"]) == ids({4, 5})
+    assert sorted(imp["sft_2"]["forgotten_ids"]) == ids({3})
+    assert imp["sft_2"]["transitions"] == {"newly_solved": 8, "newly_forgotten": 4, "both": 12, "neither": 16}
+    assert imp["sft_3"]["transitions"] == {"newly_solved": 12, "newly_forgotten": 0, "both": 16, "neither": 12}
+    assert imp["dpo_2"]["size"] == 0 and imp["dpo_2"]["transitions"]["neither"] == 24
+    # M1's pass@k on IS(t), k = 1..4 (n = 4 samples per doc), unbiased estimator
+    for lab, pattern in (("sft_2", (4, 5)), ("sft_3", (4, 5, 6))):
+        expect = {str(k): sum(pass_at_k(4, M1_CORRECT_OF_4[i], k) for i in pattern) / len(pattern) for k in range(1, 5)}
+        assert imp[lab]["m1_pass_at_k"] == pytest.approx(expect)
+        assert imp[lab]["n_probed"] == len(pattern) * BLOCKS
+    assert imp["sft_2"]["m1_pass_at_k"]["1"] == pytest.approx(0.375)
+    assert imp["sft_3"]["m1_unsolved_within_n"]["value"] == pytest.approx(1 / 3)
+
+
+def test_coverage_advice(report):
+    cov = report[0]["datasets"]["selfimp_arith"]["coverage"]
+    assert cov["value"] == pytest.approx(15 / 40) and cov["n_samples"] == 4
+    assert cov["recommended"] == "sft" and "0.375" in cov["advice"]
+
+
+def test_diversity_correct_and_incorrect_separately(report):
+    div = report[0]["datasets"]["selfimp_arith"]["diversity"]
+    for lab, texts in (("M1", VARIED), ("sft_3", SAME)):
+        for kind, group in zip(("correct", "incorrect"), texts):
+            e = div[lab][kind]
+            assert e["n_questions"] == 10 * BLOCKS
+            assert e["distinct_n"]["value"] == pytest.approx(metrics.distinct_n_avg(group))
+            assert e["distinct_equations"]["value"] == pytest.approx(metrics.distinct_equations(group))
+    assert div["M1"]["correct"]["distinct_equations"]["value"] == 1.0
+    assert div["sft_3"]["correct"]["distinct_equations"]["value"] == 0.5
+    assert div["sft_3"]["correct"]["sbert"]["value"] == pytest.approx(0.0, abs=1e-5)  # identical answers
+    assert div["M1"]["correct"]["sbert"]["value"] > 0.01
+
+
+def test_ood_and_groups(report):
+    rep, _ = report
+    assert rep["ood"]["selfimp_svamp"]["sft_3"]["value"] == 0.5
+    m1 = rep["groups"]["selfimp_arith"]["M1"]
+    assert m1["acc_by_level"] == {"1": 1.0, "2": 0.6, "3": 0.4, "4": 0.1}
+    assert m1["group_disparity"]["value"] == pytest.approx(0.9)
+    assert rep["groups"]["selfimp_arith"]["sft_3"]["group_disparity"]["value"] == pytest.approx(0.2)
+
+
+def test_verdicts_and_cis(report):
+    rep, _ = report
+    for e in estimates(rep):
+        if e["value"] is not None:
+            assert e["ci"][0] <= e["value"] + 1e-12 and e["value"] <= e["ci"][1] + 1e-12, e
+    sft, dpo = rep["verdict"]["sft"], rep["verdict"]["dpo"]
+    assert sft["last"] == "sft_3"
+    assert sft["accuracy"]["verdict"] == "progress" and sft["accuracy"]["value"] == pytest.approx(0.3)
+    assert sft["diversity"]["verdict"] == "regress"
+    assert sft["ood"]["verdict"] == "no significant change" and sft["ood"]["value"] == 0.0
+    assert sft["fairness"]["verdict"] == "progress" and sft["fairness"]["value"] == pytest.approx(0.2 - 0.9)
+    beyond = sft["beyond_m1_sampling"]
+    assert beyond["value"] == pytest.approx(1 / 3) and beyond["is_size"] == 12
+    lo, hi = beyond["ci"]
+    assert beyond["verdict"] == ("progress" if lo > 0.1 else "regress" if hi < 0.1 else "no significant change")
+    assert dpo["accuracy"]["verdict"] == "no significant change" and dpo["accuracy"]["value"] == 0.0
+    assert dpo["beyond_m1_sampling"] is None  # IS(2) of DPO is empty
+
+
+def test_files_written(report):
+    rep, out = report
+    assert json.loads((out / "report.json").read_text()) == rep
+    md = (out / "report.md").read_text()
+    assert "## Verdict" in md and "| sft | accuracy | progress |" in md and "coverage" in md
+    for name in ("pass1_selfimp_arith.png", "is_passk_selfimp_arith.png", "diversity_selfimp_arith.png",
+                 "ood.png", "groups_selfimp_arith.png"):
+        assert name in rep["plots"] and (out / name).stat().st_size > 5000
+
+
+def test_bad_inputs(tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:
+        main([str(tmp_path / "missing"), "--out", str(tmp_path / "o")])
+    assert e.value.code == 2 and "no such file or directory" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(SystemExit):
+        main([str(tmp_path / "empty"), "--out", str(tmp_path / "o")])
+    assert "no lm-eval sample logs" in capsys.readouterr().err
+    write_log(tmp_path / "a", "selfimp_arith_pass1", greedy_lines({0}))
+    write_log(tmp_path / "b", "selfimp_gsm8k_pass1", greedy_lines({0}))
+    with pytest.raises(SystemExit):
+        main(["--compare", str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(tmp_path / "o")])
+    assert "no task in common" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()  # nothing written on error
