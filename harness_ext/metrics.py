@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from harness_ext.errors import SelfimpError
+
 
 def pass_at_k(n: int, c: int, k: int) -> float:
     """Unbiased pass@k = 1 − C(n−c, k)/C(n, k), as 1 − ∏_{i=n−c+1}^{n} (1 − k/i)."""
@@ -104,20 +106,26 @@ def _default_model_path() -> str:
     return str(get_model_path())
 
 
-@functools.lru_cache(maxsize=4)
-def load_sbert(name: str | None = None):
+def load_sbert(name: str | os.PathLike | None = None):
     """A SentenceTransformer by name or path (default: the offline all-MiniLM-L6-v2), loaded once."""
+    return _load_sbert(str(name) if name is not None else _default_model_path())
+
+
+@functools.lru_cache(maxsize=4)
+def _load_sbert(name: str):
     import torch
     from sentence_transformers import SentenceTransformer
 
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    return SentenceTransformer(name or _default_model_path(), device=device)
+    try:
+        return SentenceTransformer(name, device="cuda" if torch.cuda.is_available() else "cpu")
+    except (OSError, ValueError) as e:
+        raise SelfimpError(f"Sentence-BERT model {name!r} could not be loaded offline: {e}") from None
 
 
 def _encoder(model) -> Any:
     """`model` as a SentenceTransformer: None → default, a name/path → cached load, else as given."""
     if model is None or isinstance(model, (str, os.PathLike)):
-        return load_sbert(None if model is None else str(model))
+        return load_sbert(model)
     return model
 
 
@@ -128,10 +136,9 @@ def sbert_diversity_many(
 
     Each distinct text across all groups is encoded once, with normalised embeddings.
     """
-    encoder = _encoder(model)
     unique = list(dict.fromkeys(t for group in groups if len(group) >= 2 for t in group))
     if unique:
-        vectors = encoder.encode(
+        vectors = _encoder(model).encode(
             unique, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True
         ).astype(np.float64)
     index = {text: i for i, text in enumerate(unique)}
