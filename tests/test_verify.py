@@ -10,7 +10,9 @@ import pytest
 from harness_ext import data
 from harness_ext.errors import SelfimpError
 from harness_ext.io import read_jsonl
+from harness_ext.sandbox import SandboxLimits
 from harness_ext.verify import ChoiceReference, CodeTests, get_verifier
+from harness_ext.verify.program import ProgramVerifier
 from harness_ext.verify.numeric import to_fraction
 
 
@@ -289,25 +291,21 @@ def test_mbpp_reference_schemas_and_errors():
         v.reference({"test_list": ["assert True"], "test_imports": "import math"})
 
 
-@pytest.fixture
-def sandbox():
-    module = pytest.importorskip("harness_ext.sandbox", reason="harness_ext.sandbox not written yet")
-    if not hasattr(module, "run_many"):
-        pytest.skip("harness_ext.sandbox has no run_many yet")
-    return module
-
-
-@pytest.mark.parametrize("source", ["local", "normalised"])
-def test_mbpp_gold_passes_and_shuffled_fails(sandbox, data_dir, source):
-    rows = (read_jsonl(data_dir / "mbpp" / "test.jsonl") if source == "local"
-            else data.load_rows("mbpp", "test"))
+def test_mbpp_gold_code_passes_local_jsonl(data_dir):
+    rows = read_jsonl(data_dir / "mbpp" / "test.jsonl")
     assert len(rows) == 257
     v = get_verifier("mbpp")
+    passed = v.judge([f"```python\n{r['code']}\n```" for r in rows], [v.reference(r) for r in rows])
+    assert sum(passed) / len(rows) >= 0.95
+
+
+def test_mbpp_gold_normalised_rows_and_shuffled_code():
+    rows = data.load_rows("mbpp", "test")[:64]
+    v = get_verifier("mbpp")
     refs = [v.reference(r) for r in rows]
-    codes = [f"```python\n{r['code']}\n```" for r in rows]
-    assert sum(v.judge(codes, refs)) / len(rows) >= 0.95
-    if source == "local":
-        assert sum(v.judge(shuffled(codes), refs)) <= 0.02 * len(rows)
+    codes = [r["code"] for r in rows]
+    assert sum(v.judge(codes, refs)) >= 0.95 * len(rows)
+    assert sum(v.judge(shuffled(codes), refs)) <= 1
 
 
 @pytest.mark.parametrize("code", [
@@ -317,12 +315,22 @@ def test_mbpp_gold_passes_and_shuffled_fails(sandbox, data_dir, source):
     "import os\nos._exit(0)",
     "def f(x) return x",
 ])
-def test_mbpp_bad_programs_are_incorrect(sandbox, code):
-    v = get_verifier("mbpp")
+def test_mbpp_bad_programs_are_incorrect(code):
+    v = ProgramVerifier(limits=SandboxLimits(timeout_s=2))
     assert v.is_correct(code, CodeTests(("assert f(1) == 1",))) is False
 
 
-def test_mbpp_good_program_is_correct(sandbox):
+def test_mbpp_good_program_is_correct():
     v = get_verifier("mbpp")
     ref = CodeTests(("assert f(4) == 2.0",), ("import math",))
     assert v.is_correct("def f(x):\n    return math.sqrt(x)", ref) is True
+
+
+def test_mbpp_judge_runs_nothing_for_empty_completions():
+    assert get_verifier("mbpp").judge(["", "  "], [CodeTests(("assert True",))] * 2) == [False, False]
+
+
+def test_mbpp_needs_code_eval_opt_in(monkeypatch):
+    monkeypatch.delenv("HF_ALLOW_CODE_EVAL", raising=False)
+    with pytest.raises(SelfimpError, match="HF_ALLOW_CODE_EVAL=1"):
+        get_verifier("mbpp").is_correct("def f(x): return x", CodeTests(("assert f(1) == 1",)))

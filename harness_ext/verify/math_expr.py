@@ -2,19 +2,32 @@
 from __future__ import annotations
 
 import functools
+import logging
 import re
-import threading
 
 from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse, verify
 
 from harness_ext.verify.base import Verifier, missing_field
+from harness_ext.verify.deadline import DeadlineExceeded, deadline
 
 BOX = re.compile(r"\\(?:boxed|fbox)\b")
 ANSWER_IS = re.compile(r"answer\s*(?:is|:)", re.IGNORECASE)
 INLINE_MATH = re.compile(r"\$\$(.+?)\$\$|(?<!\\)\$(.+?)(?<!\\)\$|\\\((.+?)\\\)")
-# math-verify's own time limit (seconds); it uses SIGALRM, so only in the main thread.
+# Time limit (seconds) for one parse-and-compare. math-verify's own limit uses SIGALRM, which
+# only works in the main thread, so it is switched off and `deadline` (any thread) is used instead.
 TIMEOUT_S = 5
 EXTRACTION = (LatexExtractionConfig(), ExprExtractionConfig())
+
+
+class _NoTimeoutWarning(logging.Filter):
+    """Drop math-verify's "Timeout is disabled" warning: `deadline` provides the timeout."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Timeout is disabled")
+
+
+for _logger in ("math_verify.parser", "math_verify.grader"):
+    logging.getLogger(_logger).addFilter(_NoTimeoutWarning())
 
 
 def matching_braces(text: str) -> dict[int, int]:
@@ -69,21 +82,20 @@ def normalise(answer: str) -> str:
     return answer.rstrip(".").replace("\\$", "").strip("$")
 
 
-def in_main_thread() -> bool:
-    return threading.current_thread() is threading.main_thread()
-
-
 @functools.lru_cache(maxsize=65536)
-def parsed(answer: str, timeout: int | None) -> tuple:
-    return tuple(parse(f"\\boxed{{{answer}}}", extraction_config=EXTRACTION, parsing_timeout=timeout))
+def parsed(answer: str) -> tuple:
+    return tuple(parse(f"\\boxed{{{answer}}}", extraction_config=EXTRACTION, parsing_timeout=None))
 
 
 def equivalent(gold: str, pred: str) -> bool:
-    """math-verify equivalence of two extracted answers; thread-safe (no SIGALRM off the main thread)."""
-    timeout = TIMEOUT_S if in_main_thread() else None
-    gold_parsed, pred_parsed = parsed(gold, timeout), parsed(pred, timeout)
-    if gold_parsed and pred_parsed and verify(list(gold_parsed), list(pred_parsed), timeout_seconds=timeout):
-        return True
+    """math-verify equivalence of two extracted answers (or equal normalised strings); any thread."""
+    try:
+        with deadline(TIMEOUT_S):
+            gold_parsed, pred_parsed = parsed(gold), parsed(pred)
+            if gold_parsed and pred_parsed and verify(list(gold_parsed), list(pred_parsed), timeout_seconds=None):
+                return True
+    except DeadlineExceeded:
+        pass
     return normalise(gold) == normalise(pred) != ""
 
 

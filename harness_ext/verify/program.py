@@ -5,6 +5,7 @@ import re
 from dataclasses import dataclass
 
 from harness_ext.errors import SelfimpError
+from harness_ext.sandbox import SandboxLimits, run_many
 from harness_ext.verify.base import Verifier, check_same_length, missing_field, row_label
 
 FENCE = re.compile(r"```[ \t]*([\w+-]*)[ \t]*\n(.*?)(?:```|\Z)", re.DOTALL)
@@ -33,7 +34,13 @@ def _str_list(doc: dict, key: str, task: str) -> tuple[str, ...]:
 
 
 class ProgramVerifier(Verifier):
+    """Runs programs in `harness_ext.sandbox` (default limits: 10 s each; needs HF_ALLOW_CODE_EVAL=1)."""
+
     name = "mbpp"
+
+    def __init__(self, limits: SandboxLimits | None = None, workers: int | None = None):
+        self.limits = limits
+        self.workers = workers
 
     def extract(self, completion: str) -> str | None:
         """The first ```python block (else the first fenced block, else the whole text)."""
@@ -55,14 +62,13 @@ class ProgramVerifier(Verifier):
     def is_correct(self, completion: str, reference: CodeTests) -> bool:
         return self.judge([completion], [reference])[0]
 
-    def judge(self, completions: list[str], references: list[CodeTests], workers: int | None = None) -> list[bool]:
+    def judge(self, completions: list[str], references: list[CodeTests]) -> list[bool]:
         """Run every program in parallel through the sandbox pool; no code → incorrect."""
-        from harness_ext.sandbox import run_many
-
         check_same_length(completions, references)
         codes = [self.extract(c) for c in completions]
         todo = [i for i, code in enumerate(codes) if code is not None]
-        results = run_many([program_source(codes[i], references[i]) for i in todo], workers=workers)
+        sources = [program_source(codes[i], references[i]) for i in todo]
+        results = run_many(sources, limits=self.limits, workers=self.workers) if sources else []
         passed = [False] * len(completions)
         for i, result in zip(todo, results):
             passed[i] = bool(result.passed)
