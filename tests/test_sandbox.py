@@ -1,0 +1,404 @@
+"""harness_ext.sandbox: real MBPP programs pass, and hostile programs neither pass nor do harm.
+
+Hostile programs go around the in-process guard on purpose (the `posix` module, re-importing
+blocked modules) so that the OS walls themselves are tested: uid, rlimits, namespaces, tmpfs.
+"""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from harness_ext.errors import SelfimpError
+from harness_ext.sandbox import RunResult, SandboxLimits, run_many, run_program
+from harness_ext.sandbox import isolation
+
+SHORT = SandboxLimits(timeout_s=2.0, memory_mb=256, max_output_bytes=4096)
+SLACK_S = 2.0
+needs_root = pytest.mark.skipif(
+    os.geteuid() != 0, reason="the walls under test (per-run uid, NPROC, namespaces) need root; "
+    "without root the sandbox is weaker, see docs/safety.md")
+needs_namespaces = pytest.mark.skipif(
+    not isolation.host().unshare, reason="`unshare` cannot create namespaces on this host")
+# Printed first by every hostile program, so the test can look for its leftovers.
+WHOAMI = "import posix, sys\nprint('UID', posix.getuid(), flush=True)\n"
+
+
+def mbpp_rows(split: str) -> list[dict]:
+    default = Path(__file__).resolve().parents[2] / "shared" / "data"
+    path = Path(os.environ.get("SELFIMP_DATA_DIR", default)) / "mbpp" / f"{split}.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def mbpp_program(row: dict, tests: list[str] | None = None) -> str:
+    return "\n".join([*row["test_imports"], row["code"], *(tests or row["test_list"])]) + "\n"
+
+
+def processes_of(uid: int) -> list[int]:
+    found = []
+    for name in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{name}/status") as f:
+                status = f.read()
+        except (OSError, NotADirectoryError):
+            continue
+        fields = dict(line.split(":\t", 1) for line in status.splitlines() if ":\t" in line)
+        if int(fields["Uid"].split()[0]) == uid and fields["State"][0] not in "ZX":  # not dead
+            found.append(int(name))
+    return found
+
+
+def my_children() -> set[int]:
+    kids: set[int] = set()
+    for tid in os.listdir("/proc/self/task"):
+        with open(f"/proc/self/task/{tid}/children") as f:
+            kids.update(int(k) for k in f.read().split())
+    return kids
+
+
+def run_hostile(source: str, limits: SandboxLimits = SHORT) -> RunResult:
+    """Run a hostile program: it must fail, in time, leaving no process behind."""
+    before = my_children()
+    start = time.monotonic()
+    result = run_program(WHOAMI + source, limits)
+    wall = time.monotonic() - start
+    assert not result.passed, result
+    assert result.status != "passed"
+    assert wall <= limits.timeout_s + SLACK_S, (wall, result)
+    assert result.duration_s <= limits.timeout_s + SLACK_S
+    uid_line = next((ln for ln in result.stdout.splitlines() if ln.startswith("UID ")), None)
+    assert uid_line, f"the program did not start: {result}"
+    uid = int(uid_line.split()[1])
+    if os.geteuid() == 0:
+        assert uid != 0, "the program ran as root"
+        assert processes_of(uid) == [], "processes of the sandbox uid survived the run"
+    assert my_children() <= before, "a child process of the test survived the run"
+    return result
+
+
+@pytest.fixture
+def canary(tmp_path: Path):
+    """A root-owned directory the sandbox can see (and one under tmp_path it cannot)."""
+    dirs = [tmp_path / "canary"]
+    visible = Path(__file__).resolve().parent / f".sandbox-canary-{os.getpid()}"
+    dirs.append(visible)
+    for d in dirs:
+        (d / "sub").mkdir(parents=True)
+        (d / "keep.txt").write_text("precious\n")
+        (d / "sub" / "deep.txt").write_text("deep\n")
+        d.chmod(0o755)
+    snapshot = {p: (p.read_bytes(), p.stat().st_mode) for d in dirs for p in d.rglob("*") if p.is_file()}
+    yield dirs
+    try:
+        for path, (data, mode) in snapshot.items():
+            assert path.read_bytes() == data and path.stat().st_mode == mode, f"{path} changed"
+        assert sorted(p for d in dirs for p in d.rglob("*")) == sorted(
+            [*snapshot, *(d / "sub" for d in dirs)]), "files were added or removed"
+    finally:
+        subprocess.run(["rm", "-rf", "--", str(visible)], check=True)
+
+
+# --- opt-in and bad input ---------------------------------------------------------------------
+
+def test_running_code_needs_the_opt_in(monkeypatch):
+    monkeypatch.delenv("HF_ALLOW_CODE_EVAL", raising=False)
+    for call in (lambda: run_program("pass"), lambda: run_many(["pass"])):
+        with pytest.raises(SelfimpError, match="HF_ALLOW_CODE_EVAL=1"):
+            call()
+    monkeypatch.setenv("HF_ALLOW_CODE_EVAL", "true")
+    with pytest.raises(SelfimpError, match="HF_ALLOW_CODE_EVAL=1"):
+        run_program("pass")
+
+
+@pytest.mark.parametrize("field, value", [("timeout_s", 0), ("memory_mb", -1),
+                                          ("max_output_bytes", float("nan")), ("file_size_mb", "16")])
+def test_bad_limits_name_the_field(field, value):
+    with pytest.raises(SelfimpError, match=f"SandboxLimits.{field}"):
+        SandboxLimits(**{field: value})
+
+
+def test_bad_arguments_are_refused():
+    with pytest.raises(SelfimpError, match="source must be a str"):
+        run_program(b"pass")  # type: ignore[arg-type]
+    with pytest.raises(SelfimpError, match=r"sources\[1\]"):
+        run_many(["pass", None])  # type: ignore[list-item]
+    with pytest.raises(SelfimpError, match="workers"):
+        run_many(["pass"], workers=0)
+
+
+# --- real programs ----------------------------------------------------------------------------
+
+def test_mbpp_gold_programs_pass():
+    rows = mbpp_rows("test")[:24] + mbpp_rows("prompt")
+    results = run_many([mbpp_program(r) for r in rows])
+    failed = [(r["task_id"], res.status, res.stderr[-300:]) for r, res in zip(rows, results)
+              if not res.passed]
+    assert failed == []
+    assert all(res.status == "passed" and res.returncode == 0 for res in results)
+
+
+def test_a_failing_assert_fails_and_says_where():
+    row = mbpp_rows("test")[0]
+    wrong = row["test_list"][0].replace("==", "!=", 1)
+    result = run_program(mbpp_program(row, [wrong]))
+    assert (result.passed, result.status, result.returncode) == (False, "failed", 1)
+    assert "AssertionError" in result.stderr and wrong in result.stderr
+
+
+def test_syntax_error_fails():
+    result = run_program("def f(:\n    pass\n")
+    assert (result.passed, result.status) == (False, "failed")
+    assert "SyntaxError" in result.stderr
+
+
+def test_stdlib_that_mbpp_uses_imports():
+    modules = ["math", "re", "heapq", "collections", "itertools", "functools", "bisect", "string",
+               "decimal", "fractions", "datetime", "random", "statistics", "typing", "operator",
+               "copy", "json", "array", "cmath", "sys", "hashlib", "textwrap", "unicodedata"]
+    result = run_program(f"import {', '.join(modules)}\nprint(math.comb(5, 2), re.sub('a', 'b', 'a'))\n"
+                         "print('é'.encode('cp1252'), 'x'.encode('utf-16-le'), 'bücher.de'.encode('idna'))\n")
+    assert result.passed, result.stderr
+    assert result.stdout == "10 b\nb'\\xe9' b'x\\x00' b'xn--bcher-kva.de'\n"
+
+
+def test_run_many_keeps_order():
+    sources = [f"import time\ntime.sleep({(7 - i) % 4} * 0.05)\nprint({i})\nassert {i} % 3 != 2\n"
+               for i in range(12)]
+    results = run_many(sources, workers=4)
+    assert [r.stdout for r in results] == [f"{i}\n" for i in range(12)]
+    assert [r.passed for r in results] == [i % 3 != 2 for i in range(12)]
+
+
+def test_output_is_capped():
+    result = run_program("print('x' * 100_000)\n", SandboxLimits(max_output_bytes=1000))
+    assert result.passed and result.stdout == "x" * 1000
+
+
+@pytest.mark.parametrize("isolated", [False, True], ids=["plain", "user-namespace"])
+def test_without_root_benign_programs_still_run(monkeypatch, isolated):
+    """The fallbacks used when not root: no uid drop; namespaces via a user namespace or none."""
+    h = isolation.host()
+    if isolated and not h.unshare:
+        pytest.skip("`unshare` cannot create namespaces on this host")
+    unshare = (h.unshare[0], "--map-root-user", *isolation.UNSHARE_FLAGS) if isolated else ()
+    monkeypatch.setattr(isolation, "host", lambda: isolation.Host(h.interpreter, unshare, False, False))
+    row = mbpp_rows("test")[1]
+    good, bad, slow = run_many([mbpp_program(row), mbpp_program(row, ["assert False"]),
+                                "while True: pass"], SandboxLimits(timeout_s=1.5))
+    assert (good.passed, bad.passed, bad.status, slow.status) == (True, False, "failed", "timeout")
+
+
+# --- the result cannot be faked ----------------------------------------------------------------
+
+@pytest.mark.parametrize("cheat", [
+    "import sys\nsys.exit(0)\n",
+    "raise SystemExit\n",
+    "import os\nos._exit(0)\n",
+    "posix._exit(0)\n",
+    "import builtins\nbuiltins.AssertionError = type('Fine', (Exception,), {})\n"
+    "try:\n    assert False\nexcept builtins.AssertionError:\n    pass\n",
+    "import builtins\nreal = builtins.__import__\n"
+    "builtins.__import__ = lambda *a, **k: (_ for _ in ()).throw(SystemExit(0))\nimport math\n",
+    "import builtins\nbuiltins.print = lambda *a, **k: None\nsys.excepthook = lambda *a: None\n"
+    "sys.__excepthook__ = lambda *a: None\n",
+    "import atexit\natexit.register(lambda: posix._exit(0))\n",
+    "for fd in range(3, 64):\n    for data in (b'R', b'R' + b'0' * 32, b'0 1 ' + b'f' * 32 + b'\\n'):\n"
+    "        try:\n            posix.write(fd, data)\n        except OSError:\n            pass\n"
+    "posix._exit(0)\n",
+    "posix.closerange(3, 256)\n",
+], ids=["sys.exit", "SystemExit", "os._exit", "posix._exit", "AssertionError", "__import__",
+        "print+excepthook", "atexit", "forged-sentinel", "close-fds"])
+def test_early_exit_or_patching_never_passes(cheat):
+    result = run_hostile(cheat + "assert 1 == 2, 'the tests run here'\n")
+    assert result.status in ("failed", "killed")
+
+
+# --- hostile programs ----------------------------------------------------------------------------
+
+@needs_root
+def test_fork_bomb_is_contained():
+    # Safety first: refuse to fork-bomb unless the uid was dropped and RLIMIT_NPROC is in force.
+    probe = run_program("import posix, sys\ndel sys.modules['resource']\nimport resource\n"
+                        "assert posix.getuid() != 0\n"
+                        f"assert resource.getrlimit(resource.RLIMIT_NPROC)[0] == {SHORT.max_processes}\n")
+    assert probe.passed, f"NPROC wall not in force, fork bomb not attempted: {probe.stderr}"
+    result = run_hostile("import time\nn = 0\nfor _ in range(10_000):\n    try:\n"
+                         "        posix.fork()\n        n += 1\n    except OSError:\n"
+                         "        time.sleep(0.001)\nassert n > 10_000\n")
+    assert result.status in ("timeout", "failed", "killed")
+
+
+@needs_root
+@pytest.mark.parametrize("bomb", [
+    "x = bytearray(8 * 1024 ** 3)\n",
+    "chunks = []\nwhile True:\n    chunks.append(bytearray(16 * 1024 ** 2))\n",
+    "import mmap\nm = mmap.mmap(-1, 4 * 1024 ** 3)\nm[::4096] = b'x' * (4 * 1024 ** 2 // 4096 * 1024)\n",
+], ids=["one-big", "growing", "mmap"])
+def test_memory_bomb_is_contained(bomb):
+    result = run_hostile(bomb + "assert False\n")
+    assert result.status in ("failed", "killed")
+    assert "MemoryError" in result.stderr or "Cannot allocate" in result.stderr or result.status == "killed"
+
+
+def test_infinite_loop_times_out():
+    result = run_hostile("while True:\n    pass\n")
+    assert result.status == "timeout" and result.returncode is None
+
+
+@needs_root
+def test_setsid_then_sleep_forever_leaves_nothing():
+    result = run_hostile("import time\nposix.setsid()\ntime.sleep(1000)\n")
+    assert result.status == "timeout"
+
+
+@needs_root
+def test_daemonised_grandchild_is_killed_with_the_run():
+    result = run_hostile(
+        "import time\nif posix.fork() == 0:\n    posix.setsid()\n    if posix.fork() == 0:\n"
+        "        time.sleep(1000)\n    posix._exit(0)\ntime.sleep(0.2)\nassert False\n")
+    assert result.status == "failed"
+
+
+@needs_root
+def test_deleting_or_changing_files_fails(canary):
+    targets = [str(d) for d in canary]
+    result = run_hostile(f"""
+import os, shutil
+targets = {targets!r}
+done = []
+attempts = [
+    lambda t: posix.system('rm -rf ' + t + ' ~ 2>/dev/null'),
+    lambda t: shutil.rmtree(t),
+    lambda t: posix.unlink(t + '/keep.txt'),
+    lambda t: posix.rename(t + '/keep.txt', t + '/moved.txt'),
+    lambda t: open(t + '/keep.txt', 'w').write('gone'),
+    lambda t: open(t + '/new.txt', 'w').write('new'),
+    lambda t: posix.chmod(t + '/keep.txt', 0o777),
+    lambda t: posix.rmdir(t + '/sub'),
+    lambda t: os.truncate(t + '/sub/deep.txt', 0),
+]
+for t in targets:
+    for i, attempt in enumerate(attempts):
+        try:
+            attempt(t)
+            done.append(i)
+        except Exception:
+            pass
+print('done', done)
+assert False
+""")
+    assert result.status == "failed"
+
+
+@needs_root
+def test_writes_outside_the_working_dir_do_not_persist():
+    token = f"sandbox-escape-{os.getpid()}-{time.monotonic_ns()}"
+    outside = [f"/tmp/{token}", f"/var/tmp/{token}", f"/dev/shm/{token}",
+               str(Path(__file__).resolve().parent / token), f"/{token}"]
+    result = run_hostile(f"""
+wrote = []
+for path in {outside!r}:
+    try:
+        with open(path, 'w') as f:
+            f.write('x')
+        wrote.append(path)
+    except OSError:
+        pass
+print('wrote', wrote)
+assert len(wrote) == {len(outside)}
+""")
+    assert result.status == "failed"
+    assert [p for p in outside if os.path.lexists(p)] == []
+
+
+@needs_root
+@needs_namespaces
+def test_network_is_unreachable():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        port = listener.getsockname()[1]
+        result = run_hostile(f"""
+for name in ('socket', '_socket'):
+    sys.modules.pop(name, None)
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+s.settimeout(1)
+s.connect(('127.0.0.1', {port}))
+print('CONNECTED')
+""")
+        listener.settimeout(0.2)
+        with pytest.raises(TimeoutError):
+            listener.accept()
+    assert "CONNECTED" not in result.stdout
+    assert result.status == "failed"
+
+
+@needs_root
+def test_killing_the_parent_or_the_test_fails():
+    victim = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        result = run_hostile(f"""
+import os, signal
+for kill in (os.kill, posix.kill):
+    for pid in (posix.getppid(), {os.getpid()}, {victim.pid}, -1, 0, 1):
+        try:
+            kill(pid, signal.SIGKILL)
+        except Exception:
+            pass
+try:
+    posix.killpg({os.getpgid(0)}, signal.SIGKILL)
+except Exception:
+    pass
+assert False
+""")
+        assert result.status in ("failed", "killed")
+        assert victim.poll() is None, "the sandbox killed a process outside it"
+    finally:
+        victim.kill()
+        victim.wait()
+
+
+@needs_root
+@pytest.mark.parametrize("flood", [
+    "chunk = 'x' * 2 ** 20\nfor _ in range(1024):\n    sys.stdout.write(chunk)\n",
+    "chunk = b'x' * 2 ** 20\nfor _ in range(1024):\n    posix.write(1, chunk)\n",
+    "chunk = b'x' * 2 ** 20\nfor _ in range(1024):\n    posix.write(2, chunk)\n",
+    "with open('big', 'wb') as f:\n    for _ in range(1024):\n        f.write(b'x' * 2 ** 20)\n",
+    "for i in range(1024):\n    with open(f'part{i}', 'wb') as f:\n        f.write(b'x' * 2 ** 20)\n",
+], ids=["print", "stdout-fd", "stderr-fd", "one-file", "many-files"])
+def test_a_gigabyte_flood_is_cut_short(flood):
+    start = time.monotonic()
+    result = run_hostile(flood + "assert False\n")
+    assert result.status in ("failed", "killed", "timeout")  # timeout: fallback without tmpfs
+    assert len(result.stdout.encode()) <= SHORT.max_output_bytes
+    assert len(result.stderr.encode()) <= SHORT.max_output_bytes
+    assert time.monotonic() - start < SHORT.timeout_s + SLACK_S
+
+
+@needs_root
+def test_hostile_neighbours_do_not_disturb_other_runs():
+    hostile = (WHOAMI + "import signal, time\nend = time.time() + 1.5\nwhile time.time() < end:\n"
+               "    try:\n        posix.kill(-1, signal.SIGKILL)\n    except OSError:\n"
+               "        pass\nassert False\n")
+    row = mbpp_rows("test")[2]
+    slow_good = "import time\ntime.sleep(1)\n" + mbpp_program(row)
+    limits = SandboxLimits(timeout_s=5.0, memory_mb=256)  # slack for a loaded machine
+    results = run_many([hostile, slow_good, hostile, slow_good], limits, workers=4)
+    assert [r.passed for r in results] == [False, True, False, True], [r.stderr for r in results]
+
+
+def test_the_program_runs_unprivileged_in_a_fresh_dir():
+    result = run_program("import os, posix\nprint(posix.getuid(), sorted(os.listdir('.')))\n"
+                         "open('scratch.txt', 'w').write('ok')\n")
+    assert result.passed, result.stderr
+    uid, listing = result.stdout.split(" ", 1)
+    assert listing.strip() == "['program.py']"
+    if os.geteuid() == 0:
+        assert int(uid) != 0
