@@ -1,0 +1,30 @@
+"""`selfimp-train`: run or resume the self-improvement loop and print its summary.
+
+With no arguments it runs the embedded default (tiny Llama on the bundled arith task, CPU,
+a few minutes); see `selfimp-train --help` for every field of the config.
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+from harness_ext.errors import cli_errors
+from selfimp_train.config import parse_config
+from selfimp_train.loop import run
+from selfimp_train.summary import print_summary, summarize
+
+
+@cli_errors
+def main(argv: list[str] | None = None) -> int:
+    cfg = parse_config(sys.argv[1:] if argv is None else argv)
+    if cfg.embedded:
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    print(f"selfimp-train: {cfg.task} / {cfg.method}, {cfg.iters} iterations -> {cfg.run_dir}"
+          + (" (embedded CPU preset)" if cfg.embedded else ""), flush=True)
+    manifest = run(cfg)
+    print_summary(summarize(cfg, manifest))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,281 @@
+"""The self-improvement loop of Wu, Li & Liu (ICLR 2025).
+
+    M1  = SFT of the base model on the task's gold training solutions
+    for t = 2..T:
+        sample N completions per training question from M_{t-1}   -> samples_t.jsonl
+        judge each with the task's verifier (harness_ext.verify)
+        M_t = M_{t-1} trained on the correct samples (sft) or on (correct, incorrect)
+              pairs with reference M_{t-1} (dpo); sft-dpo alternates dpo, sft, dpo, ...
+        evaluate M_t greedily on the test split (pass@1)
+
+Every stage is resumable: samples files and checkpoints are written atomically (tmp + rename)
+and an iteration counts only once the manifest marks it complete.
+"""
+from __future__ import annotations
+
+import random
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from harness_ext.data import load_rows
+from harness_ext.errors import SelfimpError
+from harness_ext.io import atomic_write_json, atomic_write_jsonl, read_json, read_jsonl
+from harness_ext.metrics import coverage
+from harness_ext.prompts import gold_completion, max_gen_toks, prompt, stop_sequences
+from harness_ext.verify import Verifier, get_verifier
+from selfimp_train import manifest as mf
+from selfimp_train.config import TrainConfig
+from selfimp_train.crash_points import crash_point, set_iteration
+from selfimp_train.models import load_model
+from selfimp_train.pairs import dpo_pairs, round_update, sft_examples
+from selfimp_train.samplers import HFSampler, Sampler, VLLMSampler, free_accelerator_memory
+from selfimp_train.tiny_model import build_tiny_llama, build_tokenizer
+from selfimp_train.trainers import UpdateResult, train_dpo, train_sft
+
+METHODS_OF_ALL = ("sft", "dpo", "sft-dpo")
+ITERATION_RECORD = "selfimp_iteration.json"  # the iteration's manifest record, inside its checkpoint
+EVAL_RECORDS = "eval_greedy.jsonl"  # greedy test completions of a checkpoint
+
+
+@dataclass
+class TaskData:
+    """Everything the loop needs from the task: rows, prompts, verifier, generation limits."""
+
+    name: str
+    train: list[dict]
+    test: list[dict]
+    prompts: dict[str, str]
+    references: dict[str, Any]
+    verifier: Verifier
+    stop: list[str]
+    max_new_tokens: int
+
+
+def load_task(cfg: TrainConfig) -> TaskData:
+    train = load_rows(cfg.task, "train", cfg.data_dir)
+    test = load_rows(cfg.task, "test", cfg.data_dir)
+    if cfg.eval_max_questions is not None:
+        test = test[: cfg.eval_max_questions]
+    if not train:
+        raise SelfimpError(f"--task {cfg.task}: the training split is empty")
+    verifier = get_verifier(cfg.task)
+    rows = train + test
+    return TaskData(
+        name=cfg.task,
+        train=train,
+        test=test,
+        prompts={r["id"]: prompt(cfg.task, r) for r in rows},
+        references={r["id"]: verifier.reference(r) for r in rows},
+        verifier=verifier,
+        stop=stop_sequences(cfg.task),
+        max_new_tokens=cfg.max_new_tokens or max_gen_toks(cfg.task),
+    )
+
+
+@dataclass
+class Iteration:
+    """Where one model M_t comes from and goes to (paths relative to the run dir)."""
+
+    t: int
+    method: str  # the run's method family (sft, dpo, sft-dpo; "all" for a shared M1)
+    update: str  # what trains it: gold-sft (M1), sft or dpo
+    label: str
+    checkpoint: str
+    parent: str | None = None  # parent's label
+    parent_checkpoint: str | None = None
+    samples: str | None = None
+
+
+def plan(cfg: TrainConfig) -> list[Iteration]:
+    """All iterations of the run, parents before children."""
+    methods = METHODS_OF_ALL if cfg.method == "all" else (cfg.method,)
+    shared = cfg.method == "all"
+    steps = [Iteration(t=1, method=cfg.method, update="gold-sft", label="M1", checkpoint="iter_1")]
+    for method in methods:
+        parent = steps[0]
+        for t in range(2, cfg.iters + 1):
+            prefix = f"{method}/" if shared else ""
+            # Round 2 samples M1, which every method shares: sample it once.
+            samples = "samples_2.jsonl" if t == 2 else f"{prefix}samples_{t}.jsonl"
+            step = Iteration(
+                t=t, method=method, update=round_update(method, t), label=f"{prefix.replace('/', '-')}M{t}",
+                checkpoint=f"{prefix}iter_{t}", parent=parent.label, parent_checkpoint=parent.checkpoint,
+                samples=samples,
+            )
+            steps.append(step)
+            parent = step
+    return steps
+
+
+def make_sampler(cfg: TrainConfig, checkpoint: Path, seed: int, greedy: bool) -> Sampler:
+    if cfg.sampler == "vllm":
+        return VLLMSampler(checkpoint, dtype=cfg.sample_dtype, seed=seed, tensor_parallel_size=cfg.tensor_parallel_size,
+                           data_parallel_size=cfg.data_parallel_size, engine_kwargs=cfg.vllm_engine_kwargs())
+    batch = cfg.eval_batch_size if greedy else cfg.sample_batch_size * cfg.n_samples
+    return HFSampler(checkpoint, dtype=cfg.sample_dtype, batch_size=batch, seed=seed)
+
+
+def judge(data: TaskData, question_ids: list[str], completions: list[list[str]]) -> list[dict]:
+    """One record per completion: {question_id, completion, answer, correct}."""
+    flat = [(qid, text) for qid, texts in zip(question_ids, completions) for text in texts]
+    verdicts = data.verifier.judge([text for _, text in flat], [data.references[qid] for qid, _ in flat])
+    return [
+        {"question_id": qid, "completion": text, "answer": data.verifier.extract(text), "correct": bool(ok)}
+        for (qid, text), ok in zip(flat, verdicts)
+    ]
+
+
+def sample_round(cfg: TrainConfig, data: TaskData, run_dir: Path, manifest: dict, step: Iteration) -> list[dict]:
+    """Round t's judged samples from M_{t-1}; reused when its samples file already exists."""
+    path = run_dir / step.samples
+    if path.is_file() and step.samples in manifest["samples"]:
+        return read_jsonl(path)
+    start = time.perf_counter()
+    questions = data.train
+    if cfg.max_train_questions is not None and cfg.max_train_questions < len(questions):
+        questions = random.Random(f"{cfg.seed}-questions-{step.t}").sample(questions, cfg.max_train_questions)
+    ids = [q["id"] for q in questions]
+    sampler = make_sampler(cfg, run_dir / step.parent_checkpoint, seed=cfg.seed * 1000 + step.t, greedy=False)
+    completions = sampler.generate([data.prompts[i] for i in ids], cfg.n_samples, cfg.temperature, cfg.top_p,
+                                   data.max_new_tokens, data.stop)
+    sampler.close()
+    records = judge(data, ids, completions)
+    atomic_write_jsonl(path, records)
+    manifest["samples"][step.samples] = {"t": step.t, "model": step.parent, "n_questions": len(ids),
+                                         "wall_time_s": round(time.perf_counter() - start, 2)}
+    mf.save(run_dir, manifest)
+    return records
+
+
+def evaluate(cfg: TrainConfig, data: TaskData, checkpoint: Path) -> dict[str, Any]:
+    """Greedy pass@1 on the test questions; the completions go to <checkpoint>/eval_greedy.jsonl."""
+    if not data.test:
+        return {}
+    ids = [r["id"] for r in data.test]
+    sampler = make_sampler(cfg, checkpoint, seed=cfg.seed, greedy=True)
+    completions = sampler.generate([data.prompts[i] for i in ids], 1, 0.0, 1.0, data.max_new_tokens, data.stop)
+    sampler.close()
+    records = judge(data, ids, completions)
+    atomic_write_jsonl(checkpoint / EVAL_RECORDS, records)
+    return {"pass@1": sum(r["correct"] for r in records) / len(records), "n": len(records), "split": "test"}
+
+
+def base_model(cfg: TrainConfig):
+    """The model M1 starts from: the embedded tiny Llama, or --model."""
+    if cfg.embedded:
+        tokenizer = build_tokenizer()
+        return build_tiny_llama(tokenizer, seed=cfg.seed), tokenizer
+    return load_model(cfg.model)
+
+
+def train_m1(cfg: TrainConfig, data: TaskData, adapter_dir: Path, scratch: Path) -> tuple[UpdateResult, Any, dict]:
+    model, tokenizer = base_model(cfg)
+    rows = data.train[: cfg.m1_max_examples] if cfg.m1_max_examples else data.train
+    examples = [{"prompt": data.prompts[r["id"]], "completion": gold_completion(cfg.task, r)} for r in rows]
+    # Keep whole examples only: a truncated gold solution would teach the model to stop mid-way.
+    examples = [e for e in examples if len(tokenizer(e["prompt"] + e["completion"])["input_ids"]) < cfg.max_length]
+    if not examples:
+        raise SelfimpError(f"M1: no gold training example fits in --max_length {cfg.max_length} tokens")
+    result = train_sft(model, tokenizer, examples, cfg, scratch, cfg.m1_learning_rate, cfg.m1_epochs,
+                       cfg.m1_warmup_ratio, seed=cfg.seed, adapter_dir=adapter_dir)
+    return result, tokenizer, {"n_train_examples": len(examples)}
+
+
+def train_round(cfg: TrainConfig, data: TaskData, run_dir: Path, step: Iteration, records: list[dict],
+                adapter_dir: Path, scratch: Path) -> tuple[UpdateResult, Any, dict]:
+    parent = run_dir / step.parent_checkpoint
+    tokenizer = AutoTokenizer.from_pretrained(parent)
+    model = AutoModelForCausalLM.from_pretrained(parent)
+    seed = cfg.seed + step.t
+    if step.update == "sft":
+        examples = sft_examples(records, data.prompts)
+        if not examples:
+            raise SelfimpError(f"round {step.t} ({step.label}): no correct samples to train on in {step.samples}")
+        result = train_sft(model, tokenizer, examples, cfg, scratch, cfg.sft_learning_rate, cfg.sft_epochs,
+                           cfg.sft_warmup_ratio, seed=seed, adapter_dir=adapter_dir)
+        return result, tokenizer, {"n_train_examples": len(examples), "n_pairs": 0}
+    pairs = dpo_pairs(records, data.prompts, cfg.max_pairs_per_question, seed=seed)
+    if not pairs:
+        raise SelfimpError(f"round {step.t} ({step.label}): no question has both a correct and an incorrect "
+                           f"sample in {step.samples}; DPO has nothing to train on")
+    ref_model = None if cfg.lora else AutoModelForCausalLM.from_pretrained(parent)
+    result = train_dpo(model, ref_model, tokenizer, pairs, cfg, scratch, seed=seed, adapter_dir=adapter_dir)
+    return result, tokenizer, {"n_train_examples": len(pairs), "n_pairs": len(pairs)}
+
+
+def sample_stats(records: list[dict], n: int) -> dict[str, Any]:
+    per_question: dict[str, int] = {}
+    for r in records:
+        per_question[r["question_id"]] = per_question.get(r["question_id"], 0) + int(r["correct"])
+    return {
+        "n_questions_sampled": len(per_question),
+        "n_samples": len(records),
+        "n_correct": sum(per_question.values()),
+        "coverage": coverage(list(per_question.values()), n) if per_question else None,
+    }
+
+
+def build_iteration(cfg: TrainConfig, data: TaskData, run_dir: Path, manifest: dict, step: Iteration) -> dict:
+    """Train, save, evaluate one model; returns its manifest record. Crash-safe: everything is
+    written under <checkpoint>.tmp, which only a final rename makes visible."""
+    set_iteration(step.t)
+    final = run_dir / step.checkpoint
+    record: dict[str, Any] = {"t": step.t, "method": step.method, "update": step.update, "label": step.label,
+                              "parent": step.parent, "checkpoint": step.checkpoint, "samples": step.samples,
+                              "n_questions_sampled": 0, "n_samples": 0, "n_correct": 0, "n_pairs": 0,
+                              "coverage": None, "wall_time_s": {}}
+    records = None
+    if step.samples:
+        records = sample_round(cfg, data, run_dir, manifest, step)
+        record.update(sample_stats(records, cfg.n_samples))
+        record["wall_time_s"]["sampling"] = manifest["samples"][step.samples]["wall_time_s"]
+    tmp = final.with_name(final.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    adapter_dir = tmp / "adapter" if cfg.lora else None
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="selfimp-trainer-") as scratch:
+        if step.update == "gold-sft":
+            result, tokenizer, counts = train_m1(cfg, data, adapter_dir, Path(scratch))
+        else:
+            result, tokenizer, counts = train_round(cfg, data, run_dir, step, records, adapter_dir, Path(scratch))
+    record.update(counts, train_loss=result.train_loss, train_steps=result.steps)
+    record["wall_time_s"]["training"] = round(time.perf_counter() - start, 2)
+    start = time.perf_counter()
+    result.model.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    del result
+    free_accelerator_memory()
+    crash_point("saving")
+    record["wall_time_s"]["saving"] = round(time.perf_counter() - start, 2)
+    start = time.perf_counter()
+    record["eval"] = evaluate(cfg, data, tmp)
+    record["wall_time_s"]["eval"] = round(time.perf_counter() - start, 2)
+    atomic_write_json(tmp / ITERATION_RECORD, record)
+    shutil.rmtree(final, ignore_errors=True)  # only a complete rename creates it: nothing to keep here
+    tmp.rename(final)
+    return record
+
+
+def run(cfg: TrainConfig, log=print) -> dict:
+    """Run (or resume) the whole loop; returns the final manifest."""
+    data = load_task(cfg)
+    manifest = mf.open_manifest(cfg)
+    run_dir = cfg.run_dir
+    for step in plan(cfg):
+        if mf.completed(manifest, step.label):
+            continue
+        saved = run_dir / step.checkpoint / ITERATION_RECORD
+        # A crash between the checkpoint's rename and the manifest update: the checkpoint is complete.
+        record = read_json(saved) if saved.is_file() else build_iteration(cfg, data, run_dir, manifest, step)
+        mf.add_iteration(run_dir, manifest, record)
+        log(f"[{step.label}] pass@1={record['eval'].get('pass@1', float('nan')):.3f} "
+            f"coverage={record['coverage'] if record['coverage'] is None else round(record['coverage'], 3)} "
+            f"train_loss={record['train_loss']:.4f} time={sum(record['wall_time_s'].values()):.1f}s")
+    return manifest

