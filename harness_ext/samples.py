@@ -103,6 +103,8 @@ def find_sample_files(path: str | Path) -> dict[str, Path]:
         raise SelfimpError(f"{path}: no such file or directory")
     newest: dict[str, tuple[str, Path]] = {}
     for f in sorted(path.rglob("samples_*.jsonl")):
+        if any(part.startswith(".") for part in f.relative_to(path).parts[:-1]):
+            continue  # hidden dirs: a sweep's unfinished .tmp-* output
         m = SAMPLE_FILE_RE.match(f.name)
         if m and (m["task"] not in newest or m["date"] > newest[m["task"]][0]):
             newest[m["task"]] = (m["date"], f)

@@ -313,7 +313,9 @@ def analyze_groups(m1: Checkpoint, series: dict, checkpoints: list[Checkpoint], 
 
 
 def call(est: Estimate, higher_is_better: bool = True) -> str:
-    if not est.excludes_zero() or math.isnan(est.value):
+    if math.isnan(est.value):
+        return "not measured"  # e.g. GD undefined when no level-1 problem is solved
+    if not est.excludes_zero():
         return "no significant change"
     better = est.value > 0 if higher_is_better else est.value < 0
     return "progress" if better else "regress"

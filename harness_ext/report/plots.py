@@ -71,7 +71,9 @@ def plot_diversity(report: dict, ds: str, out: Path) -> str | None:
         return None
     t_of = _t_of(report)
     metrics = [m for m in ("distinct_n", "sbert", "distinct_equations")
-               if any(table[lab]["correct"].get(m) for lab in table)]
+               if any(table[lab][kind].get(m) for lab in table for kind in ("correct", "incorrect"))]
+    if not metrics:
+        return None
     fig, axes = plt.subplots(1, len(metrics), figsize=(4.5 * len(metrics), 4), squeeze=False)
     for ax, metric in zip(axes[0], metrics):
         for method, labels in report["series"].items():
@@ -115,8 +117,8 @@ def plot_groups(report: dict, out: Path) -> list[str]:
         if labels:
             _ci_line(ax2, list(range(len(labels))), [table[lab]["group_disparity"] for lab in labels], "GD")
             ax2.set_xticks(range(len(labels)), labels, rotation=30, fontsize=8)
+            ax2.legend()
         ax2.set(title="group disparity (acc_low - acc_high) / acc_low", xlabel="checkpoint", ylabel="GD")
-        ax2.legend()
         names.append(_save(fig, out / f"groups_{ds}.png"))
     return names
 

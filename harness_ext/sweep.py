@@ -1,0 +1,298 @@
+"""`selfimp-eval sweep`: evaluate every checkpoint of a training run (or a given list) with the same
+lm-eval settings, one `simple_evaluate` per checkpoint, writing lm-eval's own output files.
+
+    selfimp-eval sweep runs/<name> [--tasks ...] [--n 64] [--limit N] [--out DIR]
+    selfimp-eval sweep --checkpoints m1_dir m2_dir --labels M1 M2 --train-task gsm8k --out DIR
+
+Layout: `<out>/sweep.json` and `<out>/<label>/<date>/{results_<date>.json, samples_<task>_<date>.jsonl}`.
+Each checkpoint's new results are written under a hidden `<label>/.tmp-*` dir and renamed into place
+in one step, so a killed sweep leaves nothing half-done that counts; re-running it evaluates only the
+checkpoint x task pairs that have no results yet.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from harness_ext.errors import SelfimpError, cli_errors
+from harness_ext.io import atomic_write_json, read_json
+
+SWEEP_FILE = "sweep.json"
+DEFAULT_SUBDIR = "sweep"  # default --out for a run: runs/<name>/sweep (what selfimp-report looks for)
+# Embedded CPU default (task arith with the tiny model): measured to keep 5 checkpoints within minutes.
+EMBEDDED = {"limit": 200, "n": 16, "batch_size": 64}
+
+
+@dataclass(frozen=True)
+class CheckpointSpec:
+    label: str
+    path: str
+    t: int
+    method: str
+
+
+@dataclass
+class SweepSettings:
+    """What must be identical for every checkpoint of one sweep directory."""
+
+    model: str = "hf"
+    model_args: str = ""
+    dtype: str = "float32"
+    n: int | None = None
+    limit: int | None = None
+    batch_size: str = "auto"
+    device: str | None = None
+    seed: int = 0
+    bootstrap_iters: int = 100000  # lm-eval's stderr bootstrap (its CLI default)
+    gen_kwargs: str | None = None  # lm-eval --gen_kwargs, e.g. max_gen_toks=256
+
+
+def default_tasks(train_task: str) -> list[str]:
+    """pass@1, pass@k and diversity of the training task, plus OOD and difficulty groups where defined."""
+    tasks = [f"selfimp_{train_task}_pass1", f"selfimp_{train_task}_passn", f"selfimp_{train_task}_diversity"]
+    if train_task == "gsm8k":
+        tasks += ["selfimp_math_pass1", "selfimp_svamp_pass1", "selfimp_mawps_pass1"]  # tag selfimp_ood_gsm8k
+    if train_task == "arith":
+        tasks += ["selfimp_arith_ood_pass1", "selfimp_arith_groups"]
+    if train_task == "math":
+        tasks += ["selfimp_math_groups"]
+    return tasks
+
+
+def run_checkpoints(run_dir: Path) -> tuple[str, list[CheckpointSpec]]:
+    """(training task, complete iterations) from a run's manifest.json."""
+    manifest = read_json(run_dir / "manifest.json")
+    where = run_dir / "manifest.json"
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("iterations"), list):
+        raise SelfimpError(f"{where}: field 'iterations' must be a list")
+    if not isinstance(manifest.get("task"), str):
+        raise SelfimpError(f"{where}: field 'task' must be a task name")
+    specs = []
+    for i, it in enumerate(manifest["iterations"]):
+        if not isinstance(it, dict) or it.get("status") != "complete":
+            continue
+        for key, kind in (("label", str), ("checkpoint", str), ("t", int)):
+            if not isinstance(it.get(key), kind):
+                raise SelfimpError(f"{where}: iterations[{i}].{key} must be a {kind.__name__}")
+        specs.append(CheckpointSpec(it["label"], str((run_dir / it["checkpoint"]).resolve()), it["t"],
+                                    str(it.get("method") or manifest.get("method") or "run")))
+    if not specs:
+        raise SelfimpError(f"{where}: no iteration with status 'complete' yet")
+    return manifest["task"], sorted(specs, key=lambda s: (s.t, s.method))
+
+
+def explicit_checkpoints(paths: list[str], labels: list[str] | None) -> list[CheckpointSpec]:
+    if labels is not None and len(labels) != len(paths):
+        raise SelfimpError(f"--labels: {len(labels)} labels for {len(paths)} checkpoints")
+    labels = labels or [Path(p).name or p.replace("/", "_") for p in paths]
+    if len(set(labels)) != len(labels):
+        raise SelfimpError(f"--labels: labels must be unique (got {', '.join(labels)}); pass --labels")
+    for label in labels:
+        if not label or label.startswith(".") or "/" in label:
+            raise SelfimpError(f"--labels: {label!r} is not usable as a directory name")
+    return [CheckpointSpec(lab, p, i, "run") for i, (lab, p) in enumerate(zip(labels, paths), 1)]
+
+
+def model_args_for(spec: CheckpointSpec, settings: SweepSettings) -> str:
+    """`pretrained=<dir>` (or `pretrained=<base>,peft=<dir>` for a LoRA adapter), dtype, then the user's."""
+    path = Path(spec.path)
+    args = f"pretrained={spec.path}"
+    if path.is_dir() and not (path / "config.json").is_file():
+        adapter = next((p for p in (path, path / "adapter") if (p / "adapter_config.json").is_file()), None)
+        if adapter is None:
+            raise SelfimpError(f"{path}: neither an HF checkpoint (config.json) nor a PEFT adapter")
+        base = read_json(adapter / "adapter_config.json").get("base_model_name_or_path")
+        args = f"pretrained={base},peft={adapter}"
+    if settings.dtype:
+        args += f",dtype={settings.dtype}"
+    return args + (f",{settings.model_args}" if settings.model_args else "")
+
+
+def completed_tasks(label_dir: Path) -> set[str]:
+    """Tasks with a results file and a samples file in a finished (non-hidden) output dir."""
+    done: set[str] = set()
+    if not label_dir.is_dir():
+        return done
+    for results in label_dir.rglob("results_*.json"):
+        if any(part.startswith(".") for part in results.relative_to(label_dir).parts):
+            continue
+        date = results.stem.removeprefix("results_")
+        try:
+            tasks = json.loads(results.read_text(encoding="utf-8")).get("results", {})
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            continue
+        done |= {t for t in tasks if (results.parent / f"samples_{t}_{date}.jsonl").is_file()}
+    return done
+
+
+def check_settings(out: Path, meta: dict) -> None:
+    """A sweep dir holds results of one set of settings: refuse to mix in others."""
+    path = out / SWEEP_FILE
+    if not path.is_file():
+        return
+    old = read_json(path)
+    if not isinstance(old, dict):
+        raise SelfimpError(f"{path}: not a sweep.json object")
+    if old.get("settings") != meta["settings"]:
+        diff = {k: (old.get("settings", {}).get(k), v) for k, v in meta["settings"].items()
+                if (old.get("settings") or {}).get(k) != v}
+        raise SelfimpError(f"{path}: this sweep was made with other settings {diff} (old, new); use another --out")
+
+
+def evaluate_checkpoint(spec: CheckpointSpec, tasks: list[str], settings: SweepSettings, task_manager,
+                        out: Path) -> Path:
+    """One simple_evaluate over `tasks`; lm-eval's files land in <out>/<label>/<date>/ by one rename."""
+    label_dir = out / spec.label
+    tmp = label_dir / f".tmp-{time.time_ns()}"
+    tmp.mkdir(parents=True)
+    try:
+        return _evaluate_into(spec, tasks, settings, task_manager, tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _evaluate_into(spec: CheckpointSpec, tasks: list[str], settings: SweepSettings, task_manager, tmp: Path) -> Path:
+    """Run lm-eval with its outputs in `tmp`, gather them in tmp/<date>/, rename that next to `tmp`."""
+    from lm_eval import simple_evaluate
+    from lm_eval.loggers import EvaluationTracker
+
+    tracker = EvaluationTracker(output_path=str(tmp / "lm_eval"))
+    results = simple_evaluate(
+        model=settings.model, model_args=model_args_for(spec, settings), tasks=tasks, task_manager=task_manager,
+        limit=settings.limit, batch_size=settings.batch_size, device=settings.device, log_samples=True,
+        evaluation_tracker=tracker, random_seed=settings.seed, numpy_random_seed=settings.seed,
+        torch_random_seed=settings.seed, bootstrap_iters=settings.bootstrap_iters, gen_kwargs=settings.gen_kwargs,
+    )
+    if results is None:
+        raise SelfimpError(f"lm-eval returned no results for {spec.label}")
+    samples = results.pop("samples")
+    tracker.save_results_aggregated(results=results, samples=samples)
+    for task in results["configs"]:
+        tracker.save_results_samples(task_name=task, samples=samples[task])
+    files = [f for f in (tmp / "lm_eval").rglob("*") if f.is_file()]
+    date = tracker.date_id
+    if not any(f.name == f"results_{date}.json" for f in files):
+        raise SelfimpError(f"lm-eval did not write its results for {spec.label} into {tmp}")
+    final = tmp / date
+    final.mkdir()
+    for f in files:
+        f.replace(final / f.name)
+    shutil.rmtree(tmp / "lm_eval")
+    target = tmp.parent / date
+    final.rename(target)
+    return target
+
+
+def clean_stale(out: Path, labels: list[str]) -> None:
+    """Remove temporary dirs a killed sweep left behind (never counted as results)."""
+    for label in labels:
+        for tmp in (out / label).glob(".tmp-*"):
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def sweep(out: Path, source: str, train_task: str, specs: list[CheckpointSpec], tasks: list[str],
+          settings: SweepSettings, log=print) -> dict:
+    """Evaluate what is missing; returns {label: [tasks evaluated now]}."""
+    from tqdm import tqdm
+
+    from harness_ext.lm_eval_compat import merged_include_dir, task_manager, tasks_dir
+
+    meta = {"format": 1, "source": source, "train_task": train_task,
+            "checkpoints": [asdict(s) for s in specs], "tasks": tasks, "n": settings.n,
+            "settings": json.loads(json.dumps(asdict(settings)))}
+    check_settings(out, meta)
+    for spec in specs:
+        if not Path(spec.path).exists() and not is_hub_id(spec.path):
+            raise SelfimpError(f"checkpoint {spec.label}: {spec.path} does not exist")
+    with tempfile.TemporaryDirectory(prefix="selfimp_sweep_tasks_") as tmp:
+        include = merged_include_dir([tasks_dir()], settings.n, into=tmp) if settings.n is not None else None
+        tm = task_manager(include)
+        unknown = [t for t in tasks if t not in tm.all_tasks]
+        if unknown:
+            raise SelfimpError(f"--tasks: unknown task(s) {', '.join(unknown)} (see `selfimp-eval ls tasks`)")
+        atomic_write_json(out / SWEEP_FILE, meta)
+        clean_stale(out, [s.label for s in specs])
+        done_now: dict[str, list[str]] = {}
+        for spec in tqdm(specs, desc="sweep checkpoints", unit="ckpt"):
+            missing = [t for t in tasks if t not in completed_tasks(out / spec.label)]
+            if not missing:
+                log(f"{spec.label}: all {len(tasks)} tasks already evaluated, skipped")
+                continue
+            log(f"{spec.label}: evaluating {', '.join(missing)}")
+            evaluate_checkpoint(spec, missing, settings, tm, out)
+            done_now[spec.label] = missing
+    return done_now
+
+
+def default_device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def is_hub_id(name: str) -> bool:
+    """`org/name` as the Hugging Face Hub spells model ids (not a local path)."""
+    parts = name.split("/")
+    return len(parts) == 2 and all(parts) and not name.startswith((".", "~"))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="selfimp-eval sweep", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("run", nargs="?", help="training run dir (runs/<name>, with manifest.json)")
+    p.add_argument("--checkpoints", nargs="+", help="checkpoint dirs or HF ids instead of a run (first = M1)")
+    p.add_argument("--labels", nargs="+", help="one label per --checkpoints entry")
+    p.add_argument("--train-task", help="training task of --checkpoints (gsm8k, math, csqa, mbpp, arith)")
+    p.add_argument("--tasks", nargs="+", help="lm-eval tasks (default: the training task's pass1/passn/diversity, OOD, groups)")
+    p.add_argument("--model", default="hf", choices=("hf", "vllm"), help="lm-eval model backend (default hf)")
+    p.add_argument("--model-args", default="", help="extra lm-eval model args, e.g. gpu_memory_utilization=0.8")
+    p.add_argument("--dtype", default="float32", help="model dtype for every checkpoint (default float32)")
+    p.add_argument("--n", type=int, help="samples per problem of the sampling tasks (default: theirs, 64 / 50)")
+    p.add_argument("--limit", type=int, help="evaluate the first N problems of each task")
+    p.add_argument("--batch-size", default=None, help="lm-eval batch size (default auto; embedded arith: 64)")
+    p.add_argument("--device", default=None, help="torch device, e.g. cpu or cuda:0")
+    p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
+    p.add_argument("--gen-kwargs", help="lm-eval generation overrides for every task, e.g. max_gen_toks=256")
+    p.add_argument("--out", help="sweep dir (default: <run>/sweep)")
+    return p
+
+
+@cli_errors
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if bool(args.run) == bool(args.checkpoints):
+        raise SelfimpError("give either a training run dir or --checkpoints, not both or neither")
+    if args.run:
+        run_dir = Path(args.run)
+        if not run_dir.is_dir():
+            raise SelfimpError(f"{run_dir}: no such run directory")
+        train_task, specs = run_checkpoints(run_dir)
+        embedded = train_task == "arith" and read_json(run_dir / "manifest.json").get("config", {}).get("model") is None
+        out = Path(args.out) if args.out else run_dir / DEFAULT_SUBDIR
+        source = str(run_dir)
+    else:
+        if not args.train_task or not args.out:
+            raise SelfimpError("--checkpoints needs --train-task and --out")
+        train_task, specs, embedded, out = args.train_task, explicit_checkpoints(args.checkpoints, args.labels), False, Path(args.out)
+        source = "checkpoints"
+    if args.n is not None and args.n < 1:
+        raise SelfimpError(f"--n must be >= 1 (got {args.n})")
+    if args.limit is not None and args.limit < 1:
+        raise SelfimpError(f"--limit must be >= 1 (got {args.limit})")
+    defaults = EMBEDDED if embedded else {}
+    settings = SweepSettings(
+        model=args.model, model_args=args.model_args, dtype=args.dtype,
+        n=args.n if args.n is not None else defaults.get("n"),
+        limit=args.limit if args.limit is not None else defaults.get("limit"),
+        batch_size=str(args.batch_size or defaults.get("batch_size", "auto")), device=args.device or default_device(),
+        seed=args.seed, gen_kwargs=args.gen_kwargs,
+    )
+    tasks = args.tasks or default_tasks(train_task)
+    sweep(out, source, train_task, specs, tasks, settings)
+    print(f"sweep written to {out} ({len(specs)} checkpoints x {len(tasks)} tasks); next: selfimp-report {out}")
+    return 0

@@ -1,0 +1,156 @@
+"""selfimp-eval sweep: checkpoints of a run, lm-eval's own output per checkpoint, skip + crash safety."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from harness_ext.errors import SelfimpError
+from harness_ext.report import write_report
+from harness_ext.report.analysis import Options
+from harness_ext.samples import read_sample_logs
+from harness_ext.sweep import (
+    CheckpointSpec,
+    SweepSettings,
+    completed_tasks,
+    default_tasks,
+    explicit_checkpoints,
+    main,
+    model_args_for,
+    run_checkpoints,
+)
+
+TASKS = ["selfimp_arith_pass1", "selfimp_arith_passn"]
+FAST = ["--tasks", *TASKS, "--limit", "2", "--n", "2", "--batch-size", "8", "--gen-kwargs", "max_gen_toks=6"]
+
+
+def make_run(root: Path, n_iters: int = 2, incomplete: bool = True) -> Path:
+    """A training-run dir as selfimp-train writes it, with random tiny arith models as checkpoints."""
+    from selfimp_train.tiny_model import TinyLlamaSpec, build_tiny_llama, build_tokenizer
+
+    tok = build_tokenizer()
+    spec = TinyLlamaSpec(hidden_size=32, num_hidden_layers=1, num_attention_heads=1, intermediate_size=64)
+    iterations = []
+    for t in range(1, n_iters + 1):
+        build_tiny_llama(tok, seed=t, spec=spec).save_pretrained(root / f"iter_{t}")
+        tok.save_pretrained(root / f"iter_{t}")
+        iterations.append({"t": t, "method": "sft", "label": f"M{t}", "checkpoint": f"iter_{t}", "status": "complete"})
+    if incomplete:
+        iterations.append({"t": n_iters + 1, "method": "sft", "label": f"M{n_iters + 1}",
+                           "checkpoint": f"iter_{n_iters + 1}", "status": "running"})
+    (root / "manifest.json").write_text(json.dumps({"format": 1, "task": "arith", "method": "sft",
+                                                    "config": {"model": None}, "iterations": iterations}))
+    return root
+
+
+def test_checkpoints_from_manifest_and_lists(tmp_path):
+    run = make_run(tmp_path / "run")
+    task, specs = run_checkpoints(run)
+    assert task == "arith"
+    assert [(s.label, s.t, s.method) for s in specs] == [("M1", 1, "sft"), ("M2", 2, "sft")]  # M3 not complete
+    assert specs[0].path == str((run / "iter_1").resolve())
+    assert default_tasks("gsm8k")[3:] == ["selfimp_math_pass1", "selfimp_svamp_pass1", "selfimp_mawps_pass1"]
+    assert "selfimp_math_groups" in default_tasks("math") and "selfimp_arith_groups" in default_tasks("arith")
+    assert [s.label for s in explicit_checkpoints(["a/m1", "b/m2"], None)] == ["m1", "m2"]
+    with pytest.raises(SelfimpError, match="2 checkpoints"):
+        explicit_checkpoints(["a", "b"], ["x"])
+    with pytest.raises(SelfimpError, match="unique"):
+        explicit_checkpoints(["a/m", "b/m"], None)
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "manifest.json").write_text(json.dumps({"task": "arith", "iterations": []}))
+    with pytest.raises(SelfimpError, match="no iteration with status 'complete'"):
+        run_checkpoints(tmp_path / "bad")
+    with pytest.raises(SelfimpError, match="manifest.json: file not found"):
+        run_checkpoints(tmp_path / "nothing")
+
+
+def test_model_args_full_and_peft(tmp_path):
+    settings = SweepSettings(dtype="float32", model_args="max_length=256")
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "config.json").write_text("{}")
+    assert model_args_for(CheckpointSpec("a", str(tmp_path / "full"), 1, "sft"), settings) == \
+        f"pretrained={tmp_path / 'full'},dtype=float32,max_length=256"
+    (tmp_path / "lora" / "adapter").mkdir(parents=True)
+    (tmp_path / "lora" / "adapter" / "adapter_config.json").write_text('{"base_model_name_or_path": "org/base"}')
+    assert model_args_for(CheckpointSpec("b", str(tmp_path / "lora"), 2, "sft"), settings).startswith(
+        f"pretrained=org/base,peft={tmp_path / 'lora' / 'adapter'},")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(SelfimpError, match="neither an HF checkpoint"):
+        model_args_for(CheckpointSpec("c", str(tmp_path / "empty"), 3, "sft"), settings)
+
+
+def test_completed_tasks_need_results_and_samples(tmp_path):
+    d = tmp_path / "M1" / "2026-01-01T00-00-00.1"
+    d.mkdir(parents=True)
+    (d / "results_2026-01-01T00-00-00.1.json").write_text(json.dumps({"results": {"a": {}, "b": {}}}))
+    (d / "samples_a_2026-01-01T00-00-00.1.jsonl").write_text("{}\n")
+    hidden = tmp_path / "M1" / ".tmp-1"
+    hidden.mkdir()
+    (hidden / "results_x.json").write_text(json.dumps({"results": {"c": {}}}))
+    (hidden / "samples_c_x.jsonl").write_text("{}\n")
+    assert completed_tasks(tmp_path / "M1") == {"a"}
+
+
+def test_bad_cli_inputs(tmp_path, capsys):
+    run = make_run(tmp_path / "run", n_iters=1, incomplete=False)
+    for argv, message in (
+        ([str(tmp_path / "nope")], "no such run directory"),
+        ([], "either a training run dir or --checkpoints"),
+        (["--checkpoints", str(tmp_path / "missing"), "--train-task", "arith", "--out", str(tmp_path / "o")],
+         "does not exist"),
+        ([str(run), "--tasks", "selfimp_arith_nonsense"], "unknown task"),
+        ([str(run), "--n", "0"], "--n must be >= 1"),
+    ):
+        with pytest.raises(SystemExit) as e:
+            main(argv)
+        assert e.value.code == 2 and message in capsys.readouterr().err, argv
+    assert not (run / "sweep").exists()  # nothing written on a bad input
+
+
+def test_sweep_killed_midway_then_resumed(tmp_path, capsys):
+    """SIGKILL during the second checkpoint; the re-run skips the first and leaves each result once."""
+    run = make_run(tmp_path / "run")
+    out = run / "sweep"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "harness_ext.cli", "sweep", str(run), *FAST],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, start_new_session=True)
+    deadline = time.time() + 240
+    try:
+        while not list((out / "M2").glob(".tmp-*")):
+            assert proc.poll() is None, "sweep ended before it could be killed"
+            assert time.time() < deadline, "sweep never reached the second checkpoint"
+            time.sleep(0.02)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert completed_tasks(out / "M1") == set(TASKS)
+    assert completed_tasks(out / "M2") == set()  # the half-done checkpoint does not count
+    assert list((out / "M2").glob(".tmp-*"))  # ... though its temporary dir was left behind
+
+    assert main([str(run), *FAST]) == 0
+    log = capsys.readouterr().out
+    assert "M1: all 2 tasks already evaluated, skipped" in log and "M2: evaluating" in log
+    meta = json.loads((out / "sweep.json").read_text())
+    assert [c["label"] for c in meta["checkpoints"]] == ["M1", "M2"] and meta["tasks"] == TASKS
+    for label in ("M1", "M2"):
+        assert not list((out / label).glob(".tmp-*"))
+        (run_dir,) = [p for p in (out / label).iterdir()]
+        assert sorted(p.name.split("_2026")[0].split("_20")[0] for p in run_dir.iterdir()) == \
+            ["results", "samples_selfimp_arith_pass1", "samples_selfimp_arith_passn"]
+        logs = read_sample_logs(out / label)
+        assert logs["selfimp_arith_pass1"].n_samples == 1 and len(logs["selfimp_arith_pass1"].docs) == 2
+        assert logs["selfimp_arith_passn"].n_samples == 2  # --n 2 overrode repeats
+    # the report reads the sweep through the run dir
+    report = write_report([str(run)], tmp_path / "report", opts=Options(sbert=False))
+    assert report["series"] == {"sft": ["M1", "M2"]}
+    assert report["datasets"]["selfimp_arith"]["improvement"]["M2"]["n_common"] == 2
+    # a second sweep with other settings into the same dir is refused
+    with pytest.raises(SystemExit):
+        main([str(run), *FAST[:-2]])
+    assert "other settings" in capsys.readouterr().err
