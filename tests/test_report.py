@@ -5,7 +5,7 @@ import json
 from math import comb
 
 import pytest
-from lmeval_logs import our_log_lines, write_log
+from lmeval_logs import log_line, our_log_lines, write_log
 
 from harness_ext import metrics
 from harness_ext.report import main, write_report
@@ -176,3 +176,35 @@ def test_bad_inputs(tmp_path, capsys):
         main(["--compare", str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(tmp_path / "o")])
     assert "no task in common" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()  # nothing written on error
+
+
+def builtin_gsm8k_lines(samples_per_doc: dict[str, list[str]]) -> list[dict]:
+    """A built-in `gsm8k` log run with repeats: raw generations only, one line per doc and filter."""
+    lines = []
+    for i, (answer, texts) in enumerate(samples_per_doc.items()):
+        d = {"question": f"What is {answer}?", "answer": f"It is {answer}.\n#### {answer}"}
+        for filt in ("strict-match", "flexible-extract"):
+            lines.append(log_line(i, d, texts, [texts[0].split()[-1]] * len(texts), target=d["answer"], filt=filt))
+    return lines
+
+
+def test_compare_builtin_logs_with_repeats(tmp_path):
+    write_log(tmp_path / "base", "gsm8k", builtin_gsm8k_lines({
+        "5": ["#### 5", "#### 4", "#### 5", "#### 3"],  # solved (first sample), 2 of 4 correct
+        "7": ["#### 1", "#### 7", "#### 2", "#### 3"],  # unsolved, 1 of 4
+        "9": ["#### 9"] * 4,                            # solved, 4 of 4
+    }))
+    write_log(tmp_path / "tuned", "gsm8k", builtin_gsm8k_lines({
+        "5": ["#### 5"] * 4, "7": ["#### 7"] * 4, "9": ["#### 1"] * 4}))
+    assert main(["--compare", str(tmp_path / "base"), str(tmp_path / "tuned"), "--out", str(tmp_path / "r"),
+                 "--no-sbert"]) == 0
+    rep = json.loads((tmp_path / "r" / "report.json").read_text())
+    d = rep["datasets"]["gsm8k"]
+    assert d["pass1"]["base"]["value"] == pytest.approx(2 / 3) and d["pass1"]["tuned"]["value"] == pytest.approx(2 / 3)
+    imp = d["improvement"]["tuned"]
+    assert imp["transitions"] == {"newly_solved": 1, "newly_forgotten": 1, "both": 1, "neither": 0}
+    assert imp["m1_pass_at_k"] == pytest.approx({"1": 0.25, "2": 0.5, "3": 0.75, "4": 1.0})
+    assert d["coverage"]["value"] == pytest.approx(7 / 12) and d["coverage"]["recommended"] == "dpo"
+    assert d["diversity"]["tuned"]["correct"]["distinct_equations"]["value"] == 0.0  # no <<expr>> annotations
+    assert d["diversity"]["base"]["incorrect"]["n_questions"] == 2  # docs "5" and "7" have >= 2 wrong samples
+    assert "| tuned | accuracy | no significant change |" in (tmp_path / "r" / "report.md").read_text()
