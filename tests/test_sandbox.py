@@ -17,7 +17,7 @@ import pytest
 
 from harness_ext.errors import SelfimpError
 from harness_ext.sandbox import RunResult, SandboxLimits, run_many, run_program
-from harness_ext.sandbox import isolation
+from harness_ext.sandbox import isolation, runner
 
 SHORT = SandboxLimits(timeout_s=2.0, memory_mb=256, max_output_bytes=4096)
 SLACK_S = 2.0
@@ -402,3 +402,38 @@ def test_the_program_runs_unprivileged_in_a_fresh_dir():
     assert listing.strip() == "['program.py']"
     if os.geteuid() == 0:
         assert int(uid) != 0
+
+
+def alive(pid: int) -> bool:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    return status.split("State:")[1].split()[0] not in "ZX"
+
+
+@needs_root
+def test_a_run_does_not_outlive_a_killed_runner(tmp_path):
+    limits = "SandboxLimits(timeout_s=2)"
+    script = tmp_path / "runner.py"
+    script.write_text("from harness_ext.sandbox import run_program, SandboxLimits\n"
+                      "run_program('pass')\nprint('READY', flush=True)\n"
+                      f"run_program('import time\\ntime.sleep(600)', {limits})\n")
+    runner_proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert runner_proc.stdout.readline() == "READY\n"
+        deadline = time.monotonic() + 30
+        sandboxes: set[int] = set()
+        while not sandboxes and time.monotonic() < deadline:  # wait for the run to start
+            time.sleep(0.05)
+            for tid in os.listdir(f"/proc/{runner_proc.pid}/task"):
+                with open(f"/proc/{runner_proc.pid}/task/{tid}/children") as f:
+                    sandboxes.update(int(k) for k in f.read().split())
+        assert sandboxes, "the runner never started a run"
+    finally:
+        runner_proc.kill()
+        runner_proc.wait()
+    killed = time.monotonic()
+    while any(map(alive, sandboxes)) and time.monotonic() < killed + 2 + runner.SELF_DESTRUCT_AFTER_S + SLACK_S:
+        time.sleep(0.1)
+    assert not any(map(alive, sandboxes)), "the run outlived its killed runner"

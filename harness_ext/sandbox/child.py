@@ -5,7 +5,8 @@ the trusted supervisor (pid 1 of a fresh pid namespace when the runner could cre
 forks one child that sets the resource limits, drops to the sandbox uid, installs the guard and
 runs the program. The supervisor keeps the status fd to itself: after the child exits it writes
 `<exit code> <ready> <sentinel>` there and exits, which (in a pid namespace) kills everything
-the program left behind.
+the program left behind. It also gives up on its own shortly after the runner's time limit,
+so a run never outlives a runner that was killed.
 
 With namespaces the supervisor also mounts a small private tmpfs over each world-writable
 directory, so nothing the program writes reaches the disk or outlives the run, and a /proc
@@ -18,6 +19,8 @@ from __future__ import annotations
 
 import os
 import resource
+import select
+import signal
 import sys
 
 SETUP_FAILED = 125
@@ -112,10 +115,7 @@ def _child(cfg: dict, source: bytes, stdlib_fds: dict[str, int], ready_w: int) -
     """Set up the sandboxed process; on success run the program and never return."""
     write, read, exit_ = os.write, os.read, os._exit
     try:
-        nproc = cfg["nproc"]
-        if cfg["uid"] < 0:  # cannot drop privileges: leave room for the user's own processes
-            nproc += _tasks_of_uid(os.getuid())
-        _set_limits(cfg["as_bytes"], cfg["cpu_s"], cfg["fsize_bytes"], nproc)
+        _set_limits(cfg["as_bytes"], cfg["cpu_s"], cfg["fsize_bytes"], cfg["nproc"])
         os.chdir(cfg["workdir"])
         if cfg["uid"] >= 0:
             os.setgroups([])
@@ -163,13 +163,15 @@ def _child(cfg: dict, source: bytes, stdlib_fds: dict[str, int], ready_w: int) -
 
 def main(argv: list[str]) -> None:
     keys = ("workdir", "source_fd", "nonce_fd", "status_fd", "uid", "gid", "as_bytes", "cpu_s",
-            "fsize_bytes", "nproc", "namespaces")
+            "fsize_bytes", "nproc", "namespaces", "deadline_s")
     cfg: dict = dict(zip(keys, argv))
     for key in keys[1:]:
-        cfg[key] = int(cfg[key])
+        cfg[key] = float(cfg[key]) if key == "deadline_s" else int(cfg[key])
     with open(cfg["source_fd"], "rb") as f:  # a memfd; read before dropping privileges
         f.seek(0)
         source = f.read()
+    if cfg["uid"] < 0:  # cannot drop privileges: leave room for the user's own processes
+        cfg["nproc"] += _tasks_of_uid(os.getuid())  # (counted before /proc is replaced)
     if cfg["namespaces"]:  # all namespaces, the mount namespace included
         _private_mounts(4 * cfg["fsize_bytes"])
         os.mkdir(cfg["workdir"], 0o700)
@@ -184,6 +186,10 @@ def main(argv: list[str]) -> None:
         _child(cfg, source, stdlib_fds, ready_w)
     os.close(ready_w)
     os.close(cfg["nonce_fd"])
+    # The runner kills us at its time limit; should the runner itself die, do it ourselves.
+    if not select.select([os.pidfd_open(pid)], [], [], cfg["deadline_s"])[0]:
+        os.kill(pid, signal.SIGKILL)  # not reaped yet: the pid is still our child's
+        os._exit(1)  # no report; in a pid namespace everything else dies with us
     _, wait_status = os.waitpid(pid, 0)
     os.set_blocking(ready_r, False)
     try:

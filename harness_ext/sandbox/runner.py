@@ -23,6 +23,7 @@ OPT_IN_VAR = "HF_ALLOW_CODE_EVAL"
 CHILD = Path(__file__).with_name("child.py")
 NAMESPACE_WORKDIR = "/tmp/sandbox"  # inside the run's own tmpfs
 REAP_GRACE_S = 5.0  # how long a killed namespace may take to disappear
+SELF_DESTRUCT_AFTER_S = 2.0  # past the time limit, a run whose runner died kills itself
 
 
 @dataclass(frozen=True)
@@ -120,7 +121,7 @@ def _run(source: str, limits: SandboxLimits) -> RunResult:
         fds.remove(nonce_w)
         args = [workdir, source_fd, nonce_r, status_w, uid, uid, limits.memory_mb << 20,
                 max(1, math.ceil(limits.timeout_s)), limits.file_size_mb << 20,
-                limits.max_processes, int(bool(h.unshare))]
+                limits.max_processes, int(bool(h.unshare)), limits.timeout_s + SELF_DESTRUCT_AFTER_S]
         env = {"PATH": isolation.SYSTEM_PATH, "HOME": workdir, "TMPDIR": workdir,
                "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1"}
         start = time.monotonic()
