@@ -24,8 +24,17 @@ SLACK_S = 2.0
 needs_root = pytest.mark.skipif(
     os.geteuid() != 0, reason="the walls under test (per-run uid, NPROC, namespaces) need root; "
     "without root the sandbox is weaker, see docs/safety.md")
+
+
+def namespaces_work() -> bool:
+    try:
+        return bool(isolation.host().unshare)
+    except SelfimpError:  # not Linux: every test here will say so
+        return False
+
+
 needs_namespaces = pytest.mark.skipif(
-    not isolation.host().unshare, reason="`unshare` cannot create namespaces on this host")
+    not namespaces_work(), reason="`unshare` cannot create namespaces on this host")
 # Printed first by every hostile program, so the test can look for its leftovers.
 WHOAMI = "import posix, sys\nprint('UID', posix.getuid(), flush=True)\n"
 
@@ -294,6 +303,32 @@ print('done', done)
 assert False
 """)
     assert result.status == "failed"
+
+
+@needs_root
+def test_setuid_binaries_do_not_elevate():
+    tools = Path(__file__).resolve().parent / f".sandbox-setuid-{os.getpid()}"
+    tools.mkdir()
+    try:
+        tools.chmod(0o755)
+        subprocess.run(["cp", "/usr/bin/id", str(tools / "id")], check=True)
+        (tools / "id").chmod(0o4755)
+        result = run_hostile(f"posix.execv({str(tools / 'id')!r}, ['id', '-u'])\n")
+        euid = result.stdout.splitlines()[-1]
+        assert euid.isdigit() and int(euid) != 0, result
+    finally:
+        subprocess.run(["rm", "-rf", "--", str(tools)], check=True)
+
+
+def test_a_sandbox_that_cannot_start_is_an_error_not_a_fail(monkeypatch):
+    h = isolation.host()
+    broken = isolation.Host("/nonexistent/python3", h.unshare, h.drop_privileges, h.private_uids)
+    monkeypatch.setattr(isolation, "host", lambda: broken)
+    result = runner._run("pass\n", SHORT)
+    assert (result.passed, result.status) == (False, "error")
+    monkeypatch.setattr(runner, "_self_check", runner._self_check.__wrapped__)
+    with pytest.raises(SelfimpError, match="sandbox self-check failed"):
+        run_program("pass\n")
 
 
 @needs_root

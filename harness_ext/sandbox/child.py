@@ -17,6 +17,7 @@ the whole program ran without raising, so no early exit and no patched builtin c
 """
 from __future__ import annotations
 
+import ctypes
 import os
 import resource
 import select
@@ -26,6 +27,7 @@ import sys
 SETUP_FAILED = 125
 WORLD_WRITABLE_DIRS = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock")
 MS_NOSUID, MS_NODEV, MS_NOEXEC = 2, 4, 8
+PR_SET_NO_NEW_PRIVS = 38
 
 
 def reliability_guard(block_network: bool) -> None:
@@ -64,12 +66,9 @@ def _set_limits(as_bytes: int, cpu_s: int, fsize_bytes: int, nproc: int) -> None
     resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
 
 
-def _private_mounts(tmp_bytes: int) -> None:
+def _private_mounts(libc: ctypes.CDLL, tmp_bytes: int) -> None:
     """In our new mount namespace: a small tmpfs on each world-writable directory (the largest
     on /tmp, which holds the working dir) and a /proc that shows only our pid namespace."""
-    import ctypes
-
-    libc = ctypes.CDLL(None, use_errno=True)
     flags = MS_NOSUID | MS_NODEV | MS_NOEXEC
     mounts = [(b"proc", b"/proc", b"proc", b"")] + [
         (b"tmpfs", path.encode(), b"tmpfs",
@@ -111,10 +110,13 @@ def _reach_stdlib_through(stdlib_fds: dict[str, int]) -> None:
             module.__path__[:] = [moved(p) for p in module.__path__]
 
 
-def _child(cfg: dict, source: bytes, stdlib_fds: dict[str, int], ready_w: int) -> None:
+def _child(cfg: dict, libc: ctypes.CDLL, source: bytes, stdlib_fds: dict[str, int],
+           ready_w: int) -> None:
     """Set up the sandboxed process; on success run the program and never return."""
     write, read, exit_ = os.write, os.read, os._exit
     try:
+        if libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0):  # exec of a setuid binary gains nothing
+            raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS)")
         _set_limits(cfg["as_bytes"], cfg["cpu_s"], cfg["fsize_bytes"], cfg["nproc"])
         os.chdir(cfg["workdir"])
         if cfg["uid"] >= 0:
@@ -172,8 +174,9 @@ def main(argv: list[str]) -> None:
         source = f.read()
     if cfg["uid"] < 0:  # cannot drop privileges: leave room for the user's own processes
         cfg["nproc"] += _tasks_of_uid(os.getuid())  # (counted before /proc is replaced)
+    libc = ctypes.CDLL(None, use_errno=True)
     if cfg["namespaces"]:  # all namespaces, the mount namespace included
-        _private_mounts(4 * cfg["fsize_bytes"])
+        _private_mounts(libc, 4 * cfg["fsize_bytes"])
         os.mkdir(cfg["workdir"], 0o700)
         if cfg["uid"] >= 0:
             os.chown(cfg["workdir"], cfg["uid"], cfg["gid"])
@@ -183,7 +186,7 @@ def main(argv: list[str]) -> None:
     if pid == 0:
         os.close(cfg["status_fd"])
         os.close(ready_r)
-        _child(cfg, source, stdlib_fds, ready_w)
+        _child(cfg, libc, source, stdlib_fds, ready_w)
     os.close(ready_w)
     os.close(cfg["nonce_fd"])
     # The runner kills us at its time limit; should the runner itself die, do it ourselves.
