@@ -56,7 +56,8 @@ def default_tasks(train_task: str) -> list[str]:
     """pass@1, pass@k and diversity of the training task, plus OOD and difficulty groups where defined."""
     tasks = [f"selfimp_{train_task}_pass1", f"selfimp_{train_task}_passn", f"selfimp_{train_task}_diversity"]
     if train_task == "gsm8k":
-        tasks += ["selfimp_math_pass1", "selfimp_svamp_pass1", "selfimp_mawps_pass1"]  # tag selfimp_ood_gsm8k
+        # OOD (tag selfimp_ood_gsm8k), with MATH through its groups task: the same greedy pass@1 plus levels
+        tasks += ["selfimp_math_groups", "selfimp_svamp_pass1", "selfimp_mawps_pass1"]
     if train_task == "arith":
         tasks += ["selfimp_arith_ood_pass1", "selfimp_arith_groups"]
     if train_task == "math":

@@ -208,3 +208,17 @@ def test_compare_builtin_logs_with_repeats(tmp_path):
     assert d["diversity"]["tuned"]["correct"]["distinct_equations"]["value"] == 0.0  # no <<expr>> annotations
     assert d["diversity"]["base"]["incorrect"]["n_questions"] == 2  # docs "5" and "7" have >= 2 wrong samples
     assert "| tuned | accuracy | no significant change |" in (tmp_path / "r" / "report.md").read_text()
+
+
+def test_groups_log_stands_in_for_ood_pass1(tmp_path):
+    """GSM8K sweeps evaluate MATH through selfimp_math_groups only: it is both OOD pass@1 and the GD source."""
+    for label, solved in (("m1", [True, False, False, False]), ("m2", [True, True, False, True])):
+        write_log(tmp_path / label, "selfimp_gsm8k_pass1", greedy_lines({0}))
+        math_docs = [({"id": f"m{i}", "problem": "p", "level": f"Level {1 + 4 * (i % 2)}"}, [("t", None, ok)])
+                     for i, ok in enumerate(solved)]
+        write_log(tmp_path / label, "selfimp_math_groups", our_log_lines(math_docs))
+    rep = write_report([str(tmp_path / "m1"), str(tmp_path / "m2")], tmp_path / "r", opts=Options(sbert=False))
+    assert list(rep["datasets"]) == ["selfimp_gsm8k"]
+    assert rep["ood"]["selfimp_math"]["m2"]["value"] == 0.75
+    assert rep["groups"]["selfimp_math"]["m1"]["acc_by_level"] == {"1": 0.5, "5": 0.0}
+    assert rep["groups"]["selfimp_math"]["m2"]["group_disparity"]["value"] == -1.0  # L1 0.5, L5 1.0

@@ -55,7 +55,7 @@ def test_checkpoints_from_manifest_and_lists(tmp_path):
     assert task == "arith"
     assert [(s.label, s.t, s.method) for s in specs] == [("M1", 1, "sft"), ("M2", 2, "sft")]  # M3 not complete
     assert specs[0].path == str((run / "iter_1").resolve())
-    assert default_tasks("gsm8k")[3:] == ["selfimp_math_pass1", "selfimp_svamp_pass1", "selfimp_mawps_pass1"]
+    assert default_tasks("gsm8k")[3:] == ["selfimp_math_groups", "selfimp_svamp_pass1", "selfimp_mawps_pass1"]
     assert "selfimp_math_groups" in default_tasks("math") and "selfimp_arith_groups" in default_tasks("arith")
     assert [s.label for s in explicit_checkpoints(["a/m1", "b/m2"], None)] == ["m1", "m2"]
     with pytest.raises(SelfimpError, match="2 checkpoints"):

@@ -24,13 +24,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("inputs", nargs="*", help="sweep dir, run dir, or one lm-eval output dir per checkpoint (M1 first)")
     p.add_argument("--compare", nargs=2, metavar=("BASE", "TUNED"), help="compare two lm-eval output dirs")
     p.add_argument("--out", default="report", help="output dir (default: ./report)")
+    p.add_argument("--train-task", help="training task of plain log dirs (gsm8k, math, ...): the others are OOD")
     p.add_argument("--no-sbert", action="store_true", help="skip Sentence-BERT diversity (the slow part)")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
     return p
 
 
 def write_report(inputs: list[str] | None, out: str | Path, compare: list[str] | None = None,
-                 opts: Options = Options()) -> dict:
+                 opts: Options = Options(), train_task: str | None = None) -> dict:
     """Analyse the logs and write report.json, report.md and the plots into `out`; returns report.json's data."""
     if compare and inputs:
         raise SelfimpError("give either input dirs or --compare BASE TUNED, not both")
@@ -38,6 +39,7 @@ def write_report(inputs: list[str] | None, out: str | Path, compare: list[str] |
         inp = load_log_dirs([Path(p) for p in compare], method="tuned")
     else:
         inp = load_inputs(list(inputs or []))
+    inp.train_task = train_task or inp.train_task
     report = json_ready(analyze(inp, opts))
     out = Path(out)
     plots = write_plots(report, out)
@@ -52,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if not args.inputs and not args.compare:
         raise SelfimpError("no input: give a sweep dir, a run dir, sample-log dirs or --compare BASE TUNED")
-    write_report(args.inputs, args.out, args.compare, Options(sbert=not args.no_sbert, seed=args.seed))
+    write_report(args.inputs, args.out, args.compare, Options(sbert=not args.no_sbert, seed=args.seed),
+                 train_task=args.train_task)
     print(f"wrote {Path(args.out) / 'report.md'} and report.json")
     return 0

@@ -46,6 +46,7 @@ def task_role(log: SampleLog) -> str:
 
 def dataset_logs(ck: Checkpoint) -> dict[str, DatasetLogs]:
     out: dict[str, DatasetLogs] = {}
+    groups = group_logs(ck)
     for log in ck.logs.values():
         role = task_role(log)
         if role in ("groups", "improve"):
@@ -54,6 +55,9 @@ def dataset_logs(ck: Checkpoint) -> dict[str, DatasetLogs]:
         setattr(entry, role, log)
         if role == "greedy" and log.n_samples > 1:  # a built-in task run with repeats: also a sampled log
             entry.sampled = entry.sampled or log
+    for ds, log in groups.items():  # a groups log is a greedy log with levels: it stands in for a missing _pass1
+        entry = out.setdefault(ds, DatasetLogs())
+        entry.greedy = entry.greedy or log
     for entry in out.values():
         entry.diversity = entry.diversity or entry.sampled
     return out
@@ -85,7 +89,9 @@ def analyze(inp: ReportInput, opts: Options = Options()) -> dict:
     per_ck = {ck.label: dataset_logs(ck) for ck in inp.checkpoints}
     all_datasets = sorted({d for logs in per_ck.values() for d, e in logs.items() if e.greedy is not None})
     check_common_tasks(m1, inp.checkpoints, per_ck)
-    primaries = primary_datasets(all_datasets, inp.train_task)
+    with_pass1 = {d for logs in per_ck.values() for d, e in logs.items()
+                  if e.greedy is not None and task_role(e.greedy) != "groups"}
+    primaries = primary_datasets(all_datasets, with_pass1, inp.train_task)
     report = {
         "format": 1,
         "source": inp.source,
@@ -117,12 +123,13 @@ def check_common_tasks(m1: Checkpoint, checkpoints: list[Checkpoint], per_ck: di
             )
 
 
-def primary_datasets(datasets: list[str], train_task: str | None) -> list[str]:
+def primary_datasets(datasets: list[str], with_pass1: set[str], train_task: str | None) -> list[str]:
+    """The training task's dataset; without one, every dataset with a pass@1 log (not only a groups log)."""
     if train_task:
-        wanted = [d for d in datasets if domain_of(d) == train_task and not d.startswith("selfimp_ood")]
+        wanted = [d for d in datasets if domain_of(d) == train_task]
         if wanted:
             return wanted
-    return [d for d in datasets if not d.startswith("selfimp_ood")] or datasets[:1]
+    return [d for d in datasets if d in with_pass1] or datasets[:1]
 
 
 # ---------------------------------------------------------------- pass@1
