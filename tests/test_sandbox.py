@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -28,8 +29,8 @@ needs_root = pytest.mark.skipif(
 
 def namespaces_work() -> bool:
     try:
-        return bool(isolation.host().unshare)
-    except SelfimpError:  # not Linux: every test here will say so
+        return bool(runner._host().unshare)
+    except SelfimpError:  # not Linux, or no working sandbox: every test here will say so
         return False
 
 
@@ -125,8 +126,9 @@ def test_running_code_needs_the_opt_in(monkeypatch):
         run_program("pass")
 
 
-@pytest.mark.parametrize("field, value", [("timeout_s", 0), ("memory_mb", -1),
-                                          ("max_output_bytes", float("nan")), ("file_size_mb", "16")])
+@pytest.mark.parametrize("field, value", [
+    ("timeout_s", 0), ("timeout_s", float("inf")), ("memory_mb", -1), ("memory_mb", 512.5),
+    ("max_output_bytes", float("nan")), ("file_size_mb", "16"), ("max_processes", True)])
 def test_bad_limits_name_the_field(field, value):
     with pytest.raises(SelfimpError, match=f"SandboxLimits.{field}"):
         SandboxLimits(**{field: value})
@@ -192,11 +194,11 @@ def test_output_is_capped():
 @pytest.mark.parametrize("isolated", [False, True], ids=["plain", "user-namespace"])
 def test_without_root_benign_programs_still_run(monkeypatch, isolated):
     """The fallbacks used when not root: no uid drop; namespaces via a user namespace or none."""
-    h = isolation.host()
+    h = runner._host()
     if isolated and not h.unshare:
         pytest.skip("`unshare` cannot create namespaces on this host")
     unshare = (h.unshare[0], "--map-root-user", *isolation.UNSHARE_FLAGS) if isolated else ()
-    monkeypatch.setattr(isolation, "host", lambda: isolation.Host(h.interpreter, unshare, False, False))
+    monkeypatch.setattr(runner, "_host", lambda: isolation.Host(h.interpreter, unshare, False, False))
     row = mbpp_rows("test")[1]
     good, bad, slow = run_many([mbpp_program(row), mbpp_program(row, ["assert False"]),
                                 "while True: pass"], SandboxLimits(timeout_s=1.5))
@@ -323,12 +325,21 @@ def test_setuid_binaries_do_not_elevate():
 def test_a_sandbox_that_cannot_start_is_an_error_not_a_fail(monkeypatch):
     h = isolation.host()
     broken = isolation.Host("/nonexistent/python3", h.unshare, h.drop_privileges, h.private_uids)
-    monkeypatch.setattr(isolation, "host", lambda: broken)
-    result = runner._run("pass\n", SHORT)
+    result = runner._run("pass\n", SHORT, broken)
     assert (result.passed, result.status) == (False, "error")
-    monkeypatch.setattr(runner, "_self_check", runner._self_check.__wrapped__)
+    assert "/nonexistent/python3" in result.stderr
+    monkeypatch.setattr(isolation, "host", lambda: broken)
     with pytest.raises(SelfimpError, match="sandbox self-check failed"):
-        run_program("pass\n")
+        runner._host.__wrapped__()
+
+
+def test_without_working_namespaces_the_sandbox_falls_back(monkeypatch, caplog):
+    h = isolation.host()
+    if not h.unshare:
+        pytest.skip("no `unshare` here: the fallback is what runs anyway")
+    monkeypatch.setattr(isolation, "host", lambda: replace(h, unshare=(h.unshare[0], "--bogus-flag")))
+    chosen = runner._host.__wrapped__()
+    assert chosen.unshare == () and "namespaces unavailable" in caplog.text
 
 
 @needs_root

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import functools
 import hmac
+import logging
 import math
 import os
 import secrets
@@ -13,7 +14,7 @@ import subprocess
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 from harness_ext.errors import SelfimpError
@@ -22,6 +23,7 @@ from harness_ext.sandbox import isolation
 OPT_IN_VAR = "HF_ALLOW_CODE_EVAL"
 CHILD = Path(__file__).with_name("child.py")
 NAMESPACE_WORKDIR = "/tmp/sandbox"  # inside the run's own tmpfs
+SELF_CHECK = "import math, collections\nassert math.isqrt(16) == 4\n"
 REAP_GRACE_S = 5.0  # how long a killed namespace may take to disappear
 SELF_DESTRUCT_AFTER_S = 2.0  # past the time limit, a run whose runner died kills itself
 
@@ -37,9 +39,11 @@ class SandboxLimits:
     def __post_init__(self) -> None:
         for f in fields(self):
             value = getattr(self, f.name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 \
+            kinds = (int, float) if f.name == "timeout_s" else (int,)
+            if isinstance(value, bool) or not isinstance(value, kinds) or not value > 0 \
                     or not math.isfinite(value):
-                raise SelfimpError(f"SandboxLimits.{f.name}: must be a positive number, got {value!r}")
+                kind = "number" if f.name == "timeout_s" else "integer"
+                raise SelfimpError(f"SandboxLimits.{f.name}: must be a positive {kind}, got {value!r}")
 
 
 @dataclass
@@ -66,8 +70,7 @@ def run_program(source: str, limits: SandboxLimits | None = None) -> RunResult:
     require_code_eval_opt_in()
     if not isinstance(source, str):
         raise SelfimpError(f"run_program: source must be a str, got {type(source).__name__}")
-    _self_check()
-    return _run(source, limits or SandboxLimits())
+    return _run(source, limits or SandboxLimits(), _host())
 
 
 def run_many(sources: list[str], limits: SandboxLimits | None = None,
@@ -81,25 +84,34 @@ def run_many(sources: list[str], limits: SandboxLimits | None = None,
     if bad is not None:
         raise SelfimpError(f"run_many: sources[{bad}] must be a str, "
                            f"got {type(sources[bad]).__name__}")
-    _self_check()
-    limits = limits or SandboxLimits()
+    h, limits = _host(), limits or SandboxLimits()
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sandbox") as pool:
-        return list(pool.map(lambda s: _run(s, limits), sources))
+        return list(pool.map(lambda s: _run(s, limits, h), sources))
 
 
 _UIDS = isolation.UidPool()
 
 
 @functools.cache
-def _self_check() -> None:
-    """Run one trivial program once per process so a broken set-up fails loudly, not as 0 %."""
-    result = _run("import math, collections\nassert math.isqrt(16) == 4\n", SandboxLimits())
-    if not result.passed:
-        raise SelfimpError(f"sandbox self-check failed ({result.status}): {result.stderr.strip()}")
+def _host() -> isolation.Host:
+    """The host's isolation, checked once per process by running a trivial program; if the
+    namespaces fail here, fall back (with a warning) to running without them."""
+    detected = isolation.host()
+    candidates = [detected, replace(detected, unshare=())] if detected.unshare else [detected]
+    failures = []
+    for h in candidates:
+        result = _run(SELF_CHECK, SandboxLimits(), h)
+        if result.passed:
+            if h is not detected:
+                logging.getLogger(__name__).warning(
+                    "sandbox: namespaces unavailable (%s); running without network, pid and "
+                    "mount isolation (docs/safety.md)", failures[0])
+            return h
+        failures.append(f"{result.status}: {result.stderr.strip()[-500:]}")
+    raise SelfimpError(f"sandbox self-check failed ({'; '.join(failures)})")
 
 
-def _run(source: str, limits: SandboxLimits) -> RunResult:
-    h = isolation.host()
+def _run(source: str, limits: SandboxLimits, h: isolation.Host) -> RunResult:
     uid = _UIDS.claim(h)
     # With namespaces the supervisor makes the working dir in its private tmpfs; otherwise it
     # is a fresh directory here, removed afterwards with whatever the uid left in /tmp & co.
