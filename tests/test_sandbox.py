@@ -259,7 +259,7 @@ def test_memory_bomb_is_contained(bomb):
 
 def test_infinite_loop_times_out():
     result = run_hostile("while True:\n    pass\n")
-    assert result.status == "timeout" and result.returncode is None
+    assert result.status == "timeout"
 
 
 @needs_root

@@ -23,6 +23,7 @@ from harness_ext.sandbox import isolation
 OPT_IN_VAR = "HF_ALLOW_CODE_EVAL"
 CHILD = Path(__file__).with_name("child.py")
 NAMESPACE_WORKDIR = "/tmp/sandbox"  # inside the run's own tmpfs
+_UIDS = isolation.UidPool()  # the private uids of the runs in flight
 SELF_CHECK = "import math, collections\nassert math.isqrt(16) == 4\n"
 REAP_GRACE_S = 5.0  # how long a killed namespace may take to disappear
 SELF_DESTRUCT_AFTER_S = 2.0  # past the time limit, a run whose runner died kills itself
@@ -77,7 +78,7 @@ def run_many(sources: list[str], limits: SandboxLimits | None = None,
              workers: int | None = None) -> list[RunResult]:
     """Run programs in parallel (`workers` at once, default os.cpu_count()); results in order."""
     require_code_eval_opt_in()
-    workers = os.cpu_count() or 1 if workers is None else workers
+    workers = (os.cpu_count() or 1) if workers is None else workers
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise SelfimpError(f"run_many: workers must be a positive int, got {workers!r}")
     bad = next((i for i, s in enumerate(sources) if not isinstance(s, str)), None)
@@ -87,9 +88,6 @@ def run_many(sources: list[str], limits: SandboxLimits | None = None,
     h, limits = _host(), limits or SandboxLimits()
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sandbox") as pool:
         return list(pool.map(lambda s: _run(s, limits, h), sources))
-
-
-_UIDS = isolation.UidPool()
 
 
 @functools.cache
@@ -132,7 +130,7 @@ def _run(source: str, limits: SandboxLimits, h: isolation.Host) -> RunResult:
         os.close(nonce_w)
         fds.remove(nonce_w)
         args = [workdir, source_fd, nonce_r, status_w, uid, uid, limits.memory_mb << 20,
-                max(1, math.ceil(limits.timeout_s)), limits.file_size_mb << 20,
+                math.ceil(limits.timeout_s) + 1, limits.file_size_mb << 20,  # CPU: a backstop
                 limits.max_processes, int(bool(h.unshare)), limits.timeout_s + SELF_DESTRUCT_AFTER_S]
         env = {"PATH": isolation.SYSTEM_PATH, "HOME": workdir, "TMPDIR": workdir,
                "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1"}
