@@ -178,6 +178,17 @@ def test_stdlib_that_mbpp_uses_imports():
     assert result.stdout == "10 b\nb'\\xe9' b'x\\x00' b'xn--bcher-kva.de'\n"
 
 
+def test_programs_run_as_main_and_crashes_are_killed():
+    main_guard, no_input, crash = run_many([
+        "def f():\n    return 3\nif __name__ == '__main__':\n    assert f() == 3\n    print('main')\n",
+        "x = input()\n",
+        "import faulthandler\nfaulthandler._sigsegv()\n",
+    ], SHORT)
+    assert (main_guard.passed, main_guard.stdout) == (True, "main\n")
+    assert no_input.status == "failed" and "EOFError" in no_input.stderr
+    assert (crash.passed, crash.status, crash.returncode) == (False, "killed", -11)
+
+
 def test_run_many_keeps_order():
     sources = [f"import time\ntime.sleep({(7 - i) % 4} * 0.05)\nprint({i})\nassert {i} % 3 != 2\n"
                for i in range(12)]
