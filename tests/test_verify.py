@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import random
+import time
 from concurrent.futures import ThreadPoolExecutor
 from fractions import Fraction
 
@@ -13,6 +14,8 @@ from harness_ext.io import read_jsonl
 from harness_ext.sandbox import SandboxLimits
 from harness_ext.verify import ChoiceReference, CodeTests, get_verifier
 from harness_ext.verify.program import ProgramVerifier
+from harness_ext.verify import math_expr
+from harness_ext.verify.deadline import call_with_deadline
 from harness_ext.verify.numeric import to_fraction
 
 
@@ -62,6 +65,8 @@ def test_numeric_extract(completion, answer):
     ("#### 3.33", "3.3333333333333335", False),
     ("#### 3.3333333333", "3.3333333333333335", True),
     ("#### 17", "18", False),
+    ("#### 1073741825", "1073741824", False),
+    ("#### 1073741824.0000001", "1073741824", False),
     ("#### -18", "18", False),
     ("nothing here", "18", False),
     ("#### 1/0", "0", False),
@@ -334,3 +339,31 @@ def test_mbpp_needs_code_eval_opt_in(monkeypatch):
     monkeypatch.delenv("HF_ALLOW_CODE_EVAL", raising=False)
     with pytest.raises(SelfimpError, match="HF_ALLOW_CODE_EVAL=1"):
         get_verifier("mbpp").is_correct("def f(x): return x", CodeTests(("assert f(1) == 1",)))
+
+
+# ---- time limits in any thread ----
+
+def _spin(seconds: float) -> str:
+    start = time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        pass
+    return "done"
+
+
+def test_deadline_interrupts_worker_threads_and_never_fires_late():
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(call_with_deadline, [0.2, 2.0], [_spin] * 2, [3.0, 0.05]))
+    assert results == [(False, None), (True, "done")]
+    assert call_with_deadline(0.2, _spin, 3.0) == (False, None)
+    for _ in range(200):
+        assert call_with_deadline(1e-4, _spin, 1e-4)[0] in (True, False)
+    time.sleep(0.2)  # a late injection would raise here
+
+
+def test_math_pathological_answer_is_wrong_within_the_limit_off_main_thread(monkeypatch):
+    monkeypatch.setattr(math_expr, "TIMEOUT_S", 0.5)
+    v = get_verifier("math")
+    start = time.perf_counter()
+    with ThreadPoolExecutor(1) as pool:
+        result = pool.submit(v.is_correct, r"\boxed{\binom{10^{9}}{10^{6}}}", "1").result()
+    assert result is False and time.perf_counter() - start < 4

@@ -8,7 +8,7 @@ import re
 from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse, verify
 
 from harness_ext.verify.base import Verifier, missing_field
-from harness_ext.verify.deadline import DeadlineExceeded, deadline
+from harness_ext.verify.deadline import call_with_deadline
 
 BOX = re.compile(r"\\(?:boxed|fbox)\b")
 ANSWER_IS = re.compile(r"answer\s*(?:is|:)", re.IGNORECASE)
@@ -87,16 +87,15 @@ def parsed(answer: str) -> tuple:
     return tuple(parse(f"\\boxed{{{answer}}}", extraction_config=EXTRACTION, parsing_timeout=None))
 
 
+def _verified(gold: str, pred: str) -> bool:
+    gold_parsed, pred_parsed = parsed(gold), parsed(pred)
+    return bool(gold_parsed and pred_parsed and verify(list(gold_parsed), list(pred_parsed), timeout_seconds=None))
+
+
 def equivalent(gold: str, pred: str) -> bool:
     """math-verify equivalence of two extracted answers (or equal normalised strings); any thread."""
-    try:
-        with deadline(TIMEOUT_S):
-            gold_parsed, pred_parsed = parsed(gold), parsed(pred)
-            if gold_parsed and pred_parsed and verify(list(gold_parsed), list(pred_parsed), timeout_seconds=None):
-                return True
-    except DeadlineExceeded:
-        pass
-    return normalise(gold) == normalise(pred) != ""
+    finished, same = call_with_deadline(TIMEOUT_S, _verified, gold, pred)
+    return (finished and bool(same)) or normalise(gold) == normalise(pred) != ""
 
 
 class MathVerifier(Verifier):

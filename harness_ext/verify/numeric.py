@@ -13,7 +13,8 @@ NUMBER = re.compile(
     r"|(?<![\w.])-?\.\d+"
 )
 ANSWER_IS = re.compile(r"answer\s*(?:is|:)", re.IGNORECASE)
-# Relative tolerance for float references such as SVAMP's 145.0 or 3.3333333333333335.
+# Relative tolerance for non-integer references such as SVAMP's 3.3333333333333335;
+# integer references (72, 145.0) must match exactly.
 REL_TOL = Fraction(1, 10**6)
 
 
@@ -46,7 +47,9 @@ def clean(token: str) -> str:
 
 
 def numbers_equal(pred: Fraction, ref: Fraction) -> bool:
-    return pred == ref or abs(pred - ref) <= REL_TOL * max(1, abs(ref))
+    if pred == ref or ref.denominator == 1:
+        return pred == ref
+    return abs(pred - ref) <= REL_TOL * max(1, abs(ref))
 
 
 class NumericVerifier(Verifier):
