@@ -376,6 +376,31 @@ assert len(wrote) == {len(outside)}
 
 @needs_root
 @needs_namespaces
+def test_host_unix_sockets_in_run_are_out_of_sight():
+    path = f"/run/selfimp-sandbox-test-{os.getpid()}.sock"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listener:
+        listener.bind(path)
+        try:
+            os.chmod(path, 0o777)
+            listener.listen(8)
+            result = run_hostile(f"""
+for name in ('socket', '_socket'):
+    sys.modules.pop(name, None)
+import socket
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.connect({path!r})
+print('CONNECTED')
+""")
+            listener.settimeout(0.2)
+            with pytest.raises(TimeoutError):
+                listener.accept()
+        finally:
+            os.unlink(path)
+    assert "CONNECTED" not in result.stdout and "FileNotFoundError" in result.stderr
+
+
+@needs_root
+@needs_namespaces
 def test_network_is_unreachable():
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as listener:
         listener.bind(("127.0.0.1", 0))

@@ -9,8 +9,8 @@ the program left behind. It also gives up on its own shortly after the runner's 
 so a run never outlives a runner that was killed.
 
 With namespaces the supervisor also mounts a small private tmpfs over each world-writable
-directory, so nothing the program writes reaches the disk or outlives the run, and a /proc
-that shows only the run's own processes.
+directory and /run (hiding its sockets), so nothing the program writes reaches the disk or
+outlives the run, and a /proc that shows only the run's own processes.
 
 The end-of-run sentinel is a nonce that the runner put in a pipe; the child reads it only after
 the whole program ran without raising, so no early exit and no patched builtin can produce it.
@@ -25,7 +25,8 @@ import signal
 import sys
 
 SETUP_FAILED = 125
-WORLD_WRITABLE_DIRS = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock")
+# Replaced by private tmpfs mounts: the world-writable directories, and /run with its sockets.
+PRIVATE_DIRS = ("/tmp", "/var/tmp", "/dev/shm", "/run")
 MS_NOSUID, MS_NODEV, MS_NOEXEC = 2, 4, 8
 PR_SET_NO_NEW_PRIVS = 38
 
@@ -67,13 +68,13 @@ def _set_limits(as_bytes: int, cpu_s: int, fsize_bytes: int, nproc: int) -> None
 
 
 def _private_mounts(libc: ctypes.CDLL, tmp_bytes: int) -> None:
-    """In our new mount namespace: a small tmpfs on each world-writable directory (the largest
-    on /tmp, which holds the working dir) and a /proc that shows only our pid namespace."""
+    """In our new mount namespace: a small tmpfs on each of PRIVATE_DIRS (the largest on /tmp,
+    which holds the working dir) and a /proc that shows only our pid namespace."""
     flags = MS_NOSUID | MS_NODEV | MS_NOEXEC
     mounts = [(b"proc", b"/proc", b"proc", b"")] + [
         (b"tmpfs", path.encode(), b"tmpfs",
          f"size={tmp_bytes if path == '/tmp' else tmp_bytes // 4},nr_inodes=4096,mode=1777".encode())
-        for path in WORLD_WRITABLE_DIRS if os.path.isdir(path)]
+        for path in PRIVATE_DIRS if os.path.isdir(path)]
     for source, target, fstype, options in mounts:
         if libc.mount(source, target, fstype, flags, options or None):
             raise OSError(ctypes.get_errno(), f"cannot mount {fstype.decode()} on {target.decode()}")
