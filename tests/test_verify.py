@@ -45,6 +45,9 @@ def test_verifier_names(name):
     ("The Answer is: -5 apples", "-5"),
     ("first 3 then 4 so 3/4", "3/4"),
     ("it costs $56 in total", "56"),
+    ("a loss of -$56", "-56"),
+    ("so 7 - 2", "2"),
+    ("so 7-2", "2"),
     ("a rise of 50%.", "50"),
     ("x2 and y3 but 7.5 dollars.", "7.5"),
     ("#### \nno number after the marker, the answer is 7", "7"),
@@ -257,7 +260,7 @@ def test_csqa_choice_text_needs_choices():
     v = get_verifier("csqa")
     ref = ChoiceReference("A", (("A", "bank"), ("B", "library")))
     assert v.extract("The answer is a bank", ref) == "A"
-    assert v.extract("Bank.", ref) == "A"
+    assert v.extract("Bank.", ref) == "A" and v.extract("Bank.") is None
     assert v.extract("I would go to the bank to read", ref) is None
     assert v.is_correct("(A)", "A") and not v.is_correct("(B)", "A")
 
@@ -266,8 +269,9 @@ def test_csqa_reference_errors():
     v = get_verifier("csqa")
     with pytest.raises(SelfimpError, match="csqa row id='x'.*'answerKey'"):
         v.reference({"id": "x", "question": "?", "choices": {"label": ["A"], "text": ["a"]}})
-    with pytest.raises(SelfimpError, match="'answerKey'"):
-        v.reference({"answerKey": "F"})
+    for bad in ("F", "", "AB", None):
+        with pytest.raises(SelfimpError, match="'answerKey'"):
+            v.reference({"answerKey": bad})
     with pytest.raises(SelfimpError, match="field 'choices'"):
         v.reference({"answerKey": "A", "choices": {"label": ["A", "B"], "text": ["a"]}})
 

@@ -13,8 +13,12 @@ class Verifier(ABC):
     name: str = ""
 
     @abstractmethod
-    def extract(self, completion: str) -> str | None:
-        """The final answer as written in `completion`, or None when there is none."""
+    def extract(self, completion: str, reference: Any = None) -> str | None:
+        """The final answer as written in `completion`, or None when there is none.
+
+        `reference` (from `self.reference`) is optional; only csqa uses it, to also recognise
+        a choice written out as its text.
+        """
 
     @abstractmethod
     def reference(self, doc: dict) -> Any:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from harness_ext.errors import SelfimpError
 from harness_ext.verify.base import Verifier, missing_field, row_label
 
-LETTERS = "ABCDE"
+LETTERS = ("A", "B", "C", "D", "E")
 ANCHOR = re.compile(r"answer(?:\s+is|\s*:|\s*=)?\s*", re.IGNORECASE)
 # "(C)" anywhere; "The answer is C" / "answer: c" after an anchor; "C." / "C)" / "C" opening a line;
 # a completion that is just a letter ("c"). Lower-case "a" before a word is the article.

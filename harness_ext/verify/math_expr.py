@@ -14,13 +14,13 @@ BOX = re.compile(r"\\(?:boxed|fbox)\b")
 ANSWER_IS = re.compile(r"answer\s*(?:is|:)", re.IGNORECASE)
 INLINE_MATH = re.compile(r"\$\$(.+?)\$\$|(?<!\\)\$(.+?)(?<!\\)\$|\\\((.+?)\\\)")
 # Time limit (seconds) for one parse-and-compare. math-verify's own limit uses SIGALRM, which
-# only works in the main thread, so it is switched off and `deadline` (any thread) is used instead.
+# only works in the main thread, so it is switched off and `call_with_deadline` (any thread) is used.
 TIMEOUT_S = 5
 EXTRACTION = (LatexExtractionConfig(), ExprExtractionConfig())
 
 
 class _NoTimeoutWarning(logging.Filter):
-    """Drop math-verify's "Timeout is disabled" warning: `deadline` provides the timeout."""
+    """Drop math-verify's "Timeout is disabled" warning: `call_with_deadline` provides the timeout."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         return not record.getMessage().startswith("Timeout is disabled")
@@ -101,7 +101,7 @@ def equivalent(gold: str, pred: str) -> bool:
 class MathVerifier(Verifier):
     name = "math"
 
-    def extract(self, completion: str) -> str | None:
+    def extract(self, completion: str, reference=None) -> str | None:
         found = last_boxed(completion)
         if found is None:
             found = after_answer_is(completion)

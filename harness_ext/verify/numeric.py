@@ -9,7 +9,7 @@ from harness_ext.verify.base import Verifier, missing_field, row_label
 
 # A number as written: optional sign and `$`, thousands commas, decimals, an optional `/` fraction.
 NUMBER = re.compile(
-    r"(?<![\w.])(?:-\s?\$?)?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:\s?/\s?\d+(?:\.\d+)?)?"
+    r"(?<![\w.])(?:-\$?)?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:\s?/\s?\d+(?:\.\d+)?)?"
     r"|(?<![\w.])-?\.\d+"
 )
 ANSWER_IS = re.compile(r"answer\s*(?:is|:)", re.IGNORECASE)
@@ -58,7 +58,7 @@ class NumericVerifier(Verifier):
     def __init__(self, name: str = "gsm8k"):
         self.name = name
 
-    def extract(self, completion: str) -> str | None:
+    def extract(self, completion: str, reference=None) -> str | None:
         if "####" in completion:
             found = first_number(completion.rsplit("####", 1)[1].split("\n", 1)[0])
             if found is not None:

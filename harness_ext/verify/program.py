@@ -42,7 +42,7 @@ class ProgramVerifier(Verifier):
         self.limits = limits
         self.workers = workers
 
-    def extract(self, completion: str) -> str | None:
+    def extract(self, completion: str, reference=None) -> str | None:
         """The first ```python block (else the first fenced block, else the whole text)."""
         blocks = [(lang.lower(), body) for lang, body in FENCE.findall(completion) if body.strip()]
         python = [body for lang, body in blocks if lang in ("python", "py", "python3")]
