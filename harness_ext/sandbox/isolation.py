@@ -66,17 +66,19 @@ class UidPool:
         self._lock = threading.Lock()
         self._taken: set[int] = set()
 
-    def claim(self, h: Host) -> int:
+    def claim(self, h: Host) -> tuple[int, int]:
+        """(uid, gid) for the next run; (-1, -1) when privileges cannot be dropped."""
         if not h.drop_privileges:
-            return -1
+            return -1, -1
         if not h.private_uids:
-            return pwd.getpwnam("nobody").pw_uid
+            nobody = pwd.getpwnam("nobody")
+            return nobody.pw_uid, nobody.pw_gid
         with self._lock:
             while True:
                 uid = UID_RANGE[0] + secrets.randbelow(UID_RANGE[1] - UID_RANGE[0])
                 if uid not in self._taken:
                     self._taken.add(uid)
-                    return uid
+                    return uid, uid
 
     def release(self, uid: int) -> None:
         with self._lock:

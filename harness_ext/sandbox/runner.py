@@ -110,14 +110,14 @@ def _host() -> isolation.Host:
 
 
 def _run(source: str, limits: SandboxLimits, h: isolation.Host) -> RunResult:
-    uid = _UIDS.claim(h)
+    uid, gid = _UIDS.claim(h)
     # With namespaces the supervisor makes the working dir in its private tmpfs; otherwise it
     # is a fresh directory here, removed afterwards with whatever the uid left in /tmp & co.
     workdir = NAMESPACE_WORKDIR if h.unshare else tempfile.mkdtemp(prefix="selfimp-sandbox-")
     fds: list[int] = []
     try:
         if uid >= 0 and not h.unshare:
-            os.chown(workdir, uid, uid)
+            os.chown(workdir, uid, gid)
         source_fd, out_fd, err_fd = (os.memfd_create(f"sandbox-{name}")
                                      for name in ("source", "stdout", "stderr"))
         fds += [source_fd, out_fd, err_fd]
@@ -129,7 +129,7 @@ def _run(source: str, limits: SandboxLimits, h: isolation.Host) -> RunResult:
         os.write(nonce_w, nonce.encode("ascii"))
         os.close(nonce_w)
         fds.remove(nonce_w)
-        args = [workdir, source_fd, nonce_r, status_w, uid, uid, limits.memory_mb << 20,
+        args = [workdir, source_fd, nonce_r, status_w, uid, gid, limits.memory_mb << 20,
                 math.ceil(limits.timeout_s) + 1, limits.file_size_mb << 20,  # CPU: a backstop
                 limits.max_processes, int(bool(h.unshare)), limits.timeout_s + SELF_DESTRUCT_AFTER_S]
         env = {"PATH": isolation.SYSTEM_PATH, "HOME": workdir, "TMPDIR": workdir,
