@@ -1,0 +1,144 @@
+"""Sampler overhead: selfimp_train.samplers vs the raw engine call on the same prompts.
+
+HF: `HFSampler.generate` vs `model.generate` with the same generation arguments (target ratio
+>= 0.95). With --vllm (run with a Python that has vLLM, e.g. /work/venv-vllm/bin/python):
+`VLLMSampler.generate` vs `vllm.LLM.generate` on the same engine (target >= 0.9), and vs the HF
+sampler. The model is the embedded tiny Llama (random init, saved to a temporary checkpoint)
+or --model (a local HF directory); tokens/s counts generated tokens.
+
+    python benchmarks/bench_sampler.py
+    VLLM_CPU_KVCACHE_SPACE=2 VLLM_CPU_NUM_OF_RESERVED_CPU=0 /work/venv-vllm/bin/python benchmarks/bench_sampler.py --vllm
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import Report, offline_env  # noqa: E402
+
+TEMPERATURE, TOP_P = 0.75, 0.95
+
+
+def tiny_checkpoint(directory: Path) -> Path:
+    """The embedded tiny Llama (seeded random init) and its tokenizer, saved as an HF checkpoint."""
+    from selfimp_train.tiny_model import build_tiny_llama, build_tokenizer
+
+    tokenizer = build_tokenizer()
+    build_tiny_llama(tokenizer, seed=0).save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    return directory
+
+
+def arith_prompts(n: int) -> list[str]:
+    from harness_ext.data import load_rows
+    from harness_ext.prompts import prompt
+
+    return [prompt("arith", r) for r in load_rows("arith", "train")[:n]]
+
+
+def count_tokens(tokenizer, texts: list[list[str]]) -> int:
+    return sum(len(ids) for group in texts for ids in
+               tokenizer(group, add_special_tokens=False)["input_ids"])
+
+
+def raw_hf(model, tokenizer, prompts: list[str], n: int, max_new: int, per_call: int, seed: int) -> int:
+    """`model.generate` with the sampler's own arguments; returns generated (non-pad) tokens."""
+    import torch
+
+    torch.manual_seed(seed)
+    tokens = 0
+    with torch.inference_mode():
+        for start in range(0, len(prompts), per_call):
+            enc = tokenizer(prompts[start:start + per_call], return_tensors="pt", padding=True)
+            out = model.generate(**enc, do_sample=True, temperature=TEMPERATURE, top_p=TOP_P, top_k=0,
+                                 num_return_sequences=n, max_new_tokens=max_new,
+                                 pad_token_id=tokenizer.pad_token_id, cache_implementation="static")
+            new = out[:, enc["input_ids"].shape[1]:]
+            tokens += int((new != tokenizer.pad_token_id).sum())
+    return tokens
+
+
+def bench_hf(checkpoint: Path, prompts: list[str], n: int, max_new: int, dtype: str, repeats: int,
+             report: Report) -> float:
+    from selfimp_train.samplers import HFSampler
+    from transformers import AutoModelForCausalLM
+
+    sampler = HFSampler(checkpoint, dtype=dtype, batch_size=len(prompts) * n, seed=0)
+    model = AutoModelForCausalLM.from_pretrained(checkpoint, dtype=sampler.model.dtype).eval()
+    tokenizer = sampler.tokenizer
+    raw_hf(model, tokenizer, prompts[:2], n, 8, len(prompts), seed=1)  # warm-up (static cache set-up)
+    sampler.generate(prompts[:2], n, TEMPERATURE, TOP_P, 8, [])
+    best_raw = best_sampler = 0.0
+    for _ in range(repeats):  # interleaved, best of `repeats`: the machine is shared
+        start = time.perf_counter()
+        tokens = raw_hf(model, tokenizer, prompts, n, max_new, len(prompts), seed=0)
+        best_raw = max(best_raw, tokens / (time.perf_counter() - start))
+        start = time.perf_counter()
+        texts = sampler.generate(prompts, n, TEMPERATURE, TOP_P, max_new, [])
+        seconds = time.perf_counter() - start
+        best_sampler = max(best_sampler, count_tokens(tokenizer, texts) / seconds)
+    sampler.close()
+    report.add(f"raw model.generate, {dtype} (this machine)", best_raw, "tokens/s")
+    report.add(f"HFSampler, {dtype} (this machine)", best_sampler, "tokens/s")
+    report.add("HFSampler / raw model.generate", best_sampler / best_raw, "(target >= 0.95)")
+    return best_sampler
+
+
+def bench_vllm(checkpoint: Path, prompts: list[str], n: int, max_new: int, hf_rate: float, repeats: int,
+               report: Report) -> None:
+    from selfimp_train.samplers import VLLMSampler
+    from vllm import SamplingParams
+
+    sampler = VLLMSampler(checkpoint, dtype="bfloat16", seed=0)
+    params = SamplingParams(n=n, temperature=TEMPERATURE, top_p=TOP_P, max_tokens=max_new, seed=0)
+    sampler.llm.generate(prompts[:2], params, use_tqdm=False)  # warm-up
+    best_raw = best_sampler = 0.0
+    for _ in range(repeats):
+        start = time.perf_counter()
+        outs = sampler.llm.generate(prompts, params, use_tqdm=False)
+        tokens = sum(len(c.token_ids) for o in outs for c in o.outputs)
+        best_raw = max(best_raw, tokens / (time.perf_counter() - start))
+        start = time.perf_counter()
+        texts = sampler.generate(prompts, n, TEMPERATURE, TOP_P, max_new, [])
+        seconds = time.perf_counter() - start
+        best_sampler = max(best_sampler, count_tokens(sampler.llm.get_tokenizer(), texts) / seconds)
+    sampler.close()
+    report.add("raw vllm.LLM.generate, bf16 (this machine)", best_raw, "tokens/s")
+    report.add("VLLMSampler, bf16 (this machine)", best_sampler, "tokens/s")
+    report.add("VLLMSampler / raw vllm.LLM.generate", best_sampler / best_raw, "(target >= 0.9)")
+    report.add("VLLMSampler / HFSampler (bf16)", best_sampler / hf_rate, "x")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model", help="local HF checkpoint dir (default: the embedded tiny Llama)")
+    parser.add_argument("--prompts", type=int, default=64)
+    parser.add_argument("--n", type=int, default=8, help="samples per prompt")
+    parser.add_argument("--max-new-tokens", type=int, default=128)
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--vllm", action="store_true", help="also benchmark the vLLM sampler")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes for CI (seconds)")
+    parser.add_argument("--json", help="also write the figures to this JSON file")
+    args = parser.parse_args()
+    if args.quick:
+        args.prompts, args.n, args.max_new_tokens, args.repeats = 4, 2, 16, 1
+    offline_env()
+    report = Report("bench_sampler: sampler vs raw engine")
+    with tempfile.TemporaryDirectory(prefix="bench-sampler-") as tmp:
+        checkpoint = Path(args.model) if args.model else tiny_checkpoint(Path(tmp))
+        prompts = arith_prompts(args.prompts)
+        report.add("prompts x samples x max new tokens", f"{len(prompts)} x {args.n} x {args.max_new_tokens}")
+        bench_hf(checkpoint, prompts, args.n, args.max_new_tokens, "float32", args.repeats, report)
+        hf_bf16 = bench_hf(checkpoint, prompts, args.n, args.max_new_tokens, "bfloat16", args.repeats, report)
+        if args.vllm:
+            bench_vllm(checkpoint, prompts, args.n, args.max_new_tokens, hf_bf16, args.repeats, report)
+    report.finish(args.json)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

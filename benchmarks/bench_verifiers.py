@@ -1,0 +1,114 @@
+"""Throughput of the verifiers on real rows: extract + judge for gsm8k, math (math-verify), csqa;
+MBPP programs per second in the sandbox with 1 and 2 workers (the pool's scaling as a ratio).
+
+Completions are each row's gold answer and a wrong variant of it, so about half are correct.
+
+    python benchmarks/bench_verifiers.py
+    python benchmarks/bench_verifiers.py --quick
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import Report, offline_env, rows  # noqa: E402
+
+LAST_NUMBER = re.compile(r"(-?\d[\d,]*)(?!.*\d)", re.DOTALL)
+
+
+def _wrong_number(text: str) -> str:
+    """`text` with its last number increased by one."""
+    return LAST_NUMBER.sub(lambda m: str(int(m.group(1).replace(",", "")) + 1), text, count=1)
+
+
+def completions(task: str, docs: list[dict]) -> list[str]:
+    """Per doc: the gold completion, then a wrong one."""
+    from harness_ext.prompts import gold_completion
+
+    out = []
+    for doc in docs:
+        gold = gold_completion(task, doc)
+        if task == "csqa":
+            wrong = f" The answer is ({'A' if doc['answerKey'] != 'A' else 'B'})."
+        elif task == "math":
+            wrong = gold.replace("\\boxed{", "\\boxed{1+", 1) if "\\boxed{" in gold else gold + " 1"
+        else:
+            wrong = _wrong_number(gold)
+        out += [gold, wrong]
+    return out
+
+
+def bench_text_verifier(task: str, split: str, n_rows: int, report: Report) -> None:
+    from harness_ext.verify import get_verifier
+
+    verifier = get_verifier(task)
+    docs = rows(task, split)[:n_rows]
+    texts = completions(task, docs)
+    refs = [verifier.reference(d) for d in docs for _ in range(2)]
+    start = time.perf_counter()
+    for text in texts:
+        verifier.extract(text)
+    extract_s = time.perf_counter() - start
+    start = time.perf_counter()
+    verdicts = verifier.judge(texts, refs)
+    judge_s = time.perf_counter() - start
+    report.add(f"{task} extract (this machine)", len(texts) / extract_s, "completions/s")
+    report.add(f"{task} judge (this machine)", len(texts) / judge_s, "completions/s")
+    report.add(f"{task} gold judged correct", sum(verdicts[0::2]) / len(docs))
+    report.add(f"{task} wrong variant judged correct", sum(verdicts[1::2]) / len(docs))
+
+
+def bench_sandbox(n_programs: int, report: Report) -> None:
+    """MBPP gold programs (code + asserts) through harness_ext.sandbox.run_many."""
+    from harness_ext.sandbox import run_many
+    from harness_ext.verify import get_verifier
+    from harness_ext.verify.program import program_source
+
+    verifier = get_verifier("mbpp")
+    docs = (rows("mbpp", "test") * 2)[:n_programs]
+    sources = [program_source(d["code"], verifier.reference(d)) for d in docs]
+    run_many(sources[:2], workers=1)  # the sandbox's one-off self-check is not part of the rate
+    start = time.perf_counter()
+    for _ in sources:  # the floor: a bare interpreter start, no sandbox, no test code
+        subprocess.run([sys.executable, "-I", "-S", "-c", "pass"], check=True)
+    bare = len(sources) / (time.perf_counter() - start)
+    report.add("bare `python -I -S -c pass` starts, 1 at a time (this machine)", bare, "starts/s")
+    rates = {}
+    for workers in (1, 2):
+        start = time.perf_counter()
+        results = run_many(sources, workers=workers)
+        rates[workers] = len(sources) / (time.perf_counter() - start)
+        report.add(f"mbpp sandbox, {workers} worker(s) (this machine)", rates[workers],
+                   "programs/s (target >= 50/s per core)")
+    report.add("mbpp sandbox 1 worker / bare interpreter starts", rates[1] / bare, "x")
+    report.add("mbpp gold programs passed", sum(r.passed for r in results) / len(results))
+    report.add("mbpp sandbox scaling 2 workers / 1 worker", rates[2] / rates[1], "x (ideal 2.0 on 2 idle cores)")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rows", type=int, default=500, help="rows per text task (2 completions each)")
+    parser.add_argument("--programs", type=int, default=200, help="MBPP programs per worker setting")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes for CI (seconds)")
+    parser.add_argument("--json", help="also write the figures to this JSON file")
+    args = parser.parse_args()
+    if args.quick:
+        args.rows, args.programs = 20, 8
+    offline_env()
+    os.environ.setdefault("HF_ALLOW_CODE_EVAL", "1")  # this benchmark runs the datasets' own gold code
+    report = Report("bench_verifiers: extract + judge throughput")
+    for task, split in (("gsm8k", "test"), ("math", "test"), ("csqa", "validation")):
+        bench_text_verifier(task, split, args.rows, report)
+    bench_sandbox(args.programs, report)
+    report.finish(args.json)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,45 @@
+"""Every benchmark's --quick mode runs to the end and prints its figures (no timing assertions)."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+BENCH = REPO / "benchmarks"
+
+# script -> figure names its output must contain
+EXPECTED = {
+    "bench_metrics.py": ["all metrics but embeddings", "plain encode floor", "bf16 max |score - fp32 score|"],
+    "bench_verifiers.py": ["gsm8k judge", "math judge", "csqa judge", "mbpp sandbox scaling 2 workers / 1 worker"],
+    "bench_sampler.py": ["HFSampler / raw model.generate"],
+    "bench_loop_overhead.py": ["verify + filter + pairs + file I/O / sampling"],
+}
+
+
+def _run(cmd: list[str], tmp_path: Path) -> str:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "PYTHON": sys.executable}
+    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, f"{cmd} exited {proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    assert "command:" in proc.stdout and "machine:" in proc.stdout
+    return proc.stdout
+
+
+@pytest.mark.timeout(900)
+@pytest.mark.parametrize("script", sorted(EXPECTED))
+def test_python_benchmark_quick(script, tmp_path):
+    out = _run([sys.executable, str(BENCH / script), "--quick", "--json", str(tmp_path / "f.json")], tmp_path)
+    for name in EXPECTED[script]:
+        assert f"  {name}" in out, f"{script} did not print {name!r}:\n{out}"
+    assert (tmp_path / "f.json").is_file()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1200)
+def test_e2e_benchmark_quick(tmp_path):
+    out = _run(["bash", str(BENCH / "bench_e2e.sh"), "--quick", str(tmp_path / "e2e")], tmp_path)
+    for name in ("total wall", "train (this machine)", "sweep (this machine)", "report (this machine)"):
+        assert name in out, out
