@@ -92,6 +92,7 @@ def _verified(gold: str, pred: str) -> bool:
     return bool(gold_parsed and pred_parsed and verify(list(gold_parsed), list(pred_parsed), timeout_seconds=None))
 
 
+@functools.lru_cache(maxsize=65536)
 def equivalent(gold: str, pred: str) -> bool:
     """math-verify equivalence of two extracted answers (or equal normalised strings); any thread."""
     finished, same = call_with_deadline(TIMEOUT_S, _verified, gold, pred)
