@@ -172,16 +172,8 @@ def load_rows(name: str, split: str, data_dir: str | os.PathLike | None = None) 
     return [dict(r) for r in rows]
 
 
-def load_hf_dataset(name: str, split: str, data_dir: str | os.PathLike | None = None,
-                    ids: Iterable[str] | None = None):
-    """`load_rows` as a `datasets.Dataset`, optionally restricted to the given ids (in that order)."""
+def load_hf_dataset(name: str, split: str, data_dir: str | os.PathLike | None = None):
+    """`load_rows` as a `datasets.Dataset` (for lm-eval's `custom_dataset`)."""
     import datasets
 
-    rows = load_rows(name, split, data_dir)
-    if ids is not None:
-        by_id = {r["id"]: r for r in rows}
-        rows = [by_id[i] for i in ids]
-    if not rows:
-        # from_list([]) has no columns; keep the schema so lm-eval can still build its requests
-        return datasets.Dataset.from_dict({k: [] for k in load_rows(name, split, data_dir)[0]})
-    return datasets.Dataset.from_list(rows)
+    return datasets.Dataset.from_list(load_rows(name, split, data_dir))

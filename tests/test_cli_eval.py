@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from harness_ext import cli
+from harness_ext import cli, tasks
 from harness_ext.lm_eval_compat import install_vllm_cpu_shim, tasks_dir
+from harness_ext.samples import read_sample_log
 from tiny_lm import arith_tokenizer, save_tiny_llama
 
 
@@ -66,10 +67,12 @@ def test_run_with_n_writes_n_records_per_doc(arith_model, tmp_path, capsys):
     cli.main(["run", *model_args(arith_model), "--tasks", "selfimp_arith_passn,selfimp_arith_pass1",
               "--limit", "2", "--n", "3", "--output_path", str(out_dir), "--log_samples"])
     assert "selfimp_arith_passn" in capsys.readouterr().out
-    passn = [json.loads(x) for x in next(out_dir.rglob("samples_selfimp_arith_passn_*.jsonl")).read_text().splitlines()]
-    pass1 = [json.loads(x) for x in next(out_dir.rglob("samples_selfimp_arith_pass1_*.jsonl")).read_text().splitlines()]
-    assert len(passn) == 2 and all(len(s["filtered_resps"][0]) == 3 for s in passn)
-    assert all(len(s["filtered_resps"][0]) == 1 for s in pass1)
+    passn = read_sample_log(out_dir, "selfimp_arith_passn")  # the report's reader of our records
+    pass1 = read_sample_log(out_dir, "selfimp_arith_pass1")
+    assert list(passn.docs) == ["arith-test-0", "arith-test-1"] and passn.rescored_with is None
+    assert all(d.n == 3 for d in passn.docs.values()) and all(d.n == 1 for d in pass1.docs.values())
+    same = tasks.load_improvement_docs("arith", reference=str(out_dir), candidate=str(out_dir))["test"]
+    assert len(same) == 1 and same[0][tasks.IN_IS] is False  # a run never improves on itself
     results = json.loads(next(out_dir.rglob("results_*.json")).read_text())
     assert results["configs"]["selfimp_arith_passn"]["repeats"] == 3
 
@@ -133,5 +136,5 @@ def test_arith_pass1_through_vllm(arith_model, tmp_path):
          "--tasks", "selfimp_arith_pass1", "--limit", "4", "--gen_kwargs", "max_gen_toks=8",
          "--output_path", str(out), "--log_samples"], env=env, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    samples = [json.loads(x) for x in next(out.rglob("samples_selfimp_arith_pass1_*.jsonl")).read_text().splitlines()]
-    assert len(samples) == 4 and all(set(s["filtered_resps"][0][0]) == {"text", "answer", "correct"} for s in samples)
+    log = read_sample_log(out, "selfimp_arith_pass1")
+    assert len(log.docs) == 4 and log.rescored_with is None and all(d.n == 1 for d in log.docs.values())
