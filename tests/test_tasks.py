@@ -257,3 +257,16 @@ def test_one_task_of_every_other_dataset_end_to_end(byte_model):
         prompt = out["samples"][name][0]["arguments"][0][0]
         ds = name.split("_")[1]
         assert prompt == prompts.prompt(ds, data.load_rows(ds, "test")[0])
+
+
+def test_prompt_is_the_user_turn_under_a_chat_template(tmp_path):
+    tok = byte_tokenizer()
+    tok.chat_template = ("{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}\n{% endfor %}"
+                         "{% if add_generation_prompt %}<|assistant|>{% endif %}")
+    model = save_tiny_llama(tmp_path / "chat_lm", tok)
+    out = evaluate(model, ["selfimp_gsm8k_pass1"], task_manager(include_defaults=False), limit=2,
+                   apply_chat_template=True)
+    doc = data.load_rows("gsm8k", "test")[0]
+    sample = out["samples"]["selfimp_gsm8k_pass1"][0]
+    assert sample["arguments"][0][0] == f"<|user|>{prompts.prompt('gsm8k', doc)}\n<|assistant|>"
+    check_logged_records(out["samples"]["selfimp_gsm8k_pass1"], 1)
