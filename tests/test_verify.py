@@ -372,3 +372,33 @@ def test_math_pathological_answer_is_wrong_within_the_limit_off_main_thread(monk
     with ThreadPoolExecutor(1) as pool:
         result = pool.submit(v.is_correct, r"\boxed{\binom{10^{9}}{10^{6}}}", "1").result()
     assert result is False and time.perf_counter() - start < 4
+
+
+# ---- the project's own SFT targets verify as correct ----
+
+@pytest.mark.parametrize("task,split", [("gsm8k", "test"), ("arith", "test"), ("svamp", "test"),
+                                        ("math", "test"), ("csqa", "validation"), ("mbpp", "test")])
+def test_gold_completions_of_the_prompt_format_verify(task, split):
+    from harness_ext import prompts
+
+    rows = data.load_rows(task, split)[:40]
+    v = get_verifier(task)
+    completions = [prompts.gold_completion(task, r) for r in rows]
+    assert all(v.judge(completions, [v.reference(r) for r in rows]))
+
+
+def test_mbpp_judge_runs_duplicate_programs_once(monkeypatch):
+    from harness_ext.verify import program
+
+    calls = []
+    real_run_many = program.run_many
+
+    def counting_run_many(sources, **kwargs):
+        calls.append(len(sources))
+        return real_run_many(sources, **kwargs)
+
+    monkeypatch.setattr(program, "run_many", counting_run_many)
+    ref = CodeTests(("assert f(2) == 4",))
+    good, bad = "def f(x):\n    return x * 2", "def f(x):\n    return x + 3"
+    assert get_verifier("mbpp").judge([good, bad, good, good, ""], [ref] * 5) == [True, False, True, True, False]
+    assert calls == [2]

@@ -6,7 +6,7 @@ from harness_ext.verify.base import Verifier
 from harness_ext.verify.choice import ChoiceReference, ChoiceVerifier
 from harness_ext.verify.math_expr import MathVerifier
 from harness_ext.verify.numeric import NumericVerifier
-from harness_ext.verify.program import ProgramVerifier, CodeTests
+from harness_ext.verify.program import CodeTests, ProgramVerifier
 
 NUMERIC_TASKS = ("gsm8k", "arith", "svamp", "mawps")
 VERIFIER_NAMES = (*NUMERIC_TASKS, "math", "csqa", "mbpp")

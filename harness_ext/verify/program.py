@@ -63,13 +63,11 @@ class ProgramVerifier(Verifier):
         return self.judge([completion], [reference])[0]
 
     def judge(self, completions: list[str], references: list[CodeTests]) -> list[bool]:
-        """Run every program in parallel through the sandbox pool; no code → incorrect."""
+        """Run each distinct program once, in parallel through the sandbox pool; no code → incorrect."""
         check_same_length(completions, references)
-        codes = [self.extract(c) for c in completions]
-        todo = [i for i, code in enumerate(codes) if code is not None]
-        sources = [program_source(codes[i], references[i]) for i in todo]
-        results = run_many(sources, limits=self.limits, workers=self.workers) if sources else []
-        passed = [False] * len(completions)
-        for i, result in zip(todo, results):
-            passed[i] = bool(result.passed)
-        return passed
+        sources = [None if code is None else program_source(code, ref)
+                   for code, ref in zip(map(self.extract, completions), references)]
+        distinct = list(dict.fromkeys(s for s in sources if s is not None))
+        results = run_many(distinct, limits=self.limits, workers=self.workers) if distinct else []
+        passed = {source: bool(result.passed) for source, result in zip(distinct, results)}
+        return [source is not None and passed[source] for source in sources]
