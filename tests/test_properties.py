@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import time
 from unittest import mock
 
 import pytest
@@ -26,6 +27,8 @@ HOSTILE = [
     "```python\n" * 2000,
     "(A" * 5000,
     "answer: " * 3000,
+    "answer " * 5000,
+    "answer" + " " * 20000 + "x",
     "\x00\ud7ff\U0010ffff ＡＢＣ ١٢٣ ⅞ ½",
 ]
 TEXT = st.one_of(st.text(max_size=300), st.sampled_from(HOSTILE))
@@ -36,8 +39,16 @@ REFERENCE_FOR = {"gsm8k": "18", "math": r"\frac{1}{2}", "csqa": ChoiceReference(
 @FAST
 @given(text=TEXT)
 def test_extract_never_raises(name, text):
-    answer = get_verifier(name).extract(text)
+    answer = get_verifier(name).extract(text, REFERENCE_FOR.get(name))
     assert answer is None or isinstance(answer, str)
+
+
+@pytest.mark.parametrize("text", HOSTILE, ids=range(len(HOSTILE)))
+def test_extract_is_fast_on_hostile_text(text):
+    start = time.process_time()
+    for name in ("gsm8k", "math", "csqa", "mbpp"):
+        get_verifier(name).extract(text, REFERENCE_FOR.get(name))
+    assert time.process_time() - start < 2.0
 
 
 # A time-limit injection can land in hypothesis's own gc callback, which reports and drops it

@@ -51,12 +51,13 @@ def letter_candidates(completion: str) -> list[tuple[int, str]]:
 def text_candidates(completion: str, choices: tuple[tuple[str, str], ...]) -> list[tuple[int, str]]:
     """(position, label) where the whole completion, or the rest of an answer line, is a choice's text."""
     by_text = {normalise_text(text): label for label, text in choices}
+    span = 2 * max(len(text) for _, text in choices) + 20  # room for articles, markup, a full stop
     found = []
-    whole = by_text.get(normalise_text(completion))
+    whole = by_text.get(normalise_text(completion)) if len(completion) <= span else None
     if whole:
         found.append((0, whole))
     for anchor in ANCHOR.finditer(completion):
-        line = completion[anchor.end():].split("\n", 1)[0]
+        line = completion[anchor.end(): anchor.end() + span].split("\n", 1)[0]
         label = by_text.get(normalise_text(re.split(r"[.!?](?:\s|$)", line, 1)[0]))
         if label:
             found.append((anchor.end(), label))
