@@ -46,17 +46,19 @@ def count_tokens(tokenizer, texts: list[list[str]]) -> int:
 
 
 def raw_hf(model, tokenizer, prompts: list[str], n: int, max_new: int, per_call: int, seed: int) -> int:
-    """`model.generate` with the sampler's own arguments; returns generated (non-pad) tokens."""
+    """`model.generate` with the HF sampler's own arguments (static cache on CPU, as it does);
+    returns the generated (non-pad) tokens."""
     import torch
 
     torch.manual_seed(seed)
     tokens = 0
+    cache = "static" if model.device.type == "cpu" else None
     with torch.inference_mode():
         for start in range(0, len(prompts), per_call):
-            enc = tokenizer(prompts[start:start + per_call], return_tensors="pt", padding=True)
+            enc = tokenizer(prompts[start:start + per_call], return_tensors="pt", padding=True).to(model.device)
             out = model.generate(**enc, do_sample=True, temperature=TEMPERATURE, top_p=TOP_P, top_k=0,
                                  num_return_sequences=n, max_new_tokens=max_new,
-                                 pad_token_id=tokenizer.pad_token_id, cache_implementation="static")
+                                 pad_token_id=tokenizer.pad_token_id, cache_implementation=cache)
             new = out[:, enc["input_ids"].shape[1]:]
             tokens += int((new != tokenizer.pad_token_id).sum())
     return tokens
@@ -68,10 +70,10 @@ def bench_hf(checkpoint: Path, prompts: list[str], n: int, max_new: int, dtype: 
     from transformers import AutoModelForCausalLM
 
     sampler = HFSampler(checkpoint, dtype=dtype, batch_size=len(prompts) * n, seed=0)
-    model = AutoModelForCausalLM.from_pretrained(checkpoint, dtype=sampler.model.dtype).eval()
+    model = AutoModelForCausalLM.from_pretrained(checkpoint, dtype=sampler.model.dtype).to(sampler.device).eval()
     tokenizer = sampler.tokenizer
-    raw_hf(model, tokenizer, prompts[:2], n, 8, len(prompts), seed=1)  # warm-up (static cache set-up)
-    sampler.generate(prompts[:2], n, TEMPERATURE, TOP_P, 8, [])
+    raw_hf(model, tokenizer, prompts[:2], n, max_new, len(prompts), seed=1)  # warm-up (cache set-up)
+    sampler.generate(prompts[:2], n, TEMPERATURE, TOP_P, max_new, [])
     best_raw = best_sampler = 0.0
     for _ in range(repeats):  # interleaved, best of `repeats`: the machine is shared
         start = time.perf_counter()
@@ -121,7 +123,7 @@ def main() -> int:
     parser.add_argument("--max-new-tokens", type=int, default=128)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--vllm", action="store_true", help="also benchmark the vLLM sampler")
-    parser.add_argument("--quick", action="store_true", help="tiny sizes for CI (seconds)")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, float32 only: for CI (seconds)")
     parser.add_argument("--json", help="also write the figures to this JSON file")
     args = parser.parse_args()
     if args.quick:
@@ -132,10 +134,11 @@ def main() -> int:
         checkpoint = Path(args.model) if args.model else tiny_checkpoint(Path(tmp))
         prompts = arith_prompts(args.prompts)
         report.add("prompts x samples x max new tokens", f"{len(prompts)} x {args.n} x {args.max_new_tokens}")
-        bench_hf(checkpoint, prompts, args.n, args.max_new_tokens, "float32", args.repeats, report)
-        hf_bf16 = bench_hf(checkpoint, prompts, args.n, args.max_new_tokens, "bfloat16", args.repeats, report)
+        dtypes = ("float32",) if args.quick and not args.vllm else ("float32", "bfloat16")
+        rates = {d: bench_hf(checkpoint, prompts, args.n, args.max_new_tokens, d, args.repeats, report)
+                 for d in dtypes}
         if args.vllm:
-            bench_vllm(checkpoint, prompts, args.n, args.max_new_tokens, hf_bf16, args.repeats, report)
+            bench_vllm(checkpoint, prompts, args.n, args.max_new_tokens, rates["bfloat16"], args.repeats, report)
     report.finish(args.json)
     return 0
 
