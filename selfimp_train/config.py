@@ -24,8 +24,9 @@ METHODS = ("sft", "dpo", "sft-dpo", "all")
 SAMPLERS = ("hf", "vllm")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 
-# Fields that may differ between a run and its `--resume` without changing any result.
-RESUME_FREE_FIELDS = ("iters", "resume", "config", "out", "sample_batch_size", "eval_batch_size")
+# Fields that may differ between a run and its `--resume` without changing any result (batch
+# sizes are not among them: sampling with another batching draws other random numbers).
+RESUME_FREE_FIELDS = ("iters", "resume", "config", "out")
 
 
 @dataclass
@@ -78,7 +79,7 @@ class TrainConfig:
     min_lr_rate: float = field(default=0.1, metadata={"help": "Final LR as a fraction of the peak (cosine_with_min_lr)."})
     max_length: int = field(default=1024, metadata={"help": "Max tokens of prompt + completion in training."})
     bf16: bool = field(default=False, metadata={"help": "bf16 mixed-precision training."})
-    gradient_checkpointing: bool = field(default=False, metadata={"help": "Gradient checkpointing."})
+    activation_checkpointing: bool = field(default=False, metadata={"help": "Activation (gradient) checkpointing."})
     logging_steps: int = field(default=50, metadata={"help": "Trainer logging interval (steps)."})
     sft_learning_rate: float = field(default=1e-5, metadata={"help": "LR of iterative SFT rounds."})
     sft_epochs: float = field(default=1.0, metadata={"help": "Epochs of each iterative SFT round."})

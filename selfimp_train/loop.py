@@ -17,6 +17,7 @@ import random
 import shutil
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,7 @@ from harness_ext.verify import Verifier, get_verifier
 from selfimp_train import manifest as mf
 from selfimp_train.config import TrainConfig
 from selfimp_train.crash_points import crash_point, set_iteration
-from selfimp_train.models import load_model
+from selfimp_train.models import load_model, load_tokenizer
 from selfimp_train.pairs import dpo_pairs, round_update, sft_examples
 from selfimp_train.samplers import HFSampler, Sampler, VLLMSampler, free_accelerator_memory
 from selfimp_train.tiny_model import build_tiny_llama, build_tokenizer
@@ -174,17 +175,30 @@ def base_model(cfg: TrainConfig):
     return load_model(cfg.model)
 
 
-def train_m1(cfg: TrainConfig, data: TaskData, adapter_dir: Path, scratch: Path) -> tuple[UpdateResult, Any, dict]:
-    model, tokenizer = base_model(cfg)
+def gold_examples(cfg: TrainConfig, data: TaskData, tokenizer) -> list[dict]:
+    """M1's training data: {prompt, gold completion}; examples longer than --max_length are
+    dropped (a truncated gold solution would teach the model to stop mid-way)."""
     rows = data.train[: cfg.m1_max_examples] if cfg.m1_max_examples else data.train
     examples = [{"prompt": data.prompts[r["id"]], "completion": gold_completion(cfg.task, r)} for r in rows]
-    # Keep whole examples only: a truncated gold solution would teach the model to stop mid-way.
     examples = [e for e in examples if len(tokenizer(e["prompt"] + e["completion"])["input_ids"]) < cfg.max_length]
     if not examples:
-        raise SelfimpError(f"M1: no gold training example fits in --max_length {cfg.max_length} tokens")
+        raise SelfimpError(f"--max_length {cfg.max_length}: no gold training example of {cfg.task} fits; "
+                           "the training set is empty")
+    return examples
+
+
+def train_m1(cfg: TrainConfig, data: TaskData, adapter_dir: Path, scratch: Path) -> tuple[UpdateResult, Any, dict]:
+    model, tokenizer = base_model(cfg)
+    examples = gold_examples(cfg, data, tokenizer)
     result = train_sft(model, tokenizer, examples, cfg, scratch, cfg.m1_learning_rate, cfg.m1_epochs,
                        cfg.m1_warmup_ratio, seed=cfg.seed, adapter_dir=adapter_dir)
     return result, tokenizer, {"n_train_examples": len(examples)}
+
+
+def check_inputs(cfg: TrainConfig, data: TaskData) -> None:
+    """Fail on bad input before anything is written: model source, M1's training set."""
+    tokenizer = build_tokenizer() if cfg.embedded else load_tokenizer(cfg.model)
+    gold_examples(cfg, data, tokenizer)
 
 
 def train_round(cfg: TrainConfig, data: TaskData, run_dir: Path, step: Iteration, records: list[dict],
@@ -195,18 +209,22 @@ def train_round(cfg: TrainConfig, data: TaskData, run_dir: Path, step: Iteration
     seed = cfg.seed + step.t
     if step.update == "sft":
         examples = sft_examples(records, data.prompts)
-        if not examples:
-            raise SelfimpError(f"round {step.t} ({step.label}): no correct samples to train on in {step.samples}")
+        counts = {"n_train_examples": len(examples), "n_pairs": 0}
+    else:
+        examples = dpo_pairs(records, data.prompts, cfg.max_pairs_per_question, seed=seed)
+        counts = {"n_train_examples": len(examples), "n_pairs": len(examples)}
+    if not examples:
+        # Nothing to learn from (no correct sample / no question with both kinds): M_t = M_{t-1}.
+        warnings.warn(f"round {step.t} ({step.label}): no {step.update.upper()} training data in {step.samples}; "
+                      f"{step.label} is a copy of {step.parent}", stacklevel=2)
+        return UpdateResult(model=model, train_loss=None, steps=0), tokenizer, counts
+    if step.update == "sft":
         result = train_sft(model, tokenizer, examples, cfg, scratch, cfg.sft_learning_rate, cfg.sft_epochs,
                            cfg.sft_warmup_ratio, seed=seed, adapter_dir=adapter_dir)
-        return result, tokenizer, {"n_train_examples": len(examples), "n_pairs": 0}
-    pairs = dpo_pairs(records, data.prompts, cfg.max_pairs_per_question, seed=seed)
-    if not pairs:
-        raise SelfimpError(f"round {step.t} ({step.label}): no question has both a correct and an incorrect "
-                           f"sample in {step.samples}; DPO has nothing to train on")
-    ref_model = None if cfg.lora else AutoModelForCausalLM.from_pretrained(parent)
-    result = train_dpo(model, ref_model, tokenizer, pairs, cfg, scratch, seed=seed, adapter_dir=adapter_dir)
-    return result, tokenizer, {"n_train_examples": len(pairs), "n_pairs": len(pairs)}
+    else:
+        ref_model = None if cfg.lora else AutoModelForCausalLM.from_pretrained(parent)
+        result = train_dpo(model, ref_model, tokenizer, examples, cfg, scratch, seed=seed, adapter_dir=adapter_dir)
+    return result, tokenizer, counts
 
 
 def sample_stats(records: list[dict], n: int) -> dict[str, Any]:
@@ -263,9 +281,18 @@ def build_iteration(cfg: TrainConfig, data: TaskData, run_dir: Path, manifest: d
     return record
 
 
+def progress_line(record: dict) -> str:
+    def fmt(x):
+        return "-" if x is None else f"{x:.4g}"
+
+    return (f"[{record['label']}] pass@1={fmt(record['eval'].get('pass@1'))} coverage={fmt(record['coverage'])} "
+            f"train_loss={fmt(record['train_loss'])} time={sum(record['wall_time_s'].values()):.1f}s")
+
+
 def run(cfg: TrainConfig, log=print) -> dict:
     """Run (or resume) the whole loop; returns the final manifest."""
     data = load_task(cfg)
+    check_inputs(cfg, data)
     manifest = mf.open_manifest(cfg)
     run_dir = cfg.run_dir
     for step in plan(cfg):
@@ -275,7 +302,5 @@ def run(cfg: TrainConfig, log=print) -> dict:
         # A crash between the checkpoint's rename and the manifest update: the checkpoint is complete.
         record = read_json(saved) if saved.is_file() else build_iteration(cfg, data, run_dir, manifest, step)
         mf.add_iteration(run_dir, manifest, record)
-        log(f"[{step.label}] pass@1={record['eval'].get('pass@1', float('nan')):.3f} "
-            f"coverage={record['coverage'] if record['coverage'] is None else round(record['coverage'], 3)} "
-            f"train_loss={record['train_loss']:.4f} time={sum(record['wall_time_s'].values()):.1f}s")
+        log(progress_line(record))
     return manifest

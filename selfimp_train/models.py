@@ -1,4 +1,4 @@
-"""Loading base models and checkpoints; saving checkpoints (LoRA merged, adapter kept)."""
+"""Loading base models (HF id, local dir, the `smollm2` GGUF preset) and their tokenizers."""
 from __future__ import annotations
 
 import importlib.util
@@ -23,9 +23,34 @@ def smollm2_gguf() -> Path:
     return files[0]
 
 
-def _load_smollm2() -> tuple[PreTrainedModel, object]:
+def _check_local(name_or_path: str) -> None:
+    path = Path(name_or_path).expanduser()
+    if (name_or_path.startswith((".", "/", "~")) or path.exists()) and not path.is_dir():
+        raise SelfimpError(f"--model: {name_or_path}: directory not found")
+
+
+def _cannot_load(name_or_path: str, e: Exception) -> SelfimpError:
+    return SelfimpError(f"--model: cannot load {name_or_path!r} ({str(e).splitlines()[0] if str(e) else type(e).__name__})")
+
+
+def load_tokenizer(name_or_path: str):
+    """The tokenizer of --model, with a pad token (EOS when it has none)."""
+    try:
+        if name_or_path == SMOLLM2_PRESET:
+            gguf = smollm2_gguf()
+            tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        else:
+            _check_local(name_or_path)
+            tokenizer = AutoTokenizer.from_pretrained(name_or_path)
+    except (OSError, ValueError) as e:
+        raise _cannot_load(name_or_path, e) from None
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def _load_smollm2() -> PreTrainedModel:
     gguf = smollm2_gguf()
-    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
     quantized = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
     # A GGUF-loaded model refuses save_pretrained: copy its (dequantized) weights into a plain Llama.
     config = quantized.config
@@ -34,25 +59,19 @@ def _load_smollm2() -> tuple[PreTrainedModel, object]:
     model = LlamaForCausalLM(config)
     model.load_state_dict(quantized.state_dict())
     model.generation_config = quantized.generation_config
-    return model, tokenizer
+    return model
 
 
 def load_model(name_or_path: str) -> tuple[PreTrainedModel, object]:
-    """Load a causal LM and its tokenizer (fp32) from an HF id, a local dir or the smollm2 preset."""
-    if name_or_path == SMOLLM2_PRESET:
-        model, tokenizer = _load_smollm2()
-    else:
-        path = Path(name_or_path).expanduser()
-        looks_local = name_or_path.startswith((".", "/", "~")) or path.exists()
-        if looks_local and not path.is_dir():
-            raise SelfimpError(f"--model: {name_or_path}: directory not found")
-        try:
-            tokenizer = AutoTokenizer.from_pretrained(name_or_path)
+    """A causal LM (fp32) and its tokenizer from an HF id, a local dir or the smollm2 preset."""
+    tokenizer = load_tokenizer(name_or_path)
+    try:
+        if name_or_path == SMOLLM2_PRESET:
+            model = _load_smollm2()
+        else:
             model = AutoModelForCausalLM.from_pretrained(name_or_path, dtype=torch.float32)
-        except (OSError, ValueError) as e:
-            raise SelfimpError(f"--model: cannot load {name_or_path!r} ({str(e).splitlines()[0]})") from None
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
+    except (OSError, ValueError) as e:
+        raise _cannot_load(name_or_path, e) from None
     if model.generation_config.pad_token_id is None:
         model.generation_config.pad_token_id = tokenizer.pad_token_id
     return model, tokenizer

@@ -18,7 +18,7 @@ from selfimp_train.crash_points import crash_point
 @dataclass
 class UpdateResult:
     model: PreTrainedModel  # LoRA merged into the weights
-    train_loss: float
+    train_loss: float | None  # None: no training data, the model is unchanged
     steps: int
 
 
@@ -39,7 +39,7 @@ def _common_args(cfg: TrainConfig, scratch: Path, lr: float, epochs: float, warm
         "gradient_accumulation_steps": cfg.gradient_accumulation_steps,
         "max_length": cfg.max_length,
         "bf16": cfg.bf16,
-        "gradient_checkpointing": cfg.gradient_checkpointing,
+        "activation_checkpointing": cfg.activation_checkpointing,
         "logging_steps": cfg.logging_steps,
         "save_strategy": "no",
         "report_to": "none",

@@ -1,0 +1,61 @@
+"""Config precedence (defaults < embedded preset < YAML < flags) and validation."""
+from __future__ import annotations
+
+import pytest
+
+from harness_ext.errors import SelfimpError
+from selfimp_train.config import EMBEDDED_PRESET, TrainConfig, parse_config
+
+
+def test_embedded_preset_only_for_arith_without_model():
+    embedded = parse_config([])
+    assert embedded.embedded and embedded.n_samples == EMBEDDED_PRESET["n_samples"] == 8
+    paper = parse_config(["--task", "gsm8k"])
+    assert not paper.embedded
+    assert (paper.n_samples, paper.temperature, paper.top_p, paper.max_pairs_per_question) == (50, 0.75, 0.95, 5)
+    assert parse_config(["--model", "some/dir"]).n_samples == 50
+
+
+def test_yaml_overrides_preset_and_flags_override_yaml(tmp_path):
+    cfg_file = tmp_path / "c.yaml"
+    cfg_file.write_text("n_samples: 3\nm1_learning_rate: 3e-3\nlora: true\ndpo_loss_type: [sigmoid, sft]\n"
+                        "dpo_loss_weights: [1.0, 0.5]\nmax_train_questions: null\n")
+    cfg = parse_config(["--config", str(cfg_file), "--n-samples", "5"])
+    assert cfg.n_samples == 5  # flag (dash spelling) beats YAML
+    assert cfg.m1_learning_rate == pytest.approx(3e-3)  # YAML "3e-3" typed as float
+    assert cfg.lora is True
+    assert cfg.dpo_loss_type == ["sigmoid", "sft"] and cfg.dpo_loss_weights == [1.0, 0.5]  # RPO
+    assert cfg.max_train_questions is None  # YAML null beats the preset's 400
+    assert cfg.m1_epochs == EMBEDDED_PRESET["m1_epochs"]  # preset beats the dataclass default
+
+
+@pytest.mark.parametrize("yaml_text, needle", [
+    ("n_sample: 3\n", "unknown config field(s) n_sample"),
+    ("- a\n- b\n", "expected a mapping"),
+    ("n_samples: [\n", "not valid YAML"),
+])
+def test_bad_yaml(tmp_path, yaml_text, needle):
+    cfg_file = tmp_path / "bad.yaml"
+    cfg_file.write_text(yaml_text)
+    with pytest.raises(SelfimpError, match="bad.yaml") as err:
+        parse_config(["--config", str(cfg_file)])
+    assert needle in str(err.value)
+
+
+@pytest.mark.parametrize("field, value, needle", [
+    ("task", "gsm9k", "--task: unknown value 'gsm9k'"),
+    ("method", "ppo", "--method: unknown value"),
+    ("n_samples", 0, "--n_samples: must be a positive integer"),
+    ("top_p", 1.5, "--top_p"),
+    ("dpo_loss_weights", [1.0, 2.0], "--dpo_loss_weights"),
+    ("vllm_kwargs", "{not json", "--vllm_kwargs: not valid JSON"),
+])
+def test_validation_names_the_field(field, value, needle):
+    with pytest.raises(SelfimpError) as err:
+        TrainConfig(**{field: value})
+    assert needle in str(err.value)
+
+
+def test_abbreviated_flags_are_rejected():
+    with pytest.raises(SystemExit):
+        parse_config(["--iter", "3"])

@@ -1,0 +1,130 @@
+"""One full tiny loop per method on the bundled arith task (shared M1 via --method all), and a
+LoRA run: checkpoints load with Auto classes, and the manifest agrees with the files."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from harness_ext.data import load_rows
+from harness_ext.io import read_json, read_jsonl
+from harness_ext.prompts import prompt
+from harness_ext.verify import get_verifier
+from selfimp_train.cli import main
+from selfimp_train.pairs import dpo_pairs, sft_examples
+
+# Tiny but real: M1 is SFT'd from scratch briefly, so right answers in round 2 are rare but exist.
+TINY = ["--m1_max_examples", "160", "--m1_epochs", "1", "--per_device_train_batch_size", "16",
+        "--max_train_questions", "12", "--n_samples", "16", "--max_new_tokens", "40",
+        "--eval_max_questions", "12", "--sample_batch_size", "12", "--eval_batch_size", "12",
+        "--sft_warmup_ratio", "0", "--dpo_warmup_ratio", "0", "--is_samples", "4"]
+
+
+def run_cli(out: Path, *extra: str) -> dict:
+    assert main([*TINY, "--out", str(out), *extra]) == 0
+    return read_json(out / "manifest.json")
+
+
+@pytest.fixture(scope="module")
+def all_methods(tmp_path_factory) -> tuple[Path, dict]:
+    out = tmp_path_factory.mktemp("train") / "all"
+    return out, run_cli(out, "--method", "all", "--iters", "2")
+
+
+def weights(checkpoint: Path) -> dict[str, torch.Tensor]:
+    return AutoModelForCausalLM.from_pretrained(checkpoint).state_dict()
+
+
+def check_checkpoint_loads(checkpoint: Path) -> None:
+    tokenizer = AutoTokenizer.from_pretrained(checkpoint)
+    model = AutoModelForCausalLM.from_pretrained(checkpoint)
+    text = prompt("arith", load_rows("arith", "test")[0])
+    ids = tokenizer(text, return_tensors="pt")["input_ids"]
+    assert tokenizer.decode(ids[0]) == text and tokenizer.unk_token_id not in ids[0].tolist()
+    assert model(ids).logits.shape == (1, ids.shape[1], len(tokenizer))
+
+
+def check_iteration_against_files(run_dir: Path, it: dict, seed: int) -> None:
+    verifier = get_verifier("arith")
+    rows = {r["id"]: r for r in load_rows("arith", "train") + load_rows("arith", "test")}
+    evals = read_jsonl(run_dir / it["checkpoint"] / "eval_greedy.jsonl")
+    assert len(evals) == 12 and it["eval"]["n"] == 12
+    assert it["eval"]["pass@1"] == pytest.approx(sum(r["correct"] for r in evals) / 12)
+    if it["t"] == 1:
+        assert it["samples"] is None and it["n_train_examples"] == 160
+        return
+    records = read_jsonl(run_dir / it["samples"])
+    # The verdicts are the shared verifier's, and the counts are those of the file.
+    assert [r["correct"] for r in records] == verifier.judge(
+        [r["completion"] for r in records], [verifier.reference(rows[r["question_id"]]) for r in records])
+    per_q: dict[str, list[bool]] = {}
+    for r in records:
+        per_q.setdefault(r["question_id"], []).append(r["correct"])
+    assert it["n_questions_sampled"] == len(per_q) == 12
+    assert all(len(v) == 16 for v in per_q.values())
+    assert it["n_samples"] == len(records) == 12 * 16
+    assert it["n_correct"] == sum(r["correct"] for r in records) > 0
+    assert it["coverage"] == pytest.approx(sum(sum(v) / 16 for v in per_q.values()) / len(per_q))
+    prompts = {qid: prompt("arith", rows[qid]) for qid in per_q}
+    if it["update"] == "dpo":
+        assert it["n_pairs"] == len(dpo_pairs(records, prompts, 5, seed=seed + it["t"])) > 0
+    else:
+        assert it["n_pairs"] == 0 and it["n_train_examples"] == len(sft_examples(records, prompts))
+
+
+def test_all_methods_share_m1_and_write_the_documented_layout(all_methods):
+    run_dir, manifest = all_methods
+    labels = [it["label"] for it in manifest["iterations"]]
+    assert labels == ["M1", "sft-M2", "dpo-M2", "sft-dpo-M2"]
+    assert all(it["status"] == "complete" for it in manifest["iterations"])
+    by_label = {it["label"]: it for it in manifest["iterations"]}
+    assert by_label["M1"]["checkpoint"] == "iter_1"
+    for method, update in (("sft", "sft"), ("dpo", "dpo"), ("sft-dpo", "dpo")):
+        it = by_label[f"{method}-M2"]
+        assert (it["checkpoint"], it["parent"], it["update"]) == (f"{method}/iter_2", "M1", update)
+        assert it["samples"] == "samples_2.jsonl"  # round 2 samples M1 once for all methods
+    assert not list(run_dir.rglob("*.tmp")), "no half-written checkpoint may remain"
+    assert set(manifest["versions"]) == {"torch", "transformers", "trl", "peft", "selfimp"}
+    assert (run_dir / "summary.json").is_file()
+
+
+def test_checkpoints_load_and_manifest_matches_files(all_methods):
+    run_dir, manifest = all_methods
+    for it in manifest["iterations"]:
+        check_checkpoint_loads(run_dir / it["checkpoint"])
+        check_iteration_against_files(run_dir, it, seed=manifest["seed"])
+
+
+def test_every_round_changes_the_weights(all_methods):
+    run_dir, _ = all_methods
+    m1 = weights(run_dir / "iter_1")
+    for method in ("sft", "dpo", "sft-dpo"):
+        m2 = weights(run_dir / method / "iter_2")
+        assert any(not torch.equal(m1[k], m2[k]) for k in m1), f"{method} round left M1 unchanged"
+
+
+def test_summary_reports_improvement_sets(all_methods):
+    run_dir, manifest = all_methods
+    summary = read_json(run_dir / "summary.json")
+    assert [m["label"] for m in summary["models"]] == ["M1", "dpo-M2", "sft-M2", "sft-dpo-M2"]
+    m1_solved = {r["question_id"] for r in read_jsonl(run_dir / "iter_1" / "eval_greedy.jsonl") if r["correct"]}
+    for label, s in summary["improvement_sets"].items():
+        it = next(i for i in manifest["iterations"] if i["label"] == label)
+        solved = {r["question_id"] for r in read_jsonl(run_dir / it["checkpoint"] / "eval_greedy.jsonl") if r["correct"]}
+        assert s["is_size"] == len(solved - m1_solved)
+
+
+def test_lora_run_saves_adapter_and_merged_checkpoint(tmp_path):
+    manifest = run_cli(tmp_path / "lora", "--method", "sft", "--iters", "2", "--lora", "--lora_r", "4",
+                       "--eval_max_questions", "0", "--is_samples", "0")
+    run_dir = tmp_path / "lora"
+    for it in manifest["iterations"]:
+        checkpoint = run_dir / it["checkpoint"]
+        assert (checkpoint / "adapter" / "adapter_config.json").is_file()
+        state = weights(checkpoint)
+        assert not any("lora" in k for k in state), "the checkpoint holds merged weights"
+        assert it["eval"] == {}
+    m1, m2 = weights(run_dir / "iter_1"), weights(run_dir / "iter_2")
+    assert any(not torch.equal(m1[k], m2[k]) for k in m1)
