@@ -110,12 +110,11 @@ class VerifyFilter(Filter):
     def apply(self, resps: Iterable[list[str]], docs: list[dict]) -> list[list[dict]]:
         resps = [list(r) for r in resps]
         refs = [self.verifier.reference(doc) for doc in docs]
-        flat = [text for r in resps for text in r]
-        verdicts = self.verifier.judge(flat, [ref for ref, r in zip(refs, resps) for _ in r])
+        flat = self.verifier.records([text for r in resps for text in r],
+                                     [ref for ref, r in zip(refs, resps) for _ in r])
         records, i = [], 0
         for r in resps:
-            records.append([{"text": t, "answer": self.verifier.extract(t), "correct": bool(v)}
-                            for t, v in zip(r, verdicts[i:i + len(r)])])
+            records.append(flat[i:i + len(r)])
             i += len(r)
         return records
 

@@ -33,6 +33,13 @@ class Verifier(ABC):
         check_same_length(completions, references)
         return [self.is_correct(c, r) for c, r in zip(completions, references)]
 
+    def records(self, completions: list[str], references: list) -> list[dict]:
+        """Judge many completions at once: one `{"text", "answer", "correct"}` record each,
+        the per-sample format of sample logs and training rounds (docs/architecture.md)."""
+        verdicts = self.judge(completions, references)
+        return [{"text": c, "answer": self.extract(c, r), "correct": bool(v)}
+                for c, r, v in zip(completions, references, verdicts)]
+
 
 def check_same_length(completions: list, references: list) -> None:
     if len(completions) != len(references):
