@@ -172,8 +172,12 @@ def _backend_status(backend: str) -> str:
         found = importlib.util.find_spec(module) is not None
     except ModuleNotFoundError:
         found = False
-    return "available" if found else ("not measured: optimum-onnx / optimum-intel are not installed; "
-                                      "optimum-onnx 0.1.0 pins transformers<4.58 (this env has 5.x)")
+    if found:
+        return "available (not measured by this script)"
+    if backend == "onnx":
+        return ("not measured: needs optimum-onnx, whose 0.1.0 release pins transformers<4.58 "
+                "(installing it would downgrade this env's transformers 5.x)")
+    return "not measured: needs optimum-intel + openvino, not installed (not tried)"
 
 
 def main() -> int:

@@ -134,7 +134,7 @@ def main() -> int:
         checkpoint = Path(args.model) if args.model else tiny_checkpoint(Path(tmp))
         prompts = arith_prompts(args.prompts)
         report.add("prompts x samples x max new tokens", f"{len(prompts)} x {args.n} x {args.max_new_tokens}")
-        dtypes = ("float32",) if args.quick and not args.vllm else ("float32", "bfloat16")
+        dtypes = ("bfloat16",) if args.vllm else ("float32",) if args.quick else ("float32", "bfloat16")
         rates = {d: bench_hf(checkpoint, prompts, args.n, args.max_new_tokens, d, args.repeats, report)
                  for d in dtypes}
         if args.vllm:
