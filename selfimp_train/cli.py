@@ -8,6 +8,8 @@ from __future__ import annotations
 import os
 import sys
 
+from accelerate import PartialState
+
 from harness_ext.errors import cli_errors
 from selfimp_train.config import parse_config
 from selfimp_train.loop import run
@@ -22,7 +24,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"selfimp-train: {cfg.task} / {cfg.method}, {cfg.iters} iterations -> {cfg.run_dir}"
           + (" (embedded CPU preset)" if cfg.embedded else ""), flush=True)
     manifest = run(cfg)
-    print_summary(summarize(cfg, manifest))
+    if PartialState().is_main_process:
+        print_summary(summarize(cfg, manifest))
     return 0
 
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from accelerate import PartialState
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from harness_ext.data import load_rows
@@ -37,7 +38,7 @@ from selfimp_train.models import load_model, load_tokenizer
 from selfimp_train.pairs import dpo_pairs, round_update, sft_examples
 from selfimp_train.samplers import HFSampler, Sampler, VLLMSampler, free_accelerator_memory
 from selfimp_train.tiny_model import build_tiny_llama, build_tokenizer
-from selfimp_train.trainers import UpdateResult, train_dpo, train_sft
+from selfimp_train.trainers import UpdateResult, save_unchanged, train_dpo, train_sft
 
 METHODS_OF_ALL = ("sft", "dpo", "sft-dpo")
 ITERATION_RECORD = "selfimp_iteration.json"  # the iteration's manifest record, inside its checkpoint
@@ -133,25 +134,26 @@ def judge(data: TaskData, question_ids: list[str], completions: list[list[str]])
 
 
 def sample_round(cfg: TrainConfig, data: TaskData, run_dir: Path, manifest: dict, step: Iteration) -> list[dict]:
-    """Round t's judged samples from M_{t-1}; reused when its samples file already exists."""
+    """Round t's judged samples from M_{t-1} (drawn by the main process; reused when its
+    samples file is complete)."""
     path = run_dir / step.samples
-    if path.is_file() and step.samples in manifest["samples"]:
-        return read_jsonl(path)
-    start = time.perf_counter()
-    questions = data.train
-    if cfg.max_train_questions is not None and cfg.max_train_questions < len(questions):
-        questions = random.Random(f"{cfg.seed}-questions-{step.t}").sample(questions, cfg.max_train_questions)
-    ids = [q["id"] for q in questions]
-    sampler = make_sampler(cfg, run_dir / step.parent_checkpoint, seed=cfg.seed * 1000 + step.t, greedy=False)
-    completions = sampler.generate([data.prompts[i] for i in ids], cfg.n_samples, cfg.temperature, cfg.top_p,
-                                   data.max_new_tokens, data.stop)
-    sampler.close()
-    records = judge(data, ids, completions)
-    atomic_write_jsonl(path, records)
-    manifest["samples"][step.samples] = {"t": step.t, "model": step.parent, "n_questions": len(ids),
-                                         "wall_time_s": round(time.perf_counter() - start, 2)}
-    mf.save(run_dir, manifest)
-    return records
+    if not (path.is_file() and step.samples in manifest["samples"]) and PartialState().is_main_process:
+        start = time.perf_counter()
+        questions = data.train
+        if cfg.max_train_questions is not None and cfg.max_train_questions < len(questions):
+            questions = random.Random(f"{cfg.seed}-questions-{step.t}").sample(questions, cfg.max_train_questions)
+        ids = [q["id"] for q in questions]
+        sampler = make_sampler(cfg, run_dir / step.parent_checkpoint, seed=cfg.seed * 1000 + step.t, greedy=False)
+        completions = sampler.generate([data.prompts[i] for i in ids], cfg.n_samples, cfg.temperature, cfg.top_p,
+                                       data.max_new_tokens, data.stop)
+        sampler.close()
+        atomic_write_jsonl(path, judge(data, ids, completions))
+        manifest["samples"][step.samples] = {"t": step.t, "model": step.parent, "n_questions": len(ids),
+                                             "wall_time_s": round(time.perf_counter() - start, 2)}
+        mf.save(run_dir, manifest)
+    PartialState().wait_for_everyone()
+    manifest["samples"] = read_json(run_dir / mf.MANIFEST)["samples"]
+    return read_jsonl(path)
 
 
 def evaluate(cfg: TrainConfig, data: TaskData, checkpoint: Path) -> dict[str, Any]:
@@ -187,12 +189,12 @@ def gold_examples(cfg: TrainConfig, data: TaskData, tokenizer) -> list[dict]:
     return examples
 
 
-def train_m1(cfg: TrainConfig, data: TaskData, adapter_dir: Path, scratch: Path) -> tuple[UpdateResult, Any, dict]:
+def train_m1(cfg: TrainConfig, data: TaskData, save_dir: Path, scratch: Path) -> tuple[UpdateResult, dict]:
     model, tokenizer = base_model(cfg)
     examples = gold_examples(cfg, data, tokenizer)
     result = train_sft(model, tokenizer, examples, cfg, scratch, cfg.m1_learning_rate, cfg.m1_epochs,
-                       cfg.m1_warmup_ratio, seed=cfg.seed, adapter_dir=adapter_dir)
-    return result, tokenizer, {"n_train_examples": len(examples)}
+                       cfg.m1_warmup_ratio, seed=cfg.seed, save_dir=save_dir)
+    return result, {"n_train_examples": len(examples)}
 
 
 def check_inputs(cfg: TrainConfig, data: TaskData) -> None:
@@ -202,7 +204,7 @@ def check_inputs(cfg: TrainConfig, data: TaskData) -> None:
 
 
 def train_round(cfg: TrainConfig, data: TaskData, run_dir: Path, step: Iteration, records: list[dict],
-                adapter_dir: Path, scratch: Path) -> tuple[UpdateResult, Any, dict]:
+                save_dir: Path, scratch: Path) -> tuple[UpdateResult, dict]:
     parent = run_dir / step.parent_checkpoint
     tokenizer = AutoTokenizer.from_pretrained(parent)
     model = AutoModelForCausalLM.from_pretrained(parent)
@@ -217,14 +219,14 @@ def train_round(cfg: TrainConfig, data: TaskData, run_dir: Path, step: Iteration
         # Nothing to learn from (no correct sample / no question with both kinds): M_t = M_{t-1}.
         warnings.warn(f"round {step.t} ({step.label}): no {step.update.upper()} training data in {step.samples}; "
                       f"{step.label} is a copy of {step.parent}", stacklevel=2)
-        return UpdateResult(model=model, train_loss=None, steps=0), tokenizer, counts
+        return save_unchanged(model, tokenizer, save_dir), counts
     if step.update == "sft":
         result = train_sft(model, tokenizer, examples, cfg, scratch, cfg.sft_learning_rate, cfg.sft_epochs,
-                           cfg.sft_warmup_ratio, seed=seed, adapter_dir=adapter_dir)
+                           cfg.sft_warmup_ratio, seed=seed, save_dir=save_dir)
     else:
         ref_model = None if cfg.lora else AutoModelForCausalLM.from_pretrained(parent)
-        result = train_dpo(model, ref_model, tokenizer, examples, cfg, scratch, seed=seed, adapter_dir=adapter_dir)
-    return result, tokenizer, counts
+        result = train_dpo(model, ref_model, tokenizer, examples, cfg, scratch, seed=seed, save_dir=save_dir)
+    return result, counts
 
 
 def sample_stats(records: list[dict], n: int) -> dict[str, Any]:
@@ -240,9 +242,10 @@ def sample_stats(records: list[dict], n: int) -> dict[str, Any]:
 
 
 def build_iteration(cfg: TrainConfig, data: TaskData, run_dir: Path, manifest: dict, step: Iteration) -> dict:
-    """Train, save, evaluate one model; returns its manifest record. Crash-safe: everything is
-    written under <checkpoint>.tmp, which only a final rename makes visible."""
+    """Sample (t >= 2), train, save, evaluate one model; returns its manifest record. Crash-safe:
+    the checkpoint is written to <checkpoint>.tmp, which only a final rename makes visible."""
     set_iteration(step.t)
+    main_process = PartialState().is_main_process
     final = run_dir / step.checkpoint
     record: dict[str, Any] = {"t": step.t, "method": step.method, "update": step.update, "label": step.label,
                               "parent": step.parent, "checkpoint": step.checkpoint, "samples": step.samples,
@@ -254,31 +257,30 @@ def build_iteration(cfg: TrainConfig, data: TaskData, run_dir: Path, manifest: d
         record.update(sample_stats(records, cfg.n_samples))
         record["wall_time_s"]["sampling"] = manifest["samples"][step.samples]["wall_time_s"]
     tmp = final.with_name(final.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    adapter_dir = tmp / "adapter" if cfg.lora else None
+    if main_process:
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+    PartialState().wait_for_everyone()
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="selfimp-trainer-") as scratch:
         if step.update == "gold-sft":
-            result, tokenizer, counts = train_m1(cfg, data, adapter_dir, Path(scratch))
+            result, counts = train_m1(cfg, data, tmp, Path(scratch))
         else:
-            result, tokenizer, counts = train_round(cfg, data, run_dir, step, records, adapter_dir, Path(scratch))
-    record.update(counts, train_loss=result.train_loss, train_steps=result.steps)
-    record["wall_time_s"]["training"] = round(time.perf_counter() - start, 2)
-    start = time.perf_counter()
-    result.model.save_pretrained(tmp)
-    tokenizer.save_pretrained(tmp)
-    del result
+            result, counts = train_round(cfg, data, run_dir, step, records, tmp, Path(scratch))
     free_accelerator_memory()
+    record.update(counts, train_loss=result.train_loss, train_steps=result.steps)
+    record["wall_time_s"]["training"] = round(time.perf_counter() - start - result.save_time_s, 2)
+    record["wall_time_s"]["saving"] = round(result.save_time_s, 2)
     crash_point("saving")
-    record["wall_time_s"]["saving"] = round(time.perf_counter() - start, 2)
-    start = time.perf_counter()
-    record["eval"] = evaluate(cfg, data, tmp)
-    record["wall_time_s"]["eval"] = round(time.perf_counter() - start, 2)
-    atomic_write_json(tmp / ITERATION_RECORD, record)
-    shutil.rmtree(final, ignore_errors=True)  # only a complete rename creates it: nothing to keep here
-    tmp.rename(final)
-    return record
+    if main_process:
+        start = time.perf_counter()
+        record["eval"] = evaluate(cfg, data, tmp)
+        record["wall_time_s"]["eval"] = round(time.perf_counter() - start, 2)
+        atomic_write_json(tmp / ITERATION_RECORD, record)
+        shutil.rmtree(final, ignore_errors=True)  # only a complete rename creates it: nothing to keep here
+        tmp.rename(final)
+    PartialState().wait_for_everyone()
+    return read_json(final / ITERATION_RECORD)
 
 
 def progress_line(record: dict) -> str:
@@ -290,10 +292,14 @@ def progress_line(record: dict) -> str:
 
 
 def run(cfg: TrainConfig, log=print) -> dict:
-    """Run (or resume) the whole loop; returns the final manifest."""
+    """Run (or resume) the whole loop; returns the final manifest. Under `accelerate launch`
+    every process trains; the main process alone samples, evaluates and writes files."""
+    state = PartialState()
     data = load_task(cfg)
     check_inputs(cfg, data)
-    manifest = mf.open_manifest(cfg)
+    manifest = mf.open_manifest(cfg) if state.is_main_process else None
+    state.wait_for_everyone()
+    manifest = manifest or read_json(cfg.run_dir / mf.MANIFEST)
     run_dir = cfg.run_dir
     for step in plan(cfg):
         if mf.completed(manifest, step.label):
@@ -301,6 +307,9 @@ def run(cfg: TrainConfig, log=print) -> dict:
         saved = run_dir / step.checkpoint / ITERATION_RECORD
         # A crash between the checkpoint's rename and the manifest update: the checkpoint is complete.
         record = read_json(saved) if saved.is_file() else build_iteration(cfg, data, run_dir, manifest, step)
-        mf.add_iteration(run_dir, manifest, record)
-        log(progress_line(record))
+        if state.is_main_process:
+            mf.add_iteration(run_dir, manifest, record)
+            log(progress_line(record))
+        state.wait_for_everyone()
+        manifest = read_json(run_dir / mf.MANIFEST)
     return manifest

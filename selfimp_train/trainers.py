@@ -1,13 +1,17 @@
-"""One SFT or DPO update with TRL (`SFTTrainer` / `DPOTrainer`), full fine-tuning or LoRA."""
+"""One SFT or DPO update with TRL (`SFTTrainer` / `DPOTrainer`), full fine-tuning or LoRA,
+saved as a loadable checkpoint. Runs unchanged under `accelerate launch` (DDP, DeepSpeed):
+the trainer's `save_model` gathers sharded weights and writes from the main process only."""
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 from datasets import Dataset
-from peft import LoraConfig, PeftModel
+from accelerate import PartialState
+from peft import LoraConfig
 from transformers import PreTrainedModel, TrainerCallback
 from trl import DPOConfig, DPOTrainer, SFTConfig, SFTTrainer
 
@@ -17,9 +21,9 @@ from selfimp_train.crash_points import crash_point
 
 @dataclass
 class UpdateResult:
-    model: PreTrainedModel  # LoRA merged into the weights
-    train_loss: float | None  # None: no training data, the model is unchanged
+    train_loss: float | None  # None: no training data, the checkpoint is the unchanged parent
     steps: int
+    save_time_s: float
 
 
 class _CrashDuringTraining(TrainerCallback):
@@ -61,20 +65,38 @@ def _lora(cfg: TrainConfig) -> LoraConfig | None:
                       target_modules=targets, task_type="CAUSAL_LM")
 
 
-def _finish(trainer, adapter_dir: Path | None) -> UpdateResult:
-    """Train; with LoRA, save the adapter to `adapter_dir` and merge it into the weights."""
+def _train_and_save(trainer, save_dir: Path, lora: bool) -> UpdateResult:
+    """Train, then save the checkpoint to `save_dir`; with LoRA, the adapter goes to
+    `save_dir/adapter` and the checkpoint holds the merged weights."""
     output = trainer.train()
-    model = trainer.model
-    if isinstance(model, PeftModel):
-        if adapter_dir is not None:
-            model.save_pretrained(adapter_dir)
-        model = model.merge_and_unload()
-    return UpdateResult(model=model, train_loss=float(output.training_loss), steps=int(output.global_step))
+    start = time.perf_counter()
+    if lora:
+        trainer.save_model(str(save_dir / "adapter"))
+        merged = trainer.model.merge_and_unload()
+        if trainer.accelerator.is_main_process:
+            merged.save_pretrained(save_dir)
+            trainer.processing_class.save_pretrained(save_dir)
+    else:
+        trainer.save_model(str(save_dir))
+    (save_dir / "training_args.bin").unlink(missing_ok=True)
+    trainer.accelerator.wait_for_everyone()
+    return UpdateResult(train_loss=float(output.training_loss), steps=int(output.global_step),
+                        save_time_s=time.perf_counter() - start)
+
+
+def save_unchanged(model: PreTrainedModel, tokenizer, save_dir: Path) -> UpdateResult:
+    """A round without training data: the checkpoint is the parent model as it is."""
+    start = time.perf_counter()
+    if PartialState().is_main_process:
+        model.save_pretrained(save_dir)
+        tokenizer.save_pretrained(save_dir)
+    PartialState().wait_for_everyone()
+    return UpdateResult(train_loss=None, steps=0, save_time_s=time.perf_counter() - start)
 
 
 def train_sft(
     model: PreTrainedModel, tokenizer, examples: list[dict], cfg: TrainConfig, scratch: Path,
-    lr: float, epochs: float, warmup: float, seed: int, adapter_dir: Path | None = None,
+    lr: float, epochs: float, warmup: float, seed: int, save_dir: Path,
 ) -> UpdateResult:
     """Supervised fine-tuning on {prompt, completion} examples (loss on completions; EOS appended by TRL)."""
     args = SFTConfig(
@@ -86,12 +108,12 @@ def train_sft(
         model=model, args=args, train_dataset=Dataset.from_list(examples), processing_class=tokenizer,
         peft_config=_lora(cfg), callbacks=[_CrashDuringTraining()],
     )
-    return _finish(trainer, adapter_dir)
+    return _train_and_save(trainer, save_dir, cfg.lora)
 
 
 def train_dpo(
     model: PreTrainedModel, ref_model: PreTrainedModel | None, tokenizer, pairs: list[dict], cfg: TrainConfig,
-    scratch: Path, seed: int, adapter_dir: Path | None = None,
+    scratch: Path, seed: int, save_dir: Path,
 ) -> UpdateResult:
     """DPO on {prompt, chosen, rejected} pairs against `ref_model` (= M_{t-1}; with LoRA, the
     frozen base is the reference and `ref_model` is None)."""
@@ -105,4 +127,4 @@ def train_dpo(
         model=model, ref_model=None if cfg.lora else ref_model, args=args, train_dataset=Dataset.from_list(pairs),
         processing_class=tokenizer, peft_config=_lora(cfg), callbacks=[_CrashDuringTraining()],
     )
-    return _finish(trainer, adapter_dir)
+    return _train_and_save(trainer, save_dir, cfg.lora)
