@@ -59,3 +59,17 @@ def test_validation_names_the_field(field, value, needle):
 def test_abbreviated_flags_are_rejected():
     with pytest.raises(SystemExit):
         parse_config(["--iter", "3"])
+
+
+def test_shipped_accelerate_configs_load():
+    from pathlib import Path
+
+    from accelerate.commands.config.config_args import load_config_from_file
+    from accelerate.utils import DistributedType
+
+    examples = Path(__file__).resolve().parents[1] / "examples" / "accelerate"
+    ddp = load_config_from_file(str(examples / "multi_gpu.yaml"))
+    assert ddp.distributed_type == DistributedType.MULTI_GPU and ddp.mixed_precision == "bf16"
+    zero3 = load_config_from_file(str(examples / "deepspeed_zero3.yaml"))
+    assert zero3.distributed_type == DistributedType.DEEPSPEED
+    assert zero3.deepspeed_config["zero_stage"] == 3 and zero3.deepspeed_config["zero3_save_16bit_model"] is True
