@@ -24,8 +24,9 @@ from harness_ext.io import atomic_write_json, read_json
 
 SWEEP_FILE = "sweep.json"
 DEFAULT_SUBDIR = "sweep"  # default --out for a run: runs/<name>/sweep (what selfimp-report looks for)
-# Embedded CPU default (task arith with the tiny model): measured to keep 5 checkpoints within minutes.
-EMBEDDED = {"limit": 200, "n": 16, "batch_size": 64}
+# Embedded CPU default (task arith, tiny model): ~1650 generations per checkpoint (150 greedy x 3 tasks +
+# 150 x 8 samples) keep 5 checkpoints at ~2.5-3 min on 2 idle cores, and IS(t) at ~12-15 problems.
+EMBEDDED = {"limit": 150, "n": 8, "batch_size": 64}
 
 
 @dataclass(frozen=True)
@@ -52,9 +53,14 @@ class SweepSettings:
     gen_kwargs: str | None = None  # lm-eval --gen_kwargs, e.g. max_gen_toks=256
 
 
-def default_tasks(train_task: str) -> list[str]:
-    """pass@1, pass@k and diversity of the training task, plus OOD and difficulty groups where defined."""
-    tasks = [f"selfimp_{train_task}_pass1", f"selfimp_{train_task}_passn", f"selfimp_{train_task}_diversity"]
+def default_tasks(train_task: str, embedded: bool = False) -> list[str]:
+    """pass@1, pass@k and diversity of the training task, plus OOD and difficulty groups where defined.
+
+    Embedded: no separate diversity task; with one n for both it would repeat the passn sampling, and
+    selfimp-report takes diversity from the passn samples when there is no diversity log."""
+    tasks = [f"selfimp_{train_task}_pass1", f"selfimp_{train_task}_passn"]
+    if not embedded:
+        tasks.append(f"selfimp_{train_task}_diversity")
     if train_task == "gsm8k":
         # OOD (tag selfimp_ood_gsm8k), with MATH through its groups task: the same greedy pass@1 plus levels
         tasks += ["selfimp_math_groups", "selfimp_svamp_pass1", "selfimp_mawps_pass1"]
@@ -293,7 +299,7 @@ def main(argv: list[str] | None = None) -> int:
         batch_size=str(args.batch_size or defaults.get("batch_size", "auto")), device=args.device or default_device(),
         seed=args.seed, gen_kwargs=args.gen_kwargs,
     )
-    tasks = args.tasks or default_tasks(train_task)
+    tasks = args.tasks or default_tasks(train_task, embedded)
     sweep(out, source, train_task, specs, tasks, settings)
     print(f"sweep written to {out} ({len(specs)} checkpoints x {len(tasks)} tasks); next: selfimp-report {out}")
     return 0

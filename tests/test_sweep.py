@@ -57,6 +57,8 @@ def test_checkpoints_from_manifest_and_lists(tmp_path):
     assert specs[0].path == str((run / "iter_1").resolve())
     assert default_tasks("gsm8k")[3:] == ["selfimp_math_groups", "selfimp_svamp_pass1", "selfimp_mawps_pass1"]
     assert "selfimp_math_groups" in default_tasks("math") and "selfimp_arith_groups" in default_tasks("arith")
+    assert "selfimp_arith_diversity" in default_tasks("arith")
+    assert "selfimp_arith_diversity" not in default_tasks("arith", embedded=True)  # report uses passn samples
     assert [s.label for s in explicit_checkpoints(["a/m1", "b/m2"], None)] == ["m1", "m2"]
     with pytest.raises(SelfimpError, match="2 checkpoints"):
         explicit_checkpoints(["a", "b"], ["x"])
@@ -150,6 +152,7 @@ def test_sweep_killed_midway_then_resumed(tmp_path, capsys):
     report = write_report([str(run)], tmp_path / "report", opts=Options(sbert=False))
     assert report["series"] == {"sft": ["M1", "M2"]}
     assert report["datasets"]["selfimp_arith"]["improvement"]["M2"]["n_common"] == 2
+    assert report["datasets"]["selfimp_arith"]["diversity"]["M2"]["task"] == "selfimp_arith_passn"  # no diversity log
     # a second sweep with other settings into the same dir is refused
     with pytest.raises(SystemExit):
         main([str(run), *FAST[:-2]])
