@@ -199,6 +199,8 @@ def train_m1(cfg: TrainConfig, data: TaskData, save_dir: Path, scratch: Path) ->
 
 def check_inputs(cfg: TrainConfig, data: TaskData) -> None:
     """Fail on bad input before anything is written: model source, M1's training set."""
+    if cfg.model is None and not cfg.embedded:
+        raise SelfimpError(f"--model: required for --task {cfg.task} (the embedded tiny model knows only arith)")
     tokenizer = build_tokenizer() if cfg.embedded else load_tokenizer(cfg.model)
     gold_examples(cfg, data, tokenizer)
 

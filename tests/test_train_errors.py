@@ -23,6 +23,12 @@ def test_unknown_task(capsys, tmp_path):
     assert not (tmp_path / "r").exists()
 
 
+def test_real_task_needs_a_model(capsys, tmp_path):
+    msg = fails(capsys, ["--task", "gsm8k", "--out", str(tmp_path / "r")])
+    assert "--model: required for --task gsm8k" in msg
+    assert not (tmp_path / "r").exists()
+
+
 def test_missing_model_path(capsys, tmp_path):
     msg = fails(capsys, ["--model", str(tmp_path / "no-such-model"), "--out", str(tmp_path / "r")])
     assert f"--model: {tmp_path / 'no-such-model'}: directory not found" in msg
