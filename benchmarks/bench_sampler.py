@@ -45,13 +45,13 @@ def count_tokens(tokenizer, texts: list[list[str]]) -> int:
                tokenizer(group, add_special_tokens=False)["input_ids"])
 
 
-def raw_hf(model, tokenizer, prompts: list[str], n: int, max_new: int, per_call: int, seed: int) -> int:
+def raw_hf(model, tokenizer, prompts: list[str], n: int, max_new: int, per_call: int, seed: int) -> list[list[str]]:
     """`model.generate` with the HF sampler's own arguments (static cache on CPU, as it does);
-    returns the generated (non-pad) tokens."""
+    returns the decoded completions, `n` per prompt."""
     import torch
 
     torch.manual_seed(seed)
-    tokens = 0
+    texts: list[list[str]] = []
     cache = "static" if model.device.type == "cpu" else None
     with torch.inference_mode():
         for start in range(0, len(prompts), per_call):
@@ -59,9 +59,9 @@ def raw_hf(model, tokenizer, prompts: list[str], n: int, max_new: int, per_call:
             out = model.generate(**enc, do_sample=True, temperature=TEMPERATURE, top_p=TOP_P, top_k=0,
                                  num_return_sequences=n, max_new_tokens=max_new,
                                  pad_token_id=tokenizer.pad_token_id, cache_implementation=cache)
-            new = out[:, enc["input_ids"].shape[1]:]
-            tokens += int((new != tokenizer.pad_token_id).sum())
-    return tokens
+            flat = tokenizer.batch_decode(out[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+            texts += [flat[i:i + n] for i in range(0, len(flat), n)]
+    return texts
 
 
 def bench_hf(checkpoint: Path, prompts: list[str], n: int, max_new: int, dtype: str, repeats: int,
@@ -77,8 +77,9 @@ def bench_hf(checkpoint: Path, prompts: list[str], n: int, max_new: int, dtype: 
     best_raw = best_sampler = 0.0
     for _ in range(repeats):  # interleaved, best of `repeats`: the machine is shared
         start = time.perf_counter()
-        tokens = raw_hf(model, tokenizer, prompts, n, max_new, len(prompts), seed=0)
-        best_raw = max(best_raw, tokens / (time.perf_counter() - start))
+        texts = raw_hf(model, tokenizer, prompts, n, max_new, len(prompts), seed=0)
+        seconds = time.perf_counter() - start
+        best_raw = max(best_raw, count_tokens(tokenizer, texts) / seconds)  # counted as for the sampler
         start = time.perf_counter()
         texts = sampler.generate(prompts, n, TEMPERATURE, TOP_P, max_new, [])
         seconds = time.perf_counter() - start

@@ -104,8 +104,8 @@ def test_hf_sampler_cuda_bf16_and_memory_freed(checkpoint, arith_rows, figures):
 
     raw = AutoModelForCausalLM.from_pretrained(checkpoint, dtype=torch.bfloat16).to("cuda").eval()
     start = time.perf_counter()
-    raw_tokens = raw_hf(raw, sampler.tokenizer, prompts, N_SAMPLES, MAX_NEW, len(prompts), seed=0)
-    raw_rate = raw_tokens / (time.perf_counter() - start)
+    raw_texts = raw_hf(raw, sampler.tokenizer, prompts, N_SAMPLES, MAX_NEW, len(prompts), seed=0)
+    raw_rate = count_tokens(sampler.tokenizer, raw_texts) / (time.perf_counter() - start)
     del raw
     figures["sampler"] = {"prompts": len(prompts), "n": N_SAMPLES, "max_new_tokens": MAX_NEW,
                           "sampler_tokens_per_s": round(sampler_rate, 1), "raw_generate_tokens_per_s": round(raw_rate, 1),
