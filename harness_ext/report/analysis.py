@@ -232,7 +232,6 @@ def coverage_advice(sampled: SampleLog | None) -> dict | None:
 
 # ---------------------------------------------------------------- diversity
 
-DIVERSITY_METRICS = ("distinct_n", "sbert", "distinct_equations")
 
 
 def per_question_diversity(log: SampleLog, domain: str, opts: Options) -> dict[str, dict[str, list[float]]]:

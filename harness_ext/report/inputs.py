@@ -7,10 +7,9 @@ from pathlib import Path
 from harness_ext.errors import SelfimpError
 from harness_ext.io import read_json
 from harness_ext.samples import SampleLog, read_sample_logs
+from harness_ext.sweep import DEFAULT_SUBDIR, SWEEP_FILE
 
-SWEEP_FILE = "sweep.json"
 MANIFEST_FILE = "manifest.json"
-DEFAULT_SWEEP_SUBDIR = "sweep"  # `selfimp-eval sweep runs/<name>` writes to runs/<name>/sweep by default
 
 
 @dataclass
@@ -40,7 +39,7 @@ def load_inputs(paths: list[str | Path]) -> ReportInput:
         if (path / SWEEP_FILE).is_file():
             return load_sweep(path)
         if (path / MANIFEST_FILE).is_file():
-            sweep = path / DEFAULT_SWEEP_SUBDIR
+            sweep = path / DEFAULT_SUBDIR
             if not (sweep / SWEEP_FILE).is_file():
                 raise SelfimpError(f"{path}: training run with no sweep yet: run `selfimp-eval sweep {path}` first")
             return load_sweep(sweep)
