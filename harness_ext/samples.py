@@ -216,12 +216,7 @@ def _rescore(log: SampleLog, rows: list[dict], path: Path) -> str:
         texts.append([str(t) for t in resps[0]])
     flat = [t for ts in texts for t in ts]
     refs = [verifier.reference(row["doc"]) for row, ts in zip(rows, texts) for _ in ts]
-    judged = verifier.judge(flat, refs)
-    answers = [verifier.extract(t) for t in flat]
-    i = 0
+    records = iter(verifier.records(flat, refs))
     for row, ts in zip(rows, texts):
-        record = log.docs[doc_stable_id(row)]
-        for t in ts:
-            record.samples.append(Sample(text=t, answer=answers[i], correct=bool(judged[i])))
-            i += 1
+        log.docs[doc_stable_id(row)].samples.extend(Sample(**next(records)) for _ in ts)
     return name
