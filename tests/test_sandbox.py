@@ -320,7 +320,10 @@ assert False
 
 @needs_root
 def test_setuid_binaries_do_not_elevate():
-    tools = Path(__file__).resolve().parent / f".sandbox-setuid-{os.getpid()}"
+    # The binary must be visible inside the sandbox, whose /tmp & co. are private mounts.
+    here = Path(__file__).resolve().parent
+    hidden = any(here.is_relative_to(d) for d in ("/tmp", "/var/tmp", "/dev/shm", "/run"))
+    tools = (Path("/var/lib") if hidden else here) / f".sandbox-setuid-{os.getpid()}"
     tools.mkdir()
     try:
         tools.chmod(0o755)
