@@ -84,6 +84,10 @@ class TrainConfig:
     sft_learning_rate: float = field(default=1e-5, metadata={"help": "LR of iterative SFT rounds."})
     sft_epochs: float = field(default=1.0, metadata={"help": "Epochs of each iterative SFT round."})
     sft_warmup_ratio: float = field(default=0.03, metadata={"help": "Warm-up fraction of SFT rounds."})
+    max_grad_norm: float = field(default=1.0, metadata={"help": "Gradient clipping norm (0 = no clipping)."})
+    completion_only_loss: bool = field(
+        default=True, metadata={"help": "SFT loss on completion tokens only (TRL's completion_only_loss); False = whole sequence."}
+    )
     dpo_learning_rate: float = field(default=5e-7, metadata={"help": "LR of iterative DPO rounds."})
     dpo_epochs: float = field(default=1.0, metadata={"help": "Epochs of each DPO round."})
     dpo_warmup_ratio: float = field(default=0.1, metadata={"help": "Warm-up fraction of DPO rounds."})

@@ -41,6 +41,7 @@ def _common_args(cfg: TrainConfig, scratch: Path, lr: float, epochs: float, warm
         "lr_scheduler_kwargs": {"min_lr_rate": cfg.min_lr_rate} if cfg.lr_scheduler_type == "cosine_with_min_lr" else None,
         "per_device_train_batch_size": cfg.per_device_train_batch_size,
         "gradient_accumulation_steps": cfg.gradient_accumulation_steps,
+        "max_grad_norm": cfg.max_grad_norm,
         "max_length": cfg.max_length,
         "bf16": cfg.bf16,
         "activation_checkpointing": cfg.activation_checkpointing,
@@ -98,10 +99,10 @@ def train_sft(
     model: PreTrainedModel, tokenizer, examples: list[dict], cfg: TrainConfig, scratch: Path,
     lr: float, epochs: float, warmup: float, seed: int, save_dir: Path,
 ) -> UpdateResult:
-    """Supervised fine-tuning on {prompt, completion} examples (loss on completions; EOS appended by TRL)."""
+    """Supervised fine-tuning on {prompt, completion} examples (EOS appended by TRL)."""
     args = SFTConfig(
         **_common_args(cfg, scratch, lr, epochs, warmup, seed),
-        completion_only_loss=True,
+        completion_only_loss=cfg.completion_only_loss,
         train_sampling_strategy="group_by_length",
     )
     trainer = SFTTrainer(
