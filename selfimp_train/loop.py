@@ -126,11 +126,9 @@ def make_sampler(cfg: TrainConfig, checkpoint: Path, seed: int, greedy: bool) ->
 def judge(data: TaskData, question_ids: list[str], completions: list[list[str]]) -> list[dict]:
     """One record per completion: {question_id, completion, answer, correct}."""
     flat = [(qid, text) for qid, texts in zip(question_ids, completions) for text in texts]
-    verdicts = data.verifier.judge([text for _, text in flat], [data.references[qid] for qid, _ in flat])
-    return [
-        {"question_id": qid, "completion": text, "answer": data.verifier.extract(text), "correct": bool(ok)}
-        for (qid, text), ok in zip(flat, verdicts)
-    ]
+    records = data.verifier.records([text for _, text in flat], [data.references[qid] for qid, _ in flat])
+    return [{"question_id": qid, "completion": text, "answer": r["answer"], "correct": r["correct"]}
+            for (qid, text), r in zip(flat, records)]
 
 
 def sample_round(cfg: TrainConfig, data: TaskData, run_dir: Path, manifest: dict, step: Iteration) -> list[dict]:
