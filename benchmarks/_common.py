@@ -1,6 +1,7 @@
 """Shared by the benchmark scripts: the machine line, figure printing, timing, synthetic data."""
 from __future__ import annotations
 
+import argparse
 import os
 import shlex
 import sys
@@ -22,6 +23,17 @@ def offline_env() -> None:
     for var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
         os.environ.setdefault(var, "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def parse_bench_args(parser: argparse.ArgumentParser, quick: dict) -> argparse.Namespace:
+    """Add the shared `--quick` / `--json` flags, parse, apply the `quick` sizes, go offline."""
+    parser.add_argument("--quick", action="store_true", help="tiny sizes for CI (seconds)")
+    parser.add_argument("--json", help="also write the figures to this JSON file")
+    args = parser.parse_args()
+    if args.quick:
+        vars(args).update(quick)
+    offline_env()
+    return args
 
 
 def machine() -> str:

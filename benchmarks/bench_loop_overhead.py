@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import Report, data_dir, offline_env, timed  # noqa: E402
+from _common import Report, data_dir, parse_bench_args, timed  # noqa: E402
 
 
 def one_round(checkpoint: Path, workdir: Path, questions: int | None, n: int, report: Report) -> None:
@@ -78,12 +78,7 @@ def main() -> int:
     parser.add_argument("--run", type=Path, help="a selfimp-train run dir: sample from its iter_1 (M1)")
     parser.add_argument("--questions", type=int, help="training questions (default: the preset's 400)")
     parser.add_argument("--n", type=int, default=8, help="samples per question (embedded preset: 8)")
-    parser.add_argument("--quick", action="store_true", help="tiny sizes for CI (seconds)")
-    parser.add_argument("--json", help="also write the figures to this JSON file")
-    args = parser.parse_args()
-    if args.quick:
-        args.questions, args.n = 4, 2
-    offline_env()
+    args = parse_bench_args(parser, {"questions": 4, "n": 2})
     report = Report("bench_loop_overhead: one round's non-inference cost vs sampling")
     with tempfile.TemporaryDirectory(prefix="bench-loop-") as tmp:
         if args.run:

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import Report, offline_env, rows, timed  # noqa: E402
+from _common import Report, parse_bench_args, rows, timed  # noqa: E402
 
 NUMBER = re.compile(r"\d+")
 OPENERS = ("", "", "So ", "Then ", "First, ", "Next, ", "This means ", "Now ")
@@ -187,12 +187,7 @@ def main() -> int:
     parser.add_argument("--sbert-problems", type=int, default=40, help="problems in the SBERT part")
     parser.add_argument("--floor-texts", type=int, default=2000, help="texts in the plain-encode floor")
     parser.add_argument("--no-sbert", action="store_true")
-    parser.add_argument("--quick", action="store_true", help="tiny sizes for CI (seconds)")
-    parser.add_argument("--json", help="also write the figures to this JSON file")
-    args = parser.parse_args()
-    if args.quick:
-        args.problems, args.samples, args.sbert_problems, args.floor_texts = 30, 16, 3, 24
-    offline_env()
+    args = parse_bench_args(parser, {"problems": 30, "samples": 16, "sbert_problems": 3, "floor_texts": 24})
     report = Report("bench_metrics: diversity-task metric pass")
     start = time.perf_counter()
     problems = make_problems(args.problems, args.samples)

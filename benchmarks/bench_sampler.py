@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import Report, offline_env  # noqa: E402
+from _common import Report, parse_bench_args  # noqa: E402
 
 TEMPERATURE, TOP_P = 0.75, 0.95
 
@@ -124,12 +124,7 @@ def main() -> int:
     parser.add_argument("--max-new-tokens", type=int, default=128)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--vllm", action="store_true", help="also benchmark the vLLM sampler")
-    parser.add_argument("--quick", action="store_true", help="tiny sizes, float32 only: for CI (seconds)")
-    parser.add_argument("--json", help="also write the figures to this JSON file")
-    args = parser.parse_args()
-    if args.quick:
-        args.prompts, args.n, args.max_new_tokens, args.repeats = 4, 2, 16, 1
-    offline_env()
+    args = parse_bench_args(parser, {"prompts": 4, "n": 2, "max_new_tokens": 16, "repeats": 1})  # quick: fp32 only
     report = Report("bench_sampler: sampler vs raw engine")
     with tempfile.TemporaryDirectory(prefix="bench-sampler-") as tmp:
         checkpoint = Path(args.model) if args.model else tiny_checkpoint(Path(tmp))

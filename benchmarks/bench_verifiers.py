@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import Report, offline_env, rows  # noqa: E402
+from _common import Report, parse_bench_args, rows  # noqa: E402
 
 LAST_NUMBER = re.compile(r"(-?\d[\d,]*)(?!.*\d)", re.DOTALL)
 
@@ -95,12 +95,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, default=500, help="rows per text task (2 completions each)")
     parser.add_argument("--programs", type=int, default=200, help="MBPP programs per worker setting")
-    parser.add_argument("--quick", action="store_true", help="tiny sizes for CI (seconds)")
-    parser.add_argument("--json", help="also write the figures to this JSON file")
-    args = parser.parse_args()
-    if args.quick:
-        args.rows, args.programs = 20, 8
-    offline_env()
+    args = parse_bench_args(parser, {"rows": 20, "programs": 8})
     os.environ.setdefault("HF_ALLOW_CODE_EVAL", "1")  # this benchmark runs the datasets' own gold code
     report = Report("bench_verifiers: extract + judge throughput")
     for task, split in (("gsm8k", "test"), ("math", "test"), ("csqa", "validation")):
