@@ -4,7 +4,6 @@ from __future__ import annotations
 import random
 import time
 from concurrent.futures import ThreadPoolExecutor
-from fractions import Fraction
 
 import pytest
 
