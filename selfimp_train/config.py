@@ -175,7 +175,7 @@ class TrainConfig:
 # The embedded CPU demo (see docs: /work/shared/notes/embedded-default.md for how these were found).
 EMBEDDED_PRESET: dict[str, Any] = {
     "m1_max_examples": 3000,
-    "m1_epochs": 8.0,
+    "m1_epochs": 20.0,
     "m1_learning_rate": 3e-3,
     "m1_warmup_ratio": 0.0,
     "n_samples": 8,
@@ -192,7 +192,7 @@ EMBEDDED_PRESET: dict[str, Any] = {
     "dpo_warmup_ratio": 0.2,
     "eval_max_questions": 300,
     "eval_batch_size": 300,
-    "is_samples": 16,
+    "is_samples": 64,
 }
 
 
