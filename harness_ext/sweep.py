@@ -24,9 +24,9 @@ from harness_ext.io import atomic_write_json, read_json
 
 SWEEP_FILE = "sweep.json"
 DEFAULT_SUBDIR = "sweep"  # default --out for a run: runs/<name>/sweep (what selfimp-report looks for)
-# Embedded CPU default (task arith, tiny model): ~1650 generations per checkpoint (150 greedy x 3 tasks +
-# 150 x 8 samples) keep 5 checkpoints at ~2.5-3 min on 2 idle cores, and IS(t) at ~12-15 problems.
-EMBEDDED = {"limit": 150, "n": 8, "batch_size": 64, "threads": 1}
+# Embedded CPU default (task arith, tiny model): all 300 test problems, ~3300 generations per checkpoint
+# (300 greedy x 3 tasks + 300 x 8 samples): 5 checkpoints in ~2 min on 2 idle cores, IS(t) at ~15-25 problems.
+EMBEDDED = {"limit": 300, "n": 8, "batch_size": 64, "threads": 1}
 # threads 1: on 2 shared cores, torch's 2 OpenMP threads made HF generate of the tiny embedded model
 # up to 24x slower (64 x 128-token samples: 57.8 s vs 2.4 s at load 10); a tiny model gains nothing from more.
 
