@@ -116,10 +116,14 @@ def test_summary_reports_improvement_sets(all_methods):
         assert s["is_size"] == len(solved - m1_solved)
 
 
-def test_lora_run_saves_adapter_and_merged_checkpoint(tmp_path):
-    manifest = run_cli(tmp_path / "lora", "--method", "sft", "--iters", "2", "--lora", "--lora_r", "4",
-                       "--eval_max_questions", "0", "--is_samples", "0")
+def test_lora_run_saves_adapter_and_merged_checkpoint(tmp_path, all_methods):
+    # LoRA on top of a trained model, as it is used (LoRA on a random init would learn next to
+    # nothing, and a round without a correct sample trains nothing): the shared M1 above.
+    base = all_methods[0] / "iter_1"
+    manifest = run_cli(tmp_path / "lora", "--model", str(base), "--method", "sft", "--iters", "2", "--lora",
+                       "--lora_r", "4", "--eval_max_questions", "0", "--is_samples", "0")
     run_dir = tmp_path / "lora"
+    assert manifest["iterations"][1]["n_train_examples"] > 0
     for it in manifest["iterations"]:
         checkpoint = run_dir / it["checkpoint"]
         assert (checkpoint / "adapter" / "adapter_config.json").is_file()
