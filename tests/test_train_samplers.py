@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from harness_ext.data import load_rows
+from harness_ext.prompts import prompt
 from selfimp_train.samplers import HFSampler, cut_at_stop
 from selfimp_train.tiny_model import build_tiny_llama, build_tokenizer
 
@@ -59,13 +61,15 @@ VLLM_SCRIPT = textwrap.dedent("""
     from selfimp_train.samplers import VLLMSampler
 
     if __name__ == "__main__":  # vLLM spawns workers
-        sampler = VLLMSampler(sys.argv[1], dtype="float32", seed=3)
+        # Small scheduler steps: the many prompts below need several, and wait for them.
+        sampler = VLLMSampler(sys.argv[1], dtype="float32", seed=3, engine_kwargs={"max_num_batched_tokens": 512})
         prompts = json.loads(sys.argv[2])
         first = sampler.generate(prompts, 4, 0.75, 0.95, 12, ["Question:"])
         again = sampler.generate(prompts, 4, 0.75, 0.95, 12, ["Question:"])
         greedy = sampler.generate(prompts, 1, 0.0, 1.0, 12, [])
+        many = sampler.generate(json.loads(sys.argv[3]), 4, 0.75, 0.95, 12, [])
         sampler.close()
-        print("RESULT " + json.dumps({"first": first, "again": again, "greedy": greedy}))
+        print("RESULT " + json.dumps({"first": first, "again": again, "greedy": greedy, "many": many}))
 """)
 
 
@@ -75,11 +79,13 @@ def test_vllm_sampler(checkpoint, tmp_path):
     script = tmp_path / "sample_vllm.py"
     script.write_text(VLLM_SCRIPT)
     env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "2", "VLLM_CPU_NUM_OF_RESERVED_CPU": "0"}
-    done = subprocess.run([sys.executable, str(script), str(checkpoint), json.dumps(PROMPTS)], env=env,
+    many = [prompt("arith", r) for r in load_rows("arith", "test")[:60]]
+    done = subprocess.run([sys.executable, str(script), str(checkpoint), json.dumps(PROMPTS), json.dumps(many)], env=env,
                           capture_output=True, text=True, timeout=600, cwd=Path(__file__).resolve().parents[1])
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout.split("RESULT ", 1)[1])
     assert [len(c) for c in result["first"]] == [4, 4] and [len(c) for c in result["greedy"]] == [1, 1]
     assert result["again"] == result["first"], "a seeded vLLM sampler repeats itself"
+    assert [len(c) for c in result["many"]] == [4] * 60
     # Greedy vLLM agrees with greedy transformers on the same fp32 checkpoint.
     assert result["greedy"] == HFSampler(checkpoint).generate(PROMPTS, 1, 0.0, 1.0, 12, [])
