@@ -172,7 +172,8 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
 
-# The embedded CPU demo (see docs: /work/shared/notes/embedded-default.md for how these were found).
+# The embedded CPU demo: starting points from ../shared/notes/embedded-default.md; the 20 M1 epochs (with
+# the 2-layer tiny model) and the 64 IS samples are this project's (README, "What the embedded job printed").
 EMBEDDED_PRESET: dict[str, Any] = {
     "m1_max_examples": 3000,
     "m1_epochs": 20.0,
