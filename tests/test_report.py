@@ -9,7 +9,8 @@ from lmeval_logs import log_line, our_log_lines, write_log
 
 from harness_ext import metrics
 from harness_ext.report import main, write_report
-from harness_ext.report.analysis import Options
+from harness_ext.report.analysis import Options, dataset_verdict
+from harness_ext.report.inputs import Checkpoint
 
 BLOCKS = 4  # the 10-doc pattern below, 4 times: 40 test problems
 SOLVED = {  # greedy pass@1 pattern per 10 docs
@@ -147,9 +148,24 @@ def test_verdicts_and_cis(report):
     beyond = sft["beyond_m1_sampling"]
     assert beyond["value"] == pytest.approx(1 / 3) and beyond["is_size"] == 12
     lo, hi = beyond["ci"]
-    assert beyond["verdict"] == ("progress" if lo > 0.1 else "regress" if hi < 0.1 else "no significant change")
+    # 4 samples per doc: too few to call "progress" beyond M1's sampling space (the paper's N is 50-64).
+    assert beyond["verdict"] == ("inconclusive" if lo > 0.1 else "regress" if hi < 0.1 else "no significant change")
+    assert "'progress' needs n >= 50" in beyond["effect"]
     assert dpo["accuracy"]["verdict"] == "no significant change" and dpo["accuracy"]["value"] == 0.0
     assert dpo["beyond_m1_sampling"] is None  # IS(2) of DPO is empty
+
+
+@pytest.mark.parametrize("n, expected", [(8, "inconclusive"), (64, "progress")])
+def test_beyond_sampling_progress_needs_the_papers_depth(n, expected):
+    """Half of IS(2) unsolved by M1 in n samples: with 8 samples that may be sampling depth, with 64 it is not."""
+    m1, m2 = Checkpoint("M1", 1, "run", {}), Checkpoint("M2", 2, "sft", {})
+    probe = {"n_samples": n, "size": 20, "m1_unsolved_within_n": {"value": 0.5, "ci": [0.3, 0.7]}}
+    out = {"improvement": {"M2": probe}, "diversity": {}}
+    verdict = dataset_verdict("selfimp_arith", m1, {"sft": [m1, m2]}, {"M1": {}, "M2": {}}, out, seed=0)["sft"]["beyond_m1_sampling"]
+    assert verdict["verdict"] == expected
+    probe["m1_unsolved_within_n"]["ci"] = [0.0, 0.05]  # M1 solves nearly all: "regress" holds at any n
+    verdict = dataset_verdict("selfimp_arith", m1, {"sft": [m1, m2]}, {"M1": {}, "M2": {}}, out, seed=0)["sft"]["beyond_m1_sampling"]
+    assert verdict["verdict"] == "regress"
 
 
 def test_files_written(report):

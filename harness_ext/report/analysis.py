@@ -17,6 +17,9 @@ from harness_ext.samples import SampleLog, builtin_verifier_name
 
 COVERAGE_THRESHOLD = 0.5  # paper: coverage > 0.5 -> DPO / SFT-DPO, < 0.5 -> SFT
 BEYOND_THRESHOLD = 0.1  # IS(T) share outside M1's pass@N below this: gains are re-ranking, not new ability
+# The paper's N. With fewer samples the share M1 "never solves" can only be overstated, so a
+# "progress" call on that axis needs at least this many; "regress" holds at any n.
+BEYOND_MIN_SAMPLES = 50
 EQUATION_DOMAINS = ("gsm8k", "arith")  # `<<expr=value>>` annotations
 
 
@@ -346,10 +349,14 @@ def dataset_verdict(ds: str, m1: Checkpoint, series: dict, per_ck: dict, out: di
             value, (lo, hi) = beyond["value"], beyond["ci"]
             verdict = ("progress" if lo > BEYOND_THRESHOLD else
                        "regress" if hi < BEYOND_THRESHOLD else "no significant change")
+            shallow = probe["n_samples"] < BEYOND_MIN_SAMPLES
+            if verdict == "progress" and shallow:
+                verdict = "inconclusive"
             v["beyond_m1_sampling"] = {
                 "verdict": verdict,
                 "effect": f"share of IS({last.t}) M1 never solves in {probe['n_samples']} samples "
-                          f"(within pass@N: {1 - value:.3f}); < {BEYOND_THRESHOLD} = gains only re-rank M1's answers",
+                          f"(within pass@N: {1 - value:.3f}); < {BEYOND_THRESHOLD} = gains only re-rank M1's answers"
+                          + (f"; 'progress' needs n >= {BEYOND_MIN_SAMPLES}" if shallow else ""),
                 "is_size": probe["size"], **beyond,
             }
         d1, d2 = out["diversity"].get(m1.label), out["diversity"].get(last.label)
