@@ -135,9 +135,9 @@ def sbert_part(problems: list[dict], floor_texts: int, report: Report, int8: boo
     if int8:
         variants.append(("int8 dynamic", lambda: {"model": _int8(model)}))
     for backend in ("onnx", "openvino"):
-        status = _backend_status(backend)
-        report.add(f"{backend} backend", status)
-        if status == "available":
+        missing = _backend_missing(backend)
+        report.add(f"{backend} backend", missing or "available")
+        if missing is None:
             variants.append((backend, lambda b=backend: {"model": _backend_model(b)}))
     for label, build in variants:
         kwargs = build()
@@ -166,8 +166,8 @@ def _int8(model):
                                                       dtype=torch.qint8)
 
 
-def _backend_status(backend: str) -> str:
-    """Whether sentence-transformers' `backend=` can be used here (it needs optimum-onnx / -intel)."""
+def _backend_missing(backend: str) -> str | None:
+    """Why sentence-transformers' `backend=` cannot be used here (it needs optimum-onnx / -intel); None if it can."""
     import importlib.util
 
     module = "optimum.onnxruntime" if backend == "onnx" else "optimum.intel"
@@ -176,7 +176,7 @@ def _backend_status(backend: str) -> str:
     except ModuleNotFoundError:
         found = False
     if found:
-        return "available"
+        return None
     if backend == "onnx":
         return ("not measured: needs optimum-onnx, whose 0.1.0 release pins transformers<4.58 "
                 "(installing it would downgrade this env's transformers 5.x)")
