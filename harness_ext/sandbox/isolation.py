@@ -15,7 +15,10 @@ from dataclasses import dataclass
 from harness_ext.errors import SelfimpError
 
 SYSTEM_PATH = "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin"
-UNSHARE_FLAGS = ("--net", "--pid", "--ipc", "--mount", "--fork", "--kill-child")
+# unshare(2) flags: CLONE_NEWNET | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWNS; plus a user
+# namespace (CLONE_NEWUSER) when not root, which is what lets an unprivileged user make the others.
+NAMESPACES = 0x40000000 | 0x20000000 | 0x08000000 | 0x00020000
+CLONE_NEWUSER = 0x10000000
 # Per-run uids come from a range no distribution hands out, so a run's uid owns nothing but
 # that run's processes and files; a random pick makes clashes between processes negligible.
 UID_RANGE = (0x4000_0000, 0x7FFF_0000)
@@ -25,7 +28,7 @@ WORLD_WRITABLE_DIRS = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock")
 @dataclass(frozen=True)
 class Host:
     interpreter: str  # the base interpreter, run with -I -S -B (no site-packages)
-    unshare: tuple[str, ...]  # command prefix for new namespaces; () without them
+    unshare_flags: int  # the namespaces each run gets (unshare(2) flags); 0: none
     drop_privileges: bool  # running as root: each run gets its own unprivileged uid
     private_uids: bool  # uids come from UID_RANGE (else the shared `nobody`)
 
@@ -39,10 +42,8 @@ def host() -> Host:
     if not os.access(interpreter, os.X_OK):
         raise SelfimpError(f"sandbox: interpreter {interpreter} is not executable")
     root = os.geteuid() == 0
-    binary = shutil.which("unshare", path=SYSTEM_PATH)
-    # Without root, a user namespace (mapped to root inside) is needed to create the others.
-    unshare = (binary, *([] if root else ["--map-root-user"]), *UNSHARE_FLAGS) if binary else ()
-    return Host(interpreter, unshare, root, root and _uid_range_mapped())
+    return Host(interpreter, NAMESPACES | (0 if root else CLONE_NEWUSER), root,
+                root and _uid_range_mapped())
 
 
 def _uid_range_mapped() -> bool:
@@ -83,28 +84,6 @@ class UidPool:
     def release(self, uid: int) -> None:
         with self._lock:
             self._taken.discard(uid)
-
-
-def namespace_inits(leader: int) -> list[int]:
-    """pidfds of the children of `leader` (the unshare process): the pid namespace's init."""
-    try:
-        with open(f"/proc/{leader}/task/{leader}/children") as f:
-            kids = [int(k) for k in f.read().split()]
-    except OSError:
-        return []
-    fds = []
-    for kid in kids:
-        try:
-            fd = os.pidfd_open(kid)
-        except OSError:
-            continue
-        # The pid may have been reused between reading it and opening it: keep it only if
-        # the pidfd's process is still the leader's child.
-        if _status(kid).get("PPid") == str(leader):
-            fds.append(fd)
-        else:
-            os.close(fd)
-    return fds
 
 
 def kill_uid(uid: int) -> None:

@@ -1,17 +1,18 @@
 """Run untrusted Python programs in isolated, resource-limited subprocesses (see docs/safety.md)."""
 from __future__ import annotations
 
+import atexit
+import contextlib
 import functools
-import hmac
 import logging
 import math
 import os
-import secrets
 import select
 import shutil
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields, replace
@@ -21,12 +22,12 @@ from harness_ext.errors import SelfimpError
 from harness_ext.sandbox import isolation
 
 OPT_IN_VAR = "HF_ALLOW_CODE_EVAL"
-CHILD = Path(__file__).with_name("child.py")
+SERVER = Path(__file__).with_name("server.py")
 NAMESPACE_WORKDIR = "/tmp/sandbox"  # inside the run's own tmpfs
 _UIDS = isolation.UidPool()  # the private uids of the runs in flight
 SELF_CHECK = "import math, collections\nassert math.isqrt(16) == 4\n"
-REAP_GRACE_S = 5.0  # how long a killed namespace may take to disappear
-SELF_DESTRUCT_AFTER_S = 2.0  # past the time limit, a run whose runner died kills itself
+# The server enforces the time limit itself; past it by this much, the runner kills the server.
+BACKSTOP_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -95,7 +96,7 @@ def _host() -> isolation.Host:
     """The host's isolation, checked once per process by running a trivial program; if the
     namespaces fail here, fall back (with a warning) to running without them."""
     detected = isolation.host()
-    candidates = [detected, replace(detected, unshare=())] if detected.unshare else [detected]
+    candidates = [detected, replace(detected, unshare_flags=0)] if detected.unshare_flags else [detected]
     failures = []
     for h in candidates:
         result = _run(SELF_CHECK, SandboxLimits(), h)
@@ -106,6 +107,7 @@ def _host() -> isolation.Host:
                     "mount isolation (docs/safety.md)", failures[0])
             return h
         failures.append(f"{result.status}: {result.stderr.strip()[-500:]}")
+        _SERVERS.close()  # the idle server set up for the failed candidate
     raise SelfimpError(f"sandbox self-check failed ({'; '.join(failures)})")
 
 
@@ -113,106 +115,166 @@ def _run(source: str, limits: SandboxLimits, h: isolation.Host) -> RunResult:
     uid, gid = _UIDS.claim(h)
     # With namespaces the supervisor makes the working dir in its private tmpfs; otherwise it
     # is a fresh directory here, removed afterwards with whatever the uid left in /tmp & co.
-    workdir = NAMESPACE_WORKDIR if h.unshare else tempfile.mkdtemp(prefix="selfimp-sandbox-")
-    fds: list[int] = []
+    workdir = NAMESPACE_WORKDIR if h.unshare_flags else tempfile.mkdtemp(prefix="selfimp-sandbox-")
     try:
-        if uid >= 0 and not h.unshare:
+        if uid >= 0 and not h.unshare_flags:
             os.chown(workdir, uid, gid)
-        source_fd, out_fd, err_fd = (os.memfd_create(f"sandbox-{name}")
-                                     for name in ("source", "stdout", "stderr"))
-        fds += [source_fd, out_fd, err_fd]
-        os.write(source_fd, source.encode("utf-8", "surrogatepass"))
-        nonce = secrets.token_hex(16)
-        nonce_r, nonce_w = os.pipe()
-        status_r, status_w = os.pipe()
-        fds += [nonce_r, nonce_w, status_r, status_w]
-        os.write(nonce_w, nonce.encode("ascii"))
-        os.close(nonce_w)
-        fds.remove(nonce_w)
-        args = [workdir, source_fd, nonce_r, status_w, uid, gid, limits.memory_mb << 20,
-                math.ceil(limits.timeout_s) + 1, limits.file_size_mb << 20,  # CPU: a backstop
-                limits.max_processes, int(bool(h.unshare)), limits.timeout_s + SELF_DESTRUCT_AFTER_S]
-        env = {"PATH": isolation.SYSTEM_PATH, "HOME": workdir, "TMPDIR": workdir,
-               "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1"}
+        code, path = source.encode("utf-8", "surrogatepass"), workdir.encode("utf-8", "surrogateescape")
+        fields = [len(path), len(code), uid, gid, limits.memory_mb << 20,
+                  math.ceil(limits.timeout_s) + 1, limits.file_size_mb << 20,  # CPU: a backstop
+                  limits.max_processes, math.ceil(limits.timeout_s * 1000), h.unshare_flags,
+                  limits.max_output_bytes]
+        request = " ".join(map(str, fields)).encode("ascii") + b"\n" + path + code
         start = time.monotonic()
         try:
-            proc = subprocess.Popen(
-                [*h.unshare, h.interpreter, "-I", "-S", "-B", str(CHILD), *map(str, args)],
-                stdin=subprocess.DEVNULL, stdout=out_fd, stderr=err_fd, cwd="/", env=env,
-                pass_fds=(source_fd, nonce_r, status_w), start_new_session=True)
+            with _SERVERS.lease(h) as server:
+                answer = server.ask(request, limits.timeout_s + BACKSTOP_S)
         except OSError as e:  # e.g. out of processes or file descriptors: this run only
-            return RunResult(False, "error", None, "", f"sandbox: cannot start: {e}", 0.0)
-        for fd in (source_fd, nonce_r, status_w):
-            os.close(fd)
-            fds.remove(fd)
-        timed_out = _wait_then_kill(proc, limits.timeout_s)
+            return RunResult(False, "error", None, "", f"sandbox: cannot run the program: {e}", 0.0)
         duration = time.monotonic() - start
-        if uid >= 0 and h.private_uids and not h.unshare:
+        if uid >= 0 and h.private_uids and not h.unshare_flags:
             isolation.kill_uid(uid)  # a setsid()-ed leftover outside any pid namespace
-        report = _read_report(status_r)
-        stdout = os.pread(out_fd, limits.max_output_bytes, 0).decode("utf-8", "replace")
-        stderr = os.pread(err_fd, limits.max_output_bytes, 0).decode("utf-8", "replace")
     finally:
-        for fd in fds:
-            os.close(fd)
-        if not h.unshare:
+        if not h.unshare_flags:
             if uid >= 0 and h.private_uids:
                 isolation.remove_files_of(uid)
             shutil.rmtree(workdir, ignore_errors=True)
         _UIDS.release(uid)
-    return _result(report, nonce, timed_out, proc.returncode, stdout, stderr, duration)
+    if answer is None:  # the server hung past the backstop and was killed with the run
+        return RunResult(False, "timeout", None, "", "", duration)
+    return _result(answer, duration)
 
 
-def _wait_then_kill(proc: subprocess.Popen, timeout_s: float) -> bool:
-    """Wait up to `timeout_s`, then kill whatever is left (also when interrupted). True: timed out."""
-    leader = os.pidfd_open(proc.pid)
-    inits: list[int] = []
-    timed_out = True
-    try:
-        timed_out = not select.select([leader], [], [], timeout_s)[0]
-    finally:
-        if timed_out:
-            inits = isolation.namespace_inits(proc.pid)
-            for fd in inits:  # killing the pid namespace's init kills all its processes
-                try:
-                    signal.pidfd_send_signal(fd, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-        try:  # the leader is not reaped yet, so its process group id cannot have been reused
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        proc.wait()
-        for fd in inits:  # the init has exited only once every process of its namespace has
-            select.select([fd], [], [], REAP_GRACE_S)
-        for fd in (leader, *inits):
-            os.close(fd)
-    return timed_out
+class _Server:
+    """One fork server process (server.py); it serves one run at a time."""
+
+    def __init__(self, h: isolation.Host) -> None:
+        self.errors = os.memfd_create("sandbox-server-stderr")
+        env = {"PATH": isolation.SYSTEM_PATH, "HOME": "/", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}
+        try:
+            self.proc = subprocess.Popen(
+                [h.interpreter, "-I", "-S", "-B", str(SERVER)], stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE, stderr=self.errors, cwd="/", env=env, start_new_session=True)
+        except BaseException:
+            os.close(self.errors)
+            raise
+        self.buffer = b""
+
+    def ask(self, request: bytes, backstop_s: float) -> _Answer | None:
+        """Send one request; its answer, or None if none came within `backstop_s` (the server is
+        then killed, and with it the run). A server that died raises OSError."""
+        self._write(request)
+        deadline = time.monotonic() + backstop_s
+        if not self._read_until(lambda: self.buffer.count(b"\n") >= 2, deadline):
+            return None
+        status, sizes, rest = self.buffer.split(b"\n", 2)
+        n_out, n_err = map(int, sizes.split())
+        self.buffer = rest
+        if not self._read_until(lambda: len(self.buffer) >= n_out + n_err, deadline):
+            return None
+        out, err = self.buffer[:n_out], self.buffer[n_out:n_out + n_err]
+        self.buffer = self.buffer[n_out + n_err:]
+        leader_rc, *report = status.decode("ascii").split()
+        return _Answer(int(leader_rc), None if report == ["-"] else tuple(map(int, report)),
+                       out.decode("utf-8", "replace"), err.decode("utf-8", "replace"))
+
+    def _write(self, data: bytes) -> None:
+        view = memoryview(data)
+        try:
+            while view:
+                view = view[os.write(self.proc.stdin.fileno(), view):]
+        except BrokenPipeError:
+            raise OSError(f"sandbox server exited: {self._last_words()}") from None
+
+    def _read_until(self, done, deadline: float) -> bool:
+        fd = self.proc.stdout.fileno()
+        while not done():
+            if not select.select([fd], [], [], max(0.0, deadline - time.monotonic()))[0]:
+                self.close()
+                return False
+            chunk = os.read(fd, 1 << 16)
+            if not chunk:
+                raise OSError(f"sandbox server exited: {self._last_words()}")
+            self.buffer += chunk
+        return True
+
+    def _last_words(self) -> str:
+        self.proc.wait()
+        text = os.pread(self.errors, 4096, 0).decode("utf-8", "replace").strip()
+        self.close()
+        return text.splitlines()[-1] if text else f"exit code {self.proc.returncode}"
+
+    def close(self) -> None:
+        """Kill the server; its run in flight dies with it (PR_SET_PDEATHSIG)."""
+        if not self.proc.stdin.closed:
+            self.proc.kill()
+            self.proc.wait()
+            self.forget()
+
+    def forget(self) -> None:
+        """Close our ends of its pipes (in a forked copy of this process: only the copies)."""
+        self.proc.stdin.close()
+        self.proc.stdout.close()
+        os.close(self.errors)
 
 
-def _read_report(status_r: int) -> tuple[int, bool, str] | None:
-    """The supervisor's `<exit code> <ready> <sentinel>` line, or None if it never wrote one."""
-    os.set_blocking(status_r, False)
-    try:
-        parts = os.read(status_r, 256).decode("ascii", "replace").split()
-    except BlockingIOError:
-        return None
-    if len(parts) != 3:
-        return None
-    try:
-        return int(parts[0]), parts[1] == "1", parts[2]
-    except ValueError:
-        return None
+class _ServerPool:
+    """Idle fork servers per host set-up, kept for the life of this process."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._idle: dict[isolation.Host, list[_Server]] = {}
+        os.register_at_fork(after_in_child=self._forget_all)
+
+    @contextlib.contextmanager
+    def lease(self, h: isolation.Host):
+        with self._lock:
+            idle = self._idle.setdefault(h, [])
+            server = idle.pop() if idle else None
+        server = server or _Server(h)
+        try:
+            yield server
+        except BaseException:
+            server.close()
+            raise
+        if not server.proc.stdin.closed:
+            with self._lock:
+                self._idle[h].append(server)
+
+    def close(self) -> None:
+        with self._lock:
+            servers = [s for idle in self._idle.values() for s in idle]
+            self._idle = {}
+        for server in servers:
+            server.close()
+
+    def _forget_all(self) -> None:
+        """In a forked copy of this process: the servers are the parent's, leave them alone."""
+        self._lock = threading.Lock()
+        for server in (s for idle in self._idle.values() for s in idle):
+            server.forget()
+        self._idle = {}
 
 
-def _result(report: tuple[int, bool, str] | None, nonce: str, timed_out: bool,
-            leader_rc: int | None, stdout: str, stderr: str, duration: float) -> RunResult:
-    if report is None:  # the supervisor never reported: killed at the time limit, or broken
-        status = "timeout" if timed_out else "error"
-        rc = None if timed_out else leader_rc
-        return RunResult(False, status, rc, stdout, stderr, duration)
-    rc, ready, sentinel = report
-    passed = ready and rc == 0 and hmac.compare_digest(sentinel, nonce)
+_SERVERS = _ServerPool()
+atexit.register(_SERVERS.close)
+
+
+@dataclass(frozen=True)
+class _Answer:
+    leader_rc: int  # the leader's exit code
+    report: tuple[int, int, int, int] | None  # the supervisor's (rc, ready, passed, timed out)
+    stdout: str
+    stderr: str
+
+
+def _result(answer: _Answer, duration: float) -> RunResult:
+    stdout, stderr = answer.stdout, answer.stderr
+    if answer.report is None:  # the run never got as far as the program: a broken set-up
+        return RunResult(False, "error", answer.leader_rc, stdout, stderr, duration)
+    rc, ready, passed, timed_out = answer.report
+    if timed_out:
+        return RunResult(False, "timeout", None, stdout, stderr, duration)
     if passed:
         status = "passed"
     elif not ready:
@@ -223,4 +285,4 @@ def _result(report: tuple[int, bool, str] | None, nonce: str, timed_out: bool,
         status = "killed"
     else:
         status = "failed"
-    return RunResult(passed, status, rc, stdout, stderr, duration)
+    return RunResult(bool(passed), status, rc, stdout, stderr, duration)
