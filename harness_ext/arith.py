@@ -139,11 +139,10 @@ def generate(split: str, n: int | None = None, seed: int | None = None) -> list[
     return rows
 
 
-def arith_vocabulary() -> list[str]:
-    """Every piece TOKEN_PATTERN can cut from arith questions, solutions and the prompt template."""
-    from harness_ext.prompts import NUMERIC_TEMPLATE
-
-    texts = [START_TEMPLATE, QUESTION_TEMPLATE, NUMERIC_TEMPLATE, *SOLUTION_TEMPLATES,
+def arith_vocabulary(*prompt_templates: str) -> list[str]:
+    """Every piece TOKEN_PATTERN can cut from arith questions, solutions and `prompt_templates`
+    (pass `harness_ext.prompts.NUMERIC_TEMPLATE`, the one the arith task is prompted with)."""
+    texts = [START_TEMPLATE, QUESTION_TEMPLATE, *prompt_templates, *SOLUTION_TEMPLATES,
              *(t for ts in STEP_TEMPLATES.values() for t in ts),
              *(n for n, _ in NAMES), *(p for _, p in NAMES), *(p.capitalize() for _, p in NAMES),
              *OBJECTS]

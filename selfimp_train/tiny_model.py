@@ -10,6 +10,7 @@ from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
 from harness_ext.arith import TOKEN_PATTERN, arith_vocabulary
+from harness_ext.prompts import NUMERIC_TEMPLATE
 
 PAD, EOS, UNK = "<pad>", "</s>", "<unk>"
 
@@ -30,7 +31,7 @@ class TinyLlamaSpec:
 def build_tokenizer(vocabulary: list[str] | None = None) -> PreTrainedTokenizerFast:
     """A lossless word-level tokenizer (regex split into words, digits, markers; Fuse decoder);
     the vocabulary defaults to every piece of the arith task's texts."""
-    pieces = arith_vocabulary() if vocabulary is None else vocabulary
+    pieces = arith_vocabulary(NUMERIC_TEMPLATE) if vocabulary is None else vocabulary
     vocab = {token: i for i, token in enumerate([PAD, EOS, UNK, *pieces])}
     core = Tokenizer(models.WordLevel(vocab=vocab, unk_token=UNK))
     core.pre_tokenizer = pre_tokenizers.Split(Regex(TOKEN_PATTERN), behavior="isolated")

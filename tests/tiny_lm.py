@@ -7,13 +7,14 @@ from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
 from harness_ext.arith import TOKEN_PATTERN, arith_vocabulary
+from harness_ext.prompts import NUMERIC_TEMPLATE
 
 SPECIAL = ["<pad>", "<eos>", "<unk>"]
 
 
 def arith_tokenizer() -> PreTrainedTokenizerFast:
     """Word-level tokenizer over the arith vocabulary (exact round trip)."""
-    vocab = {t: i for i, t in enumerate([*SPECIAL, *arith_vocabulary()])}
+    vocab = {t: i for i, t in enumerate([*SPECIAL, *arith_vocabulary(NUMERIC_TEMPLATE)])}
     tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
     tok.pre_tokenizer = pre_tokenizers.Split(Regex(TOKEN_PATTERN), behavior="isolated")
     tok.decoder = decoders.Fuse()
