@@ -14,6 +14,7 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
@@ -186,7 +187,7 @@ class _Server:
         except BrokenPipeError:
             raise OSError(f"sandbox server exited: {self._last_words()}") from None
 
-    def _read_until(self, done, deadline: float) -> bool:
+    def _read_until(self, done: Callable[[], bool], deadline: float) -> bool:
         fd = self.proc.stdout.fileno()
         while not done():
             if not select.select([fd], [], [], max(0.0, deadline - time.monotonic()))[0]:
@@ -199,7 +200,12 @@ class _Server:
         return True
 
     def _last_words(self) -> str:
-        self.proc.wait()
+        """The last line the server wrote to its stderr, once it is gone (killed if need be)."""
+        try:
+            self.proc.wait(timeout=1.0)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
         text = os.pread(self.errors, 4096, 0).decode("utf-8", "replace").strip()
         self.close()
         return text.splitlines()[-1] if text else f"exit code {self.proc.returncode}"
@@ -227,7 +233,7 @@ class _ServerPool:
         os.register_at_fork(after_in_child=self._forget_all)
 
     @contextlib.contextmanager
-    def lease(self, h: isolation.Host):
+    def lease(self, h: isolation.Host) -> Iterator[_Server]:
         with self._lock:
             idle = self._idle.setdefault(h, [])
             server = idle.pop() if idle else None
