@@ -108,7 +108,7 @@ def _host() -> isolation.Host:
                     "mount isolation (docs/safety.md)", failures[0])
             return h
         failures.append(f"{result.status}: {result.stderr.strip()[-500:]}")
-        _SERVERS.close()  # the idle server set up for the failed candidate
+        _SERVERS.close(h)  # the idle server set up for the failed candidate
     raise SelfimpError(f"sandbox self-check failed ({'; '.join(failures)})")
 
 
@@ -144,6 +144,14 @@ def _run(source: str, limits: SandboxLimits, h: isolation.Host) -> RunResult:
     if answer is None:  # the server hung past the backstop and was killed with the run
         return RunResult(False, "timeout", None, "", "", duration)
     return _result(answer, duration)
+
+
+@dataclass(frozen=True)
+class _Answer:
+    leader_rc: int  # the leader's exit code
+    report: tuple[int, int, int, int] | None  # the supervisor's (rc, ready, passed, timed out)
+    stdout: str
+    stderr: str
 
 
 class _Server:
@@ -244,13 +252,14 @@ class _ServerPool:
             server.close()
             raise
         if not server.proc.stdin.closed:
-            with self._lock:
-                self._idle[h].append(server)
+            with self._lock:  # (a close() meanwhile may have emptied the pool)
+                self._idle.setdefault(h, []).append(server)
 
-    def close(self) -> None:
+    def close(self, h: isolation.Host | None = None) -> None:
+        """Kill the idle servers (of host set-up `h` only, if given)."""
         with self._lock:
-            servers = [s for idle in self._idle.values() for s in idle]
-            self._idle = {}
+            hosts = list(self._idle) if h is None else [h]
+            servers = [s for key in hosts for s in self._idle.pop(key, [])]
         for server in servers:
             server.close()
 
@@ -264,14 +273,6 @@ class _ServerPool:
 
 _SERVERS = _ServerPool()
 atexit.register(_SERVERS.close)
-
-
-@dataclass(frozen=True)
-class _Answer:
-    leader_rc: int  # the leader's exit code
-    report: tuple[int, int, int, int] | None  # the supervisor's (rc, ready, passed, timed out)
-    stdout: str
-    stderr: str
 
 
 def _result(answer: _Answer, duration: float) -> RunResult:
