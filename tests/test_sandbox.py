@@ -600,3 +600,174 @@ def test_a_run_does_not_outlive_a_killed_runner(tmp_path):
     while any(map(alive, run)) and time.monotonic() < killed + timeout_s + SLACK_S:
         time.sleep(0.1)
     assert not any(map(alive, run)), "the run outlived its killed runner"
+
+
+# --- verdicts decided outside the program -------------------------------------------------------
+
+def test_reported_values_come_back_as_builtin_values_only():
+    source = ("import collections, fractions\nclass Yes:\n    def __eq__(self, other):\n        return True\n"
+              "class Liar(int):\n    __eq__ = lambda self, other: True\n    __repr__ = lambda self: '[3]'\n"
+              "class L(list):\n    __iter__ = lambda self: iter([7])\nnested = []\n"
+              "for _ in range(200):\n    nested = [nested]\ncycle = []\ncycle.append(cycle)\n")
+    exprs = ["[1, (2,), {3: 'x\\ny'}, {4.5}, set(), b'\\x00', None, True, 2 ** 70, -0.0, 1e999, 1j]",
+             "[Liar(5), L([1]), collections.Counter('aa'), collections.namedtuple('P', 'x')(1)]",
+             "Yes()", "fractions.Fraction(1, 2)", "float('nan')", "nested", "cycle", "frozenset()"]
+    result = run_program(source, SHORT, values=exprs)
+    assert result.passed and len(result.values) == len(exprs), result
+    plain, subclasses, *refused = result.values
+    assert plain == [1, (2,), {3: "x\ny"}, {4.5}, set(), b"\x00", None, True, 2 ** 70, -0.0,
+                     float("inf"), 1j]
+    assert type(plain[1]) is tuple and type(plain[2]) is dict
+    # subclasses come back as their builtin base's content, whatever their own methods say
+    assert subclasses == [5, [1], {"a": 2}, (1,)] and type(subclasses[3]) is tuple
+    assert all(isinstance(v, runner.Refused) for v in refused), refused
+    assert refused[0].reason == "not a builtin value type"
+
+
+def test_an_expression_that_raises_fails_the_run_and_later_ones_are_not_reported():
+    result = run_program("def f(x):\n    return 1 / x\n", SHORT, values=["f(2)", "f(0)", "f(1)"])
+    assert (result.passed, result.status, result.values) == (False, "failed", [0.5])
+    assert "ZeroDivisionError" in result.stderr and "<test 2>" in result.stderr
+
+
+@pytest.mark.parametrize("line", [
+    b"__import__('os').system('touch /tmp/x')", b"Yes()", b"[1, 2", b"\xff\xfe", b"",
+    b"!not a builtin value type", b"((((((((((" * 1000 + b"1" + b"))))))))))" * 1000])
+def test_the_trusted_side_parses_literals_only(line):
+    assert runner.decode_values(line + b"\n") == [runner.Refused(runner.decode_values(line + b"\n")[0].reason)]
+    assert runner.decode_values(b"1\n" + line) == [1]  # a last line without "\n" was cut short
+
+
+def _judge(code: str, tests: tuple[str, ...]) -> bool:
+    from harness_ext.verify import get_verifier
+    from harness_ext.verify.program import CodeTests
+
+    return get_verifier("mbpp").judge([code], [CodeTests(tests)])[0]
+
+
+# Each of these passes when the asserts run inside the program (shown by the test); judged on
+# the trusted side they fail.
+FORGERIES = {
+    "eq-always-true": "class Yes:\n    def __eq__(self, other):\n        return True\n"
+                      "    __hash__ = None\ndef add(a, b):\n    return Yes()\n",
+    "expected-from-source": (
+        "import ast, sys\ndef add(a, b):\n    frame = sys._getframe(1)\n"
+        "    src = open(frame.f_code.co_filename).read().splitlines()[frame.f_lineno - 1]\n"
+        "    return ast.literal_eval(ast.parse(src.strip()).body[0].test.comparators[0])\n"),
+    "nonce-echo": (  # read any 32-byte secret from fds 3-63 (retrying until it is there), echo it
+        "import posix, time\nfound = set()\nfor _ in range(400):\n    for fd in range(3, 64):\n"
+        "        try:\n            posix.set_blocking(fd, False)\n            data = posix.read(fd, 64)\n"
+        "        except OSError:\n            continue\n        if len(data) == 32:\n"
+        "            found.add(data)\n    if found:\n        break\n    time.sleep(0.005)\n"
+        "for fd in range(3, 64):\n    for data in found:\n        try:\n"
+        "            posix.write(fd, data)\n        except OSError:\n            pass\nposix._exit(0)\n"),
+}
+
+
+@pytest.mark.parametrize("attack", sorted(FORGERIES))
+def test_forged_verdicts_pass_inside_but_not_outside(attack):
+    from harness_ext.verify.program import CodeTests, program_source
+
+    tests = ("assert add(1, 2) == 3", "assert add(2, 2) == 4")
+    inside = run_program(program_source(FORGERIES[attack], CodeTests(tests)), SHORT)
+    assert inside.passed, (attack, inside.stderr[-500:])  # the attack works on plain asserts
+    assert _judge(FORGERIES[attack], tests) is False
+    assert _judge("def add(a, b):\n    return a + b\n", tests) is True
+
+
+def test_line_jumps_skip_nothing_that_is_judged_outside():
+    tracer = ("import sys\ndef add(a, b):\n    return 0\ndef jump(frame, event, arg):\n"
+              "    if event == 'line' and frame.f_code.co_filename.startswith('<test'):\n"
+              "        frame.f_lineno = frame.f_lineno\n    return jump\n"
+              "def trace(frame, event, arg):\n    frame.f_trace = jump\n    return jump\n"
+              "sys.settrace(trace)\nsys._getframe().f_trace = jump\n")
+    assert _judge(tracer, ("assert add(1, 2) == 3",)) is False
+
+
+# --- the syscall filter, the memory budget --------------------------------------------------------
+
+needs_seccomp = pytest.mark.skipif(not isolation.seccomp_bindings(), reason="no libseccomp bindings here")
+
+
+@needs_root
+@needs_seccomp
+def test_the_syscall_filter_refuses_sockets_namespaces_and_keys():
+    result = run_hostile("""
+for name in ('ctypes', '_ctypes', '_socket', 'socket'):
+    sys.modules.pop(name, None)
+import ctypes, _socket
+libc = ctypes.CDLL(None, use_errno=True)
+def outcome(call):
+    try:
+        value = call()
+    except OSError as e:
+        return e.errno
+    return ctypes.get_errno() if value == -1 else 0
+_socket.socket(1, 1).close()
+print('vsock', outcome(lambda: _socket.socket(40, 1)))  # AF_VSOCK: not under the netns
+print('inet', outcome(lambda: _socket.socket(2, 1)))
+print('unshare', outcome(lambda: libc.unshare(0x10000000 | 0x20000)))
+print('clone', outcome(lambda: libc.syscall(56, 0x10000000 | 17, 0, 0, 0, 0)))
+print('add_key', outcome(lambda: libc.syscall(248, b'user', b'k', b'v', 1, -4)))
+print('keyctl', outcome(lambda: libc.syscall(250, 0, -3, 0)))
+print('mount', outcome(lambda: libc.mount(b'none', b'/tmp', b'tmpfs', 0, None)))
+print('ptrace', outcome(lambda: libc.ptrace(16, 1, 0, 0)))
+assert False
+""")
+    lines = dict(line.split() for line in result.stdout.splitlines()[1:])
+    assert lines == {"vsock": "97", "inet": "97", "unshare": "1", "clone": "1", "add_key": "1",
+                     "keyctl": "1", "mount": "1", "ptrace": "1"}, result.stderr[-500:]
+    assert result.status == "failed"
+
+
+needs_memory_cgroup = pytest.mark.skipif(
+    os.geteuid() != 0 or not isolation.cgroup.own_memory_cgroup(),
+    reason="a memory cgroup per run needs root and a writable memory controller")
+MEMFDS = ("for i in range(40):\n    fd = posix.memfd_create('x')\n    posix.write(fd, b'x' * (16 << 20))\n"
+          "    print('held', BASE + 16 * (i + 1), flush=True)\n")
+
+
+@needs_memory_cgroup
+@pytest.mark.parametrize("hog", [
+    "BASE = 0\n" + MEMFDS,
+    "BASE = 12\nfor i in range(BASE):\n    with open(f'/dev/shm/{i}', 'wb') as f:\n"
+    "        f.write(b'x' * (1 << 20))\n" + MEMFDS,
+], ids=["memfd", "shm+memfd"])
+def test_one_memory_budget_covers_shared_memory(hog):
+    """640 MB of memfds (plus tmpfs files) with memory_mb=256: stopped at the run's budget."""
+    result = run_hostile(hog + "assert False\n", replace(SHORT, memory_mb=256, timeout_s=6.0))
+    held = [int(line.split()[1]) for line in result.stdout.splitlines() if line.startswith("held")]
+    assert held and max(held) <= 256 + 64, result.stdout  # address space + the cgroup's headroom
+    assert result.status == "killed"
+
+
+@needs_memory_cgroup
+def test_one_memory_budget_covers_all_the_forks():
+    """Six children of 150 MB each with memory_mb=256: never more than two hold theirs at once."""
+    result = run_hostile("""
+import time
+pids = []
+for i in range(6):
+    r, w = posix.pipe()
+    pid = posix.fork()
+    if pid == 0:
+        x = b'x' * (150 << 20)
+        posix.write(w, b'1')
+        time.sleep(30)
+        posix._exit(0)
+    posix.close(w)
+    posix.read(r, 1)  # it holds its 150 MB, or it died trying
+    pids.append(pid)
+big = 0
+for pid in pids:
+    try:
+        fields = dict(line.split(':', 1) for line in open(f'/proc/{pid}/status').read().splitlines())
+    except OSError:
+        continue
+    if int(fields.get('RssAnon', '0 kB').split()[0]) >= 110 * 1024:
+        big += 1
+print('big', big)
+assert False
+""", replace(SHORT, memory_mb=256, timeout_s=6.0))
+    big = [int(line.split()[1]) for line in result.stdout.splitlines() if line.startswith("big")]
+    assert big and 1 <= big[0] <= 2, (result.stdout, result.stderr[-300:])  # 3 x 110 MB > 320 MB

@@ -1,6 +1,7 @@
 """What this host lets the sandbox do, per-run sandbox uids, and removing what a run left behind."""
 from __future__ import annotations
 
+import importlib.util
 import os
 import pwd
 import secrets
@@ -13,6 +14,7 @@ import time
 from dataclasses import dataclass
 
 from harness_ext.errors import SelfimpError
+from harness_ext.sandbox import cgroup
 
 SYSTEM_PATH = "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin"
 # unshare(2) flags: CLONE_NEWNET | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWNS; plus a user
@@ -31,6 +33,8 @@ class Host:
     unshare_flags: int  # the namespaces each run gets (unshare(2) flags); 0: none
     drop_privileges: bool  # running as root: each run gets its own unprivileged uid
     private_uids: bool  # uids come from UID_RANGE (else the shared `nobody`)
+    seccomp: str = ""  # the file of libseccomp's Python bindings; "": no syscall filter
+    memory_cgroup: str = ""  # parent of the servers' memory cgroups (root only); "": none
 
 
 def host() -> Host:
@@ -43,7 +47,18 @@ def host() -> Host:
         raise SelfimpError(f"sandbox: interpreter {interpreter} is not executable")
     root = os.geteuid() == 0
     return Host(interpreter, NAMESPACES | (0 if root else CLONE_NEWUSER), root,
-                root and _uid_range_mapped())
+                root and _uid_range_mapped(), seccomp_bindings(),
+                (root and cgroup.own_memory_cgroup()) or "")
+
+
+def seccomp_bindings() -> str:
+    """The file of libseccomp's Python bindings: Debian's `seccomp` (python3-seccomp) where this
+    interpreter finds it, else `pyseccomp` (the same API over ctypes); "" if neither is here."""
+    for name in ("seccomp", "pyseccomp"):
+        spec = importlib.util.find_spec(name)
+        if spec is not None and spec.origin and os.path.isfile(spec.origin):
+            return spec.origin
+    return ""
 
 
 def _uid_range_mapped() -> bool:

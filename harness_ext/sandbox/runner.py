@@ -1,6 +1,7 @@
 """Run untrusted Python programs in isolated, resource-limited subprocesses (see docs/safety.md)."""
 from __future__ import annotations
 
+import ast
 import atexit
 import contextlib
 import functools
@@ -14,13 +15,13 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 from harness_ext.errors import SelfimpError
-from harness_ext.sandbox import isolation
+from harness_ext.sandbox import cgroup, isolation
 
 OPT_IN_VAR = "HF_ALLOW_CODE_EVAL"
 SERVER = Path(__file__).with_name("server.py")
@@ -29,6 +30,7 @@ _UIDS = isolation.UidPool()  # the private uids of the runs in flight
 SELF_CHECK = "import math, collections\nassert math.isqrt(16) == 4\n"
 # The server enforces the time limit itself; past it by this much, the runner kills the server.
 BACKSTOP_S = 10.0
+MAX_VALUES_BYTES = 1 << 20  # reported values read back per run; a longer report is cut (refused)
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,31 @@ class RunResult:
     stdout: str
     stderr: str
     duration_s: float
+    # One per requested expression the program got to (see run_program): its value, rebuilt
+    # here from builtin types only, or a Refused.
+    values: list = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Refused:
+    """A reported value that is not a builtin value (or not readable): equal to nothing."""
+
+    reason: str
+
+
+def decode_values(report: bytes) -> list:
+    """The values a run reported, one line each (`harness_ext.sandbox.server.encode_value`),
+    parsed with `ast.literal_eval`: only builtin literals come back, whatever the program wrote."""
+    values: list = []
+    for line in report.split(b"\n")[:-1]:  # a last piece without "\n" was cut short
+        if line.startswith(b"!") or not line:
+            values.append(Refused(line[1:].decode("utf-8", "replace") or "empty"))
+            continue
+        try:
+            values.append(ast.literal_eval(line.decode("utf-8", "surrogatepass")))
+        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError) as e:
+            values.append(Refused(f"unreadable: {type(e).__name__}"))
+    return values
 
 
 def require_code_eval_opt_in() -> None:
@@ -68,17 +95,24 @@ def require_code_eval_opt_in() -> None:
             "harness_ext.sandbox, which limits but is not a virtual machine (docs/safety.md)")
 
 
-def run_program(source: str, limits: SandboxLimits | None = None) -> RunResult:
-    """Run one Python program in the sandbox; `passed` only if it ran to its end and exited 0."""
+def run_program(source: str, limits: SandboxLimits | None = None,
+                values: Sequence[str] = ()) -> RunResult:
+    """Run one Python program in the sandbox; `passed` only if it ran to its end and exited 0.
+
+    `values`: expressions evaluated, in order, in the program's namespace after it ran; their
+    values come back in `RunResult.values` (builtin types only) for the caller to judge."""
     require_code_eval_opt_in()
     if not isinstance(source, str):
         raise SelfimpError(f"run_program: source must be a str, got {type(source).__name__}")
-    return _run(source, limits or SandboxLimits(), _host())
+    _check_expressions("run_program: values", values)
+    return _run(source, limits or SandboxLimits(), _host(), tuple(values))
 
 
 def run_many(sources: list[str], limits: SandboxLimits | None = None,
-             workers: int | None = None) -> list[RunResult]:
-    """Run programs in parallel (`workers` at once, default os.cpu_count()); results in order."""
+             workers: int | None = None,
+             values: Sequence[Sequence[str]] | None = None) -> list[RunResult]:
+    """Run programs in parallel (`workers` at once, default os.cpu_count()); results in order.
+    `values[i]`: the expressions whose values program i reports (see run_program)."""
     require_code_eval_opt_in()
     workers = (os.cpu_count() or 1) if workers is None else workers
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
@@ -87,9 +121,19 @@ def run_many(sources: list[str], limits: SandboxLimits | None = None,
     if bad is not None:
         raise SelfimpError(f"run_many: sources[{bad}] must be a str, "
                            f"got {type(sources[bad]).__name__}")
+    values = [()] * len(sources) if values is None else values
+    if len(values) != len(sources):
+        raise SelfimpError(f"run_many: {len(values)} lists of values for {len(sources)} sources")
+    for i, exprs in enumerate(values):
+        _check_expressions(f"run_many: values[{i}]", exprs)
     h, limits = _host(), limits or SandboxLimits()
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sandbox") as pool:
-        return list(pool.map(lambda s: _run(s, limits, h), sources))
+        return list(pool.map(lambda s, v: _run(s, limits, h, tuple(v)), sources, values))
+
+
+def _check_expressions(what: str, exprs: Sequence[str]) -> None:
+    if isinstance(exprs, str) or not all(isinstance(e, str) and e and "\0" not in e for e in exprs):
+        raise SelfimpError(f"{what}: must be a list of non-empty expressions (str, no NUL)")
 
 
 @functools.cache
@@ -112,7 +156,7 @@ def _host() -> isolation.Host:
     raise SelfimpError(f"sandbox self-check failed ({'; '.join(failures)})")
 
 
-def _run(source: str, limits: SandboxLimits, h: isolation.Host) -> RunResult:
+def _run(source: str, limits: SandboxLimits, h: isolation.Host, exprs: tuple[str, ...] = ()) -> RunResult:
     uid, gid = _UIDS.claim(h)
     # With namespaces the supervisor makes the working dir in its private tmpfs; otherwise it
     # is a fresh directory here, removed afterwards with whatever the uid left in /tmp & co.
@@ -121,11 +165,12 @@ def _run(source: str, limits: SandboxLimits, h: isolation.Host) -> RunResult:
         if uid >= 0 and not h.unshare_flags:
             os.chown(workdir, uid, gid)
         code, path = source.encode("utf-8", "surrogatepass"), workdir.encode("utf-8", "surrogateescape")
-        fields = [len(path), len(code), uid, gid, limits.memory_mb << 20,
+        asked = b"\0".join(e.encode("utf-8", "surrogatepass") for e in exprs)
+        fields = [len(path), len(code), len(asked), uid, gid, limits.memory_mb << 20,
                   math.ceil(limits.timeout_s) + 1, limits.file_size_mb << 20,  # CPU: a backstop
                   limits.max_processes, math.ceil(limits.timeout_s * 1000), h.unshare_flags,
-                  limits.max_output_bytes]
-        request = " ".join(map(str, fields)).encode("ascii") + b"\n" + path + code
+                  limits.max_output_bytes, MAX_VALUES_BYTES]
+        request = " ".join(map(str, fields)).encode("ascii") + b"\n" + path + code + asked
         start = time.monotonic()
         try:
             with _SERVERS.lease(h) as server:
@@ -152,6 +197,7 @@ class _Answer:
     report: tuple[int, int, int, int] | None  # the supervisor's (rc, ready, passed, timed out)
     stdout: str
     stderr: str
+    values: bytes  # the program's reported values, one line each
 
 
 class _Server:
@@ -160,12 +206,16 @@ class _Server:
     def __init__(self, h: isolation.Host) -> None:
         self.errors = os.memfd_create("sandbox-server-stderr")
         env = {"PATH": isolation.SYSTEM_PATH, "HOME": "/", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}
+        self.cgroup = cgroup.create(h.memory_cgroup) if h.memory_cgroup else ""
         try:
             self.proc = subprocess.Popen(
-                [h.interpreter, "-I", "-S", "-B", str(SERVER)], stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE, stderr=self.errors, cwd="/", env=env, start_new_session=True)
+                [h.interpreter, "-I", "-S", "-B", str(SERVER), h.seccomp, self.cgroup],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.errors, cwd="/", env=env,
+                start_new_session=True)
         except BaseException:
             os.close(self.errors)
+            if self.cgroup:
+                cgroup.remove(self.cgroup)
             raise
         self.buffer = b""
 
@@ -177,15 +227,16 @@ class _Server:
         if not self._read_until(lambda: self.buffer.count(b"\n") >= 2, deadline):
             return None
         status, sizes, rest = self.buffer.split(b"\n", 2)
-        n_out, n_err = map(int, sizes.split())
+        n_out, n_err, n_values = map(int, sizes.split())
+        total = n_out + n_err + n_values
         self.buffer = rest
-        if not self._read_until(lambda: len(self.buffer) >= n_out + n_err, deadline):
+        if not self._read_until(lambda: len(self.buffer) >= total, deadline):
             return None
-        out, err = self.buffer[:n_out], self.buffer[n_out:n_out + n_err]
-        self.buffer = self.buffer[n_out + n_err:]
+        answer, self.buffer = self.buffer[:total], self.buffer[total:]
         leader_rc, *report = status.decode("ascii").split()
         return _Answer(int(leader_rc), None if report == ["-"] else tuple(map(int, report)),
-                       out.decode("utf-8", "replace"), err.decode("utf-8", "replace"))
+                       answer[:n_out].decode("utf-8", "replace"),
+                       answer[n_out:n_out + n_err].decode("utf-8", "replace"), answer[n_out + n_err:])
 
     def _write(self, data: bytes) -> None:
         view = memoryview(data)
@@ -224,6 +275,8 @@ class _Server:
             self.proc.kill()
             self.proc.wait()
             self.forget()
+            if self.cgroup:
+                cgroup.remove(self.cgroup)
 
     def forget(self) -> None:
         """Close our ends of its pipes (in a forked copy of this process: only the copies)."""
@@ -292,4 +345,4 @@ def _result(answer: _Answer, duration: float) -> RunResult:
         status = "killed"
     else:
         status = "failed"
-    return RunResult(bool(passed), status, rc, stdout, stderr, duration)
+    return RunResult(bool(passed), status, rc, stdout, stderr, duration, decode_values(answer.values))

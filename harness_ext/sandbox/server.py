@@ -42,9 +42,25 @@ PRIVATE_DIRS = ("/tmp", "/var/tmp", "/dev/shm", "/run")
 MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REC, MS_PRIVATE = 2, 4, 8, 0x4000, 0x40000
 PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS = 1, 38
 CLONE_NEWUSER = 0x10000000
-# The request's header line, in order; `workdir_len` and `source_len` bytes follow it.
-REQUEST = ("workdir_len", "source_len", "uid", "gid", "as_bytes", "cpu_s", "fsize_bytes",
-           "nproc", "timeout_ms", "unshare_flags", "max_output")
+# Denied to programs by the syscall filter (EPERM): namespaces, mounts, keys, tracing, kernel
+# interfaces a Python program has no business with.
+DENIED_SYSCALLS = (
+    "unshare", "setns", "mount", "umount2", "pivot_root", "chroot", "move_mount", "open_tree",
+    "fsopen", "fsconfig", "fsmount", "fspick", "mount_setattr", "keyctl", "add_key",
+    "request_key", "ptrace", "process_vm_readv", "process_vm_writev", "pidfd_getfd", "bpf",
+    "perf_event_open", "userfaultfd", "io_uring_setup", "io_uring_enter", "io_uring_register",
+    "kexec_load", "kexec_file_load", "init_module", "finit_module", "delete_module",
+    "open_by_handle_at", "name_to_handle_at", "fanotify_init", "acct", "swapon", "swapoff",
+    "reboot", "sethostname", "setdomainname", "syslog", "quotactl", "vhangup", "iopl", "ioperm",
+    "settimeofday", "clock_settime", "clock_adjtime", "adjtimex", "personality")
+# clone() flags that make namespaces (CLONE_NEWNS ... CLONE_NEWTIME), refused like unshare.
+CLONE_NAMESPACE_FLAGS = (0x20000, 0x2000000, 0x4000000, 0x8000000, 0x10000000, 0x20000000,
+                         0x40000000, 0x80)
+AF_UNIX, KEYCTL_JOIN_SESSION_KEYRING = 1, 1
+# The request's header line, in order; `workdir_len`, `source_len` and `values_len` bytes follow
+# it (the last: the expressions whose values the program reports, separated by NUL bytes).
+REQUEST = ("workdir_len", "source_len", "values_len", "uid", "gid", "as_bytes", "cpu_s", "fsize_bytes",
+           "nproc", "timeout_ms", "unshare_flags", "max_output", "max_values")
 
 
 def reliability_guard(block_network: bool) -> None:
@@ -74,9 +90,78 @@ def reliability_guard(block_network: bool) -> None:
         sys.modules[name] = None  # type: ignore[assignment]
 
 
+MAX_DEPTH = 64  # nesting of a reported value
+# How each builtin value type is written: through the type's own C methods, never the value's.
+_SCALARS = {type(None): repr, bool: bool.__repr__, int: int.__repr__, str: str.__repr__,
+            bytes: bytes.__repr__}
+_CONTAINERS = {list: ("[", "]", list.__iter__), tuple: ("(", ")", tuple.__iter__),
+               set: ("{", "}", set.__iter__)}
+_INF = float("inf")
+
+
+def encode_value(value: object, depth: int = 0) -> str:
+    """One line that `ast.literal_eval` turns back into `value`'s content, for values built of
+    builtin types only: None, bool, int, float, complex, str, bytes, list, tuple, set, dict.
+    A subclass (Counter, namedtuple, an int with its own `__eq__`) is written as its builtin
+    base, read through that base's own methods, so no method of the program's can shape what
+    the trusted side compares; anything else raises (the test then fails)."""
+    if depth > MAX_DEPTH:
+        raise ValueError("nested too deeply")
+    kind = next((t for t in type(value).__mro__ if t in _SCALARS or t in _CONTAINERS
+                 or t in (float, complex, dict)), None)
+    if kind in _SCALARS:
+        return _SCALARS[kind](value)  # escapes every line break: the result is one line
+    if kind is float:
+        number = float.__float__(value)
+        if number != number:
+            raise ValueError("nan equals nothing")
+        return repr(number) if abs(number) != _INF else ("1e999" if number > 0 else "-1e999")
+    if kind is complex:
+        number = complex.__complex__(value)
+        if not all(abs(p) < _INF for p in (number.real, number.imag)):  # nan or infinite
+            raise ValueError("complex nan or infinity")
+        return repr(number)
+    if kind is dict:
+        return "{" + ", ".join(f"{encode_value(k, depth + 1)}: {encode_value(v, depth + 1)}"
+                               for k, v in dict.items(value)) + "}"
+    if kind in _CONTAINERS:
+        opening, closing, iterate = _CONTAINERS[kind]
+        inner = [encode_value(v, depth + 1) for v in iterate(value)]
+        if kind is set and not inner:
+            return "set()"
+        return opening + ", ".join(inner) + ("," if kind is tuple and len(inner) == 1 else "") + closing
+    raise ValueError("not a builtin value type")
+
+
 def _check(libc_result: int, what: str) -> None:
     if libc_result:
         raise OSError(ctypes.get_errno(), what)
+
+
+def syscall_filter(seccomp):
+    """The programs' seccomp filter, built with libseccomp's Python bindings (`seccomp`, or the
+    API-compatible `pyseccomp`): everything allowed but DENIED_SYSCALLS, clone() into new
+    namespaces, clone3 (ENOSYS: its flags cannot be inspected; glibc then uses clone) and
+    sockets of any family but AF_UNIX. Foreign syscall ABIs (x32, i386) kill the process."""
+    import errno
+
+    filt = seccomp.SyscallFilter(seccomp.ALLOW)
+    for name in DENIED_SYSCALLS:
+        filt.add_rule(seccomp.ERRNO(errno.EPERM), name)
+    for flag in CLONE_NAMESPACE_FLAGS:
+        filt.add_rule(seccomp.ERRNO(errno.EPERM), "clone", seccomp.Arg(0, seccomp.MASKED_EQ, flag, flag))
+    filt.add_rule(seccomp.ERRNO(errno.ENOSYS), "clone3")
+    for name in ("socket", "socketpair"):
+        filt.add_rule(seccomp.ERRNO(errno.EAFNOSUPPORT), name, seccomp.Arg(0, seccomp.NE, AF_UNIX))
+    return filt
+
+
+def _enter_syscall_filter(libc: ctypes.CDLL) -> None:
+    """A fresh session keyring (none of the server's keys), then the syscall filter."""
+    keyctl = SECCOMP.resolve_syscall(SECCOMP.Arch.NATIVE, "keyctl")
+    if libc.syscall(keyctl, KEYCTL_JOIN_SESSION_KEYRING, None) < 0 and ctypes.get_errno() != 38:
+        raise OSError(ctypes.get_errno(), "keyctl(KEYCTL_JOIN_SESSION_KEYRING)")  # 38: no keys
+    SYSCALL_FILTER.load()
 
 
 def _set_limits(cfg: dict) -> None:
@@ -157,11 +242,13 @@ def _program(cfg: dict, libc: ctypes.CDLL, source: bytes, stdlib_fds: dict[str, 
     """Set up the sandboxed process; on success run the program and never return."""
     write, read, exit_ = os.write, os.read, os._exit
     try:
-        _close_all_but({0, 1, 2, nonce_r, ready_w, *stdlib_fds.values()})
+        _close_all_but({0, 1, 2, nonce_r, ready_w, cfg["values_fd"], *stdlib_fds.values()})
         _check(libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(PR_SET_NO_NEW_PRIVS)")
         _set_limits(cfg)
         os.chdir(cfg["workdir"])
         os.environ.update(HOME=cfg["workdir"], TMPDIR=cfg["workdir"])
+        if CGROUP:  # out of memory, the kernel kills the program, not its supervisor
+            _write("/proc/self/oom_score_adj", "1000")
         if cfg["uid"] >= 0:
             os.setgroups([])
             os.setgid(cfg["gid"])
@@ -171,6 +258,8 @@ def _program(cfg: dict, libc: ctypes.CDLL, source: bytes, stdlib_fds: dict[str, 
             _reach_stdlib_through(stdlib_fds)
         with open("program.py", "wb") as f:  # lets tracebacks show the failing lines
             f.write(source)
+        if SYSCALL_FILTER is not None:
+            _enter_syscall_filter(libc)
         reliability_guard(block_network=not cfg["unshare_flags"])
         sys.argv[:] = ["program.py"]
         main = type(sys)("__main__")
@@ -187,6 +276,7 @@ def _program(cfg: dict, libc: ctypes.CDLL, source: bytes, stdlib_fds: dict[str, 
     code = 1
     try:
         exec(compile(source, "program.py", "exec"), main.__dict__)  # noqa: S102
+        _report_values(cfg, main.__dict__, write)
         sentinel = read(nonce_r, 64)
         write(ready_w, sentinel)
         code = 0
@@ -203,6 +293,20 @@ def _program(cfg: dict, libc: ctypes.CDLL, source: bytes, stdlib_fds: dict[str, 
         except BaseException:  # noqa: BLE001
             pass
     exit_(code & 0xFF)
+
+
+def _report_values(cfg: dict, namespace: dict, write) -> None:
+    """Evaluate each requested expression after the program ran; write one line per value to
+    the values file: its encoding, or `!<why>` when it is not a builtin value. An expression
+    that raises fails the run like a failing assert."""
+    for i, expr in enumerate(cfg["exprs"]):
+        value = eval(compile(expr, f"<test {i + 1}>", "eval"), namespace)  # noqa: S307
+        try:
+            line = encode_value(value)
+        except BaseException as e:  # noqa: BLE001 - whatever the value's type did: not a value
+            line = "!" + (str(e)[:200] if type(e) is ValueError else "not a builtin value")
+        line = line.replace("\n", " ")
+        write(cfg["values_fd"], line.encode("utf-8", "surrogatepass") + b"\n")
 
 
 def _supervisor(cfg: dict, libc: ctypes.CDLL, source: bytes, stdlib_fds: dict[str, int],
@@ -249,6 +353,8 @@ def _leader(cfg: dict, libc: ctypes.CDLL, source: bytes, stdlib_fds: dict[str, i
     """Enter the run's namespaces and wait for its supervisor (never returns)."""
     try:
         _check(libc.prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0), "prctl(PR_SET_PDEATHSIG)")
+        if CGROUP:  # the run's processes, and the memory they charge, in one budget
+            _write(os.path.join(CGROUP, "cgroup.procs"), "0")
         if cfg["unshare_flags"]:
             _enter_namespaces(libc, cfg["unshare_flags"])
         pid = os.fork()
@@ -270,11 +376,38 @@ def _give_up(stage: str, error: BaseException) -> None:
         os._exit(SETUP_FAILED)
 
 
+def _write(path: str, text: str) -> None:
+    with open(path, "w") as f:
+        f.write(text)
+
+
+def _set_memory_budget(limit: int) -> None:
+    """The memory budget of the next run: all its processes, memfds and tmpfs pages together
+    (cgroup v2: memory.max, no swap; v1: memory.limit_in_bytes, and memsw where swap is counted)."""
+    if os.path.exists(os.path.join(CGROUP, "memory.max")):
+        files = [("memory.max", str(limit)), ("memory.swap.max", "0")]
+    else:
+        memsw = ("memory.memsw.limit_in_bytes", str(limit))  # never below limit_in_bytes
+        files = [memsw, ("memory.limit_in_bytes", str(limit)), memsw]
+    for i, (name, value) in enumerate(files):
+        path = os.path.join(CGROUP, name)
+        if os.path.exists(path):
+            try:
+                _write(path, value)
+            except OSError:
+                if i == 0 and name.startswith("memory.memsw"):
+                    continue  # lowering: set after limit_in_bytes (the third entry)
+                raise
+
+
 def _serve_one(cfg: dict, source: bytes, libc: ctypes.CDLL, stdlib_fds: dict[str, int],
                own_fds: tuple[int, ...]) -> bytes:
-    """Run one program; the answer is `<leader exit> <report or ->\\n<len out> <len err>\\n`
-    followed by the captured stdout and stderr."""
+    """Run one program; the answer is `<leader exit> <report or ->\\n<len out> <len err> <len
+    values>\\n` followed by the captured stdout, stderr and reported values."""
+    if CGROUP:
+        _set_memory_budget(cfg["as_bytes"] + CGROUP_HEADROOM)
     out_fd, err_fd = os.memfd_create("sandbox-stdout"), os.memfd_create("sandbox-stderr")
+    cfg["values_fd"] = os.memfd_create("sandbox-values")
     status_r, status_w = os.pipe()
     try:
         pid = os.fork()
@@ -293,14 +426,38 @@ def _serve_one(cfg: dict, source: bytes, libc: ctypes.CDLL, stdlib_fds: dict[str
         except BlockingIOError:
             report = "-"
         out, err = (os.pread(fd, cfg["max_output"], 0) for fd in (out_fd, err_fd))
+        values = os.pread(cfg["values_fd"], cfg["max_values"], 0)
     finally:
-        for fd in (out_fd, err_fd, status_r, status_w):
+        for fd in (out_fd, err_fd, cfg["values_fd"], status_r, status_w):
             if fd >= 0:
                 os.close(fd)
-    return f"{leader_rc} {report}\n{len(out)} {len(err)}\n".encode("ascii") + out + err
+    sizes = f"{len(out)} {len(err)} {len(values)}"
+    return f"{leader_rc} {report}\n{sizes}\n".encode("ascii") + out + err + values
+
+
+def _import_seccomp(path: str):
+    """libseccomp's bindings from `path` (the module file the runner found); None for ""."""
+    if not path:
+        return None
+    sys.path.insert(0, os.path.dirname(path))
+    try:
+        return __import__(os.path.basename(path).split(".")[0])
+    finally:
+        del sys.path[0]
+
+
+SECCOMP = SYSCALL_FILTER = None  # set by main() when the runner passes the bindings
+CGROUP = ""  # this server's memory cgroup (set by main()); "": none
+# A run's memory budget is its address-space limit plus this, so that one process alone meets
+# its own limit first (a MemoryError, at once; the cgroup's limit means minutes of reclaim).
+CGROUP_HEADROOM = 64 << 20
 
 
 def main() -> None:
+    global SECCOMP, SYSCALL_FILTER, CGROUP
+    SECCOMP = _import_seccomp(sys.argv[1] if len(sys.argv) > 1 else "")
+    CGROUP = sys.argv[2] if len(sys.argv) > 2 else ""
+    SYSCALL_FILTER = SECCOMP and syscall_filter(SECCOMP)
     requests, answers = os.dup(0), os.dup(1)
     null = os.open(os.devnull, os.O_RDWR)  # programs get /dev/null as stdin
     os.dup2(null, 0)
@@ -313,6 +470,7 @@ def main() -> None:
         cfg = dict(zip(REQUEST, map(int, header.split())))
         cfg["workdir"] = reader.read(cfg["workdir_len"]).decode("utf-8", "surrogateescape")
         source = reader.read(cfg["source_len"])
+        cfg["exprs"] = [e for e in reader.read(cfg["values_len"]).split(b"\0") if e]
         answer = memoryview(_serve_one(cfg, source, libc, stdlib_fds, (requests, answers)))
         while answer:
             answer = answer[os.write(answers, answer):]
