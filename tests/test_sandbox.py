@@ -349,10 +349,12 @@ assert False
 
 @needs_root
 def test_setuid_binaries_do_not_elevate():
-    # The binary must be visible inside the sandbox, whose /tmp & co. are private mounts.
+    # The binary must be visible inside the sandbox: with namespaces its root holds little
+    # more than /usr and the stdlib's directory; without, its /tmp & co. are still private.
     here = Path(__file__).resolve().parent
     hidden = any(here.is_relative_to(d) for d in ("/tmp", "/var/tmp", "/dev/shm", "/run"))
-    tools = (Path("/var/lib") if hidden else here) / f".sandbox-setuid-{os.getpid()}"
+    base = Path(os.__file__).parent if namespaces_work() else Path("/var/lib") if hidden else here
+    tools = base / f".sandbox-setuid-{os.getpid()}"
     tools.mkdir()
     try:
         tools.chmod(0o755)
@@ -771,3 +773,27 @@ assert False
 """, replace(SHORT, memory_mb=256, timeout_s=6.0))
     big = [int(line.split()[1]) for line in result.stdout.splitlines() if line.startswith("big")]
     assert big and 1 <= big[0] <= 2, (result.stdout, result.stderr[-300:])  # 3 x 110 MB > 320 MB
+
+
+# --- no host files ------------------------------------------------------------------------------
+
+@needs_namespaces
+def test_host_files_are_out_of_sight():
+    """The dataset (with the gold code), the checkout, home dirs and /etc are not in the run's root."""
+    data = (Path(os.environ.get("SELFIMP_DATA_DIR", Path(__file__).resolve().parents[2] / "shared" / "data"))
+            / "mbpp" / "test.jsonl").resolve()
+    row = json.loads(data.read_text().splitlines()[0])
+    steal = (f"import json\nfor line in open({str(data)!r}):\n"
+             "    exec(json.loads(line)['code'], globals())\n")
+    assert run_program(steal + "\n".join(row["test_list"]), SHORT).status == "failed"
+    assert _judge(steal, tuple(row["test_list"])) is False
+    home_file = Path.home() / f".sandbox-canary-{os.getpid()}"  # next to the interpreter, maybe
+    home_file.write_text("secret\n")
+    try:
+        paths = [str(data), str(data.parent), str(Path(__file__).resolve()), str(home_file),
+                 "/home", "/etc/passwd", "/var/lib", "/opt"]
+        result = run_hostile(f"import os\nfor p in {paths!r}:\n    print(p, os.path.exists(p))\n"
+                             "print('usr', os.path.isdir('/usr/lib'))\nassert False\n")
+    finally:
+        home_file.unlink()
+    assert result.stdout.splitlines()[1:] == [f"{p} False" for p in paths] + ["usr True"]

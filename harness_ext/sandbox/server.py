@@ -39,7 +39,8 @@ import array, bisect, cmath, collections, copy, functools, heapq, itertools, mat
 SETUP_FAILED = 125
 # Replaced by private tmpfs mounts: the world-writable directories, and /run with its sockets.
 PRIVATE_DIRS = ("/tmp", "/var/tmp", "/dev/shm", "/run")
-MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REC, MS_PRIVATE = 2, 4, 8, 0x4000, 0x40000
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT, MS_BIND, MS_MOVE = 1, 2, 4, 8, 32, 4096, 8192
+MS_REC, MS_PRIVATE = 0x4000, 0x40000
 PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS = 1, 38
 CLONE_NEWUSER = 0x10000000
 # Denied to programs by the syscall filter (EPERM): namespaces, mounts, keys, tracing, kernel
@@ -184,17 +185,63 @@ def _enter_namespaces(libc: ctypes.CDLL, flags: int) -> None:
     _check(libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None), "make / private")
 
 
-def _private_mounts(libc: ctypes.CDLL, tmp_bytes: int) -> None:
-    """A small tmpfs on each of PRIVATE_DIRS (the largest on /tmp, which holds the working
-    dir) and a /proc that shows only our pid namespace."""
-    flags = MS_NOSUID | MS_NODEV | MS_NOEXEC
-    mounts = [(b"proc", b"/proc", b"proc", b"")] + [
-        (b"tmpfs", path.encode(), b"tmpfs",
-         f"size={tmp_bytes if path == '/tmp' else tmp_bytes // 4},nr_inodes=4096,mode=1777".encode())
-        for path in PRIVATE_DIRS if os.path.isdir(path)]
-    for source, target, fstype, options in mounts:
-        _check(libc.mount(source, target, fstype, flags, options or None),
-               f"cannot mount {fstype.decode()} on {target.decode()}")
+def _mount(libc: ctypes.CDLL, source: str | None, target: str, fstype: str | None, flags: int,
+           options: str = "") -> None:
+    _check(libc.mount(source and source.encode(), target.encode(), fstype and fstype.encode(),
+                      flags, options.encode() or None), f"mount {source} on {target}")
+
+
+def _bind_read_only(libc: ctypes.CDLL, source: str, target: str) -> None:
+    if os.path.isdir(source):
+        os.makedirs(target, exist_ok=True)
+    else:
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        os.close(os.open(target, os.O_CREAT | os.O_WRONLY, 0o644))
+    _mount(libc, source, target, None, MS_BIND | MS_REC)
+    _mount(libc, None, target, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID)
+
+
+def _minimal_root(libc: ctypes.CDLL, tmp_bytes: int) -> None:
+    """Make the run's root a fresh tmpfs holding read-only binds of ROOT_BINDS only (/usr, the
+    interpreter's library directories, the loader cache, a few /dev nodes), a /proc that shows
+    only our pid namespace and small tmpfs mounts on PRIVATE_DIRS (the largest on /tmp, which
+    holds the working dir); then chroot into it. No other host file is reachable."""
+    new = "/tmp"  # the staging point; moved to / below
+    _mount(libc, "tmpfs", new, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,nr_inodes=1024,mode=755")
+    for path in ROOT_BINDS:
+        _bind_read_only(libc, path, new + path)
+    for path, target in ROOT_LINKS:
+        os.symlink(target, new + path)
+    os.mkdir(new + "/proc")
+    _mount(libc, "proc", new + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    for path in PRIVATE_DIRS:
+        os.makedirs(new + path, exist_ok=True)
+        size = tmp_bytes if path == "/tmp" else tmp_bytes // 4
+        _mount(libc, "tmpfs", new + path, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+               f"size={size},nr_inodes=4096,mode=1777")
+    os.chdir(new)
+    _mount(libc, new, "/", None, MS_MOVE)
+    os.chroot(".")  # escaping needs chroot(2): denied by the syscall filter, and to the uid
+    os.chdir("/")
+    _mount(libc, None, "/", None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
+
+
+def _root_contents(stdlib: list[str]) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]]:
+    """(paths bound read-only into a run's root, (symlink, target) pairs): /usr and the top-level
+    library dirs (symlinks stay symlinks), the interpreter's library dirs outside them, the
+    loader's cache and the harmless /dev nodes."""
+    binds, links = ["/usr"], []
+    for path in ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
+        if os.path.islink(path):
+            links.append((path, os.readlink(path)))
+        elif os.path.isdir(path):
+            binds.append(path)
+    for path in stdlib:
+        if not any(path == b or path.startswith(b + "/") for b in binds):
+            binds.append(path)
+    binds += [p for p in ("/etc/ld.so.cache", "/dev/null", "/dev/zero", "/dev/full", "/dev/random",
+                          "/dev/urandom") if os.path.exists(p)]
+    return tuple(binds), tuple(links)
 
 
 def _tasks_of_uid(uid: int) -> int:
@@ -253,6 +300,7 @@ def _program(cfg: dict, libc: ctypes.CDLL, source: bytes, stdlib_fds: dict[str, 
             os.setgroups([])
             os.setgid(cfg["gid"])
             os.setuid(cfg["uid"])
+        if cfg["uid"] >= 0 and stdlib_fds:  # no namespaces, so the host's root
             # The interpreter's own directories may sit behind a mode-700 home (e.g. /root):
             # keep reaching the stdlib through the directory fds opened before dropping.
             _reach_stdlib_through(stdlib_fds)
@@ -317,7 +365,10 @@ def _supervisor(cfg: dict, libc: ctypes.CDLL, source: bytes, stdlib_fds: dict[st
     if cfg["uid"] < 0:  # cannot drop privileges: leave room for the user's own processes
         cfg["nproc"] += _tasks_of_uid(os.getuid())  # (counted before /proc is replaced)
     if cfg["unshare_flags"]:
-        _private_mounts(libc, 4 * cfg["fsize_bytes"])
+        _minimal_root(libc, 4 * cfg["fsize_bytes"])
+        for fd in stdlib_fds.values():  # the same paths are in the new root; ".." of these is not
+            os.close(fd)
+        stdlib_fds = {}
         os.mkdir(cfg["workdir"], 0o700)
         if cfg["uid"] >= 0:
             os.chown(cfg["workdir"], cfg["uid"], cfg["gid"])
@@ -448,13 +499,15 @@ def _import_seccomp(path: str):
 
 SECCOMP = SYSCALL_FILTER = None  # set by main() when the runner passes the bindings
 CGROUP = ""  # this server's memory cgroup (set by main()); "": none
+ROOT_BINDS: tuple[str, ...] = ()  # what a run's root holds (set by main(): _root_contents)
+ROOT_LINKS: tuple[tuple[str, str], ...] = ()
 # A run's memory budget is its address-space limit plus this, so that one process alone meets
 # its own limit first (a MemoryError, at once; the cgroup's limit means minutes of reclaim).
 CGROUP_HEADROOM = 64 << 20
 
 
 def main() -> None:
-    global SECCOMP, SYSCALL_FILTER, CGROUP
+    global SECCOMP, SYSCALL_FILTER, CGROUP, ROOT_BINDS, ROOT_LINKS
     SECCOMP = _import_seccomp(sys.argv[1] if len(sys.argv) > 1 else "")
     CGROUP = sys.argv[2] if len(sys.argv) > 2 else ""
     SYSCALL_FILTER = SECCOMP and syscall_filter(SECCOMP)
@@ -465,6 +518,7 @@ def main() -> None:
     os.close(null)
     libc = ctypes.CDLL(None, use_errno=True)
     stdlib_fds = {p: os.open(p, os.O_RDONLY | os.O_DIRECTORY) for p in sys.path if os.path.isdir(p)}
+    ROOT_BINDS, ROOT_LINKS = _root_contents(list(stdlib_fds))
     reader = os.fdopen(requests, "rb")
     while header := reader.readline():  # empty: the runner closed the pipe or died
         cfg = dict(zip(REQUEST, map(int, header.split())))
