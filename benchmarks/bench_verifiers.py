@@ -71,9 +71,13 @@ def bench_sandbox(n_programs: int, report: Report) -> None:
     and the simple ones (under SIMPLE_S each when run unsandboxed; the target is for those)."""
     from harness_ext.sandbox import run_many
     from harness_ext.verify import get_verifier
-    from harness_ext.verify.program import program_source
+    from harness_ext.verify.program import program_source, split_tests
 
     verifier = get_verifier("mbpp")
+    refs = [verifier.reference(d) for d in rows("mbpp", "test")]
+    report.add("mbpp test split: tests judged outside the sandbox (value checks)",
+               sum(len(split_tests(r)[1]) for r in refs) / sum(len(r.test_list) for r in refs),
+               f"of {sum(len(r.test_list) for r in refs)} tests")
     docs = (rows("mbpp", "test") * 2)[:n_programs]
     sources = [program_source(d["code"], verifier.reference(d)) for d in docs]
     run_many(sources[:2], workers=1)  # the sandbox's one-off self-check is not part of the rate

@@ -15,10 +15,13 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from harness_ext.errors import SelfimpError
 from harness_ext.sandbox import RunResult, SandboxLimits, run_many, run_program
 from harness_ext.sandbox import isolation, runner
+from harness_ext.sandbox.server import encode_value
 
 SHORT = SandboxLimits(timeout_s=2.0, memory_mb=256, max_output_bytes=4096)
 # Slack on wall-time checks: the limits under test are seconds, the programs would run for minutes;
@@ -638,6 +641,41 @@ def test_an_expression_that_raises_fails_the_run_and_later_ones_are_not_reported
 def test_the_trusted_side_parses_literals_only(line):
     assert runner.decode_values(line + b"\n") == [runner.Refused(runner.decode_values(line + b"\n")[0].reason)]
     assert runner.decode_values(b"1\n" + line) == [1]  # a last line without "\n" was cut short
+
+
+SCALARS = (st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text()
+           | st.binary() | st.complex_numbers(allow_nan=False, allow_infinity=False))
+HASHABLE = st.recursive(SCALARS, lambda inner: st.tuples(inner) | st.tuples(inner, inner), max_leaves=6)
+VALUES = st.recursive(SCALARS | HASHABLE, lambda inner: st.lists(inner, max_size=4)
+                      | st.lists(inner, max_size=3).map(tuple) | st.sets(HASHABLE, max_size=3)
+                      | st.dictionaries(HASHABLE, inner, max_size=3), max_leaves=12)
+
+
+def _shape(value: object) -> object:
+    """The value's types all the way down (== alone would call 1 == 1.0 == True equal)."""
+    if isinstance(value, dict):
+        return {"dict": sorted(repr((_shape(k), _shape(v))) for k, v in value.items())}
+    if isinstance(value, (list, tuple, set)):
+        return {type(value).__name__: sorted(map(repr, map(_shape, value)))
+                if isinstance(value, set) else [_shape(v) for v in value]}
+    return type(value).__name__
+
+
+@given(VALUES)
+@settings(max_examples=200, deadline=None)
+def test_builtin_values_survive_the_round_trip(value):
+    line = encode_value(value)
+    assert "\n" not in line
+    back = runner.decode_values(line.encode("utf-8", "surrogatepass") + b"\n")
+    assert back == [value] and _shape(back[0]) == _shape(value)
+
+
+@given(st.binary(max_size=200))
+@settings(max_examples=200, deadline=None)
+def test_whatever_the_program_writes_decodes_to_builtin_values_or_refusals(report):
+    for value in runner.decode_values(report):
+        assert isinstance(value, runner.Refused) or type(value) in (
+            type(None), bool, int, float, complex, str, bytes, list, tuple, set, dict)
 
 
 def _judge(code: str, tests: tuple[str, ...]) -> bool:

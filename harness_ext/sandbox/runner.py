@@ -143,11 +143,18 @@ def _host() -> isolation.Host:
     detected = isolation.host()
     candidates = [detected, replace(detected, unshare_flags=0)] if detected.unshare_flags else [detected]
     failures = []
+    log = logging.getLogger(__name__)
+    if not detected.seccomp:
+        log.warning("sandbox: no libseccomp Python bindings (pyseccomp): programs run without "
+                    "the syscall filter (docs/safety.md)")
+    if detected.drop_privileges and not detected.memory_cgroup:
+        log.warning("sandbox: no writable memory cgroup: memory is limited per process, not per "
+                    "run (docs/safety.md)")
     for h in candidates:
         result = _run(SELF_CHECK, SandboxLimits(), h)
         if result.passed:
             if h is not detected:
-                logging.getLogger(__name__).warning(
+                log.warning(
                     "sandbox: namespaces unavailable (%s); running without network, pid and "
                     "mount isolation (docs/safety.md)", failures[0])
             return h

@@ -404,8 +404,6 @@ def _leader(cfg: dict, libc: ctypes.CDLL, source: bytes, stdlib_fds: dict[str, i
     """Enter the run's namespaces and wait for its supervisor (never returns)."""
     try:
         _check(libc.prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0), "prctl(PR_SET_PDEATHSIG)")
-        if CGROUP:  # the run's processes, and the memory they charge, in one budget
-            _write(os.path.join(CGROUP, "cgroup.procs"), "0")
         if cfg["unshare_flags"]:
             _enter_namespaces(libc, cfg["unshare_flags"])
         pid = os.fork()
@@ -455,8 +453,9 @@ def _serve_one(cfg: dict, source: bytes, libc: ctypes.CDLL, stdlib_fds: dict[str
                own_fds: tuple[int, ...]) -> bytes:
     """Run one program; the answer is `<leader exit> <report or ->\\n<len out> <len err> <len
     values>\\n` followed by the captured stdout, stderr and reported values."""
-    if CGROUP:
+    if CGROUP and BUDGET[0] != cfg["as_bytes"] + CGROUP_HEADROOM:
         _set_memory_budget(cfg["as_bytes"] + CGROUP_HEADROOM)
+        BUDGET[0] = cfg["as_bytes"] + CGROUP_HEADROOM
     out_fd, err_fd = os.memfd_create("sandbox-stdout"), os.memfd_create("sandbox-stderr")
     cfg["values_fd"] = os.memfd_create("sandbox-values")
     status_r, status_w = os.pipe()
@@ -501,16 +500,22 @@ SECCOMP = SYSCALL_FILTER = None  # set by main() when the runner passes the bind
 CGROUP = ""  # this server's memory cgroup (set by main()); "": none
 ROOT_BINDS: tuple[str, ...] = ()  # what a run's root holds (set by main(): _root_contents)
 ROOT_LINKS: tuple[tuple[str, str], ...] = ()
-# A run's memory budget is its address-space limit plus this, so that one process alone meets
-# its own limit first (a MemoryError, at once; the cgroup's limit means minutes of reclaim).
+# A run's memory budget is its address-space limit plus this: room for the server itself (in
+# the same cgroup, ~16 MB), and so that one process alone meets its own limit first (a quick
+# MemoryError rather than the cgroup's reclaim and OOM kill).
 CGROUP_HEADROOM = 64 << 20
+BUDGET = [0]  # the budget now set on CGROUP
 
 
 def main() -> None:
     global SECCOMP, SYSCALL_FILTER, CGROUP, ROOT_BINDS, ROOT_LINKS
     SECCOMP = _import_seccomp(sys.argv[1] if len(sys.argv) > 1 else "")
     CGROUP = sys.argv[2] if len(sys.argv) > 2 else ""
+    if CGROUP:  # every run forked from here is in it too (joining per run would cost ms)
+        _write(os.path.join(CGROUP, "cgroup.procs"), "0")
     SYSCALL_FILTER = SECCOMP and syscall_filter(SECCOMP)
+    if SECCOMP:
+        SECCOMP.get_api()  # probes the kernel once here, not in every run's seccomp_load()
     requests, answers = os.dup(0), os.dup(1)
     null = os.open(os.devnull, os.O_RDWR)  # programs get /dev/null as stdin
     os.dup2(null, 0)
