@@ -639,7 +639,8 @@ def test_an_expression_that_raises_fails_the_run_and_later_ones_are_not_reported
     b"__import__('os').system('touch /tmp/x')", b"Yes()", b"[1, 2", b"\xff\xfe", b"",
     b"!not a builtin value type", b"((((((((((" * 1000 + b"1" + b"))))))))))" * 1000])
 def test_the_trusted_side_parses_literals_only(line):
-    assert runner.decode_values(line + b"\n") == [runner.Refused(runner.decode_values(line + b"\n")[0].reason)]
+    decoded = runner.decode_values(line + b"\n")
+    assert len(decoded) == 1 and isinstance(decoded[0], runner.Refused)
     assert runner.decode_values(b"1\n" + line) == [1]  # a last line without "\n" was cut short
 
 
@@ -676,6 +677,23 @@ def test_whatever_the_program_writes_decodes_to_builtin_values_or_refusals(repor
     for value in runner.decode_values(report):
         assert isinstance(value, runner.Refused) or type(value) in (
             type(None), bool, int, float, complex, str, bytes, list, tuple, set, dict)
+
+
+@pytest.mark.parametrize("test, check", [
+    ("assert f(1) == [1, (2,)]", ("f(1)", [1, (2,)])),
+    ("assert {'a': -1.5} == g(x, y=2)", ("g(x, y=2)", {"a": -1.5})),
+    ("assert (f(1)==set())", ("f(1)", set())),
+    ("assert f(1) == 3, 'message'", ("f(1)", 3)),
+    ("assert math.isclose(f(1), 0.5)", None), ("assert f(1) == g(2)", None),
+    ("assert f(1) != 3", None), ("assert f(1) == 3 == 3", None), ("assert 3 == 3", None),
+    ("assert f(1) == x", None), ("x = 1; assert f(1) == 1", None), ("assert f(1) ==", None),
+    ("assert set(f(1)) == set([1, 2])", None),
+])
+def test_which_tests_are_judged_outside(test, check):
+    from harness_ext.verify.program import value_check
+
+    found = value_check(test)
+    assert (None if found is None else (found.expression, found.expected)) == check, test
 
 
 def _judge(code: str, tests: tuple[str, ...]) -> bool:

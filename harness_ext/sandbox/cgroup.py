@@ -26,7 +26,8 @@ def own_memory_cgroup() -> str | None:
         v1 = fstype == "cgroup" and "memory" in options
         if not (v1 or fstype == "cgroup2"):
             continue
-        path = next((p for _, ctl, p in memberships if ("memory" in ctl.split(",") if v1 else ctl == "")), None)
+        path = next((p for _, controllers, p in memberships
+                     if ("memory" in controllers.split(",") if v1 else controllers == "")), None)
         root, mount_point = fields[3], fields[4]
         if path is None or not (path + "/").startswith(root.rstrip("/") + "/"):
             continue

@@ -26,6 +26,7 @@ without raising, so no early exit and no patched builtin can produce it.
 from __future__ import annotations
 
 import ctypes
+import errno
 import hmac
 import os
 import resource
@@ -58,6 +59,17 @@ DENIED_SYSCALLS = (
 CLONE_NAMESPACE_FLAGS = (0x20000, 0x2000000, 0x4000000, 0x8000000, 0x10000000, 0x20000000,
                          0x40000000, 0x80)
 AF_UNIX, KEYCTL_JOIN_SESSION_KEYRING = 1, 1
+# A run's memory budget is its address-space limit plus this: room for the server itself (in
+# the same cgroup, ~16 MB), and so that one process alone meets its own limit first (a quick
+# MemoryError rather than the cgroup's reclaim and OOM kill).
+CGROUP_HEADROOM = 64 << 20
+
+# Set once by main() from the runner's arguments and the interpreter's paths.
+SECCOMP = SYSCALL_FILTER = None  # libseccomp's bindings and the programs' filter; None: no filter
+CGROUP = ""  # this server's memory cgroup; "": none
+BUDGET = [0]  # the budget now set on CGROUP
+ROOT_BINDS: tuple[str, ...] = ()  # what a run's root holds (see _root_contents)
+ROOT_LINKS: tuple[tuple[str, str], ...] = ()
 # The request's header line, in order; `workdir_len`, `source_len` and `values_len` bytes follow
 # it (the last: the expressions whose values the program reports, separated by NUL bytes).
 REQUEST = ("workdir_len", "source_len", "values_len", "uid", "gid", "as_bytes", "cpu_s", "fsize_bytes",
@@ -144,8 +156,6 @@ def syscall_filter(seccomp):
     API-compatible `pyseccomp`): everything allowed but DENIED_SYSCALLS, clone() into new
     namespaces, clone3 (ENOSYS: its flags cannot be inspected; glibc then uses clone) and
     sockets of any family but AF_UNIX. Foreign syscall ABIs (x32, i386) kill the process."""
-    import errno
-
     filt = seccomp.SyscallFilter(seccomp.ALLOW)
     for name in DENIED_SYSCALLS:
         filt.add_rule(seccomp.ERRNO(errno.EPERM), name)
@@ -160,8 +170,9 @@ def syscall_filter(seccomp):
 def _enter_syscall_filter(libc: ctypes.CDLL) -> None:
     """A fresh session keyring (none of the server's keys), then the syscall filter."""
     keyctl = SECCOMP.resolve_syscall(SECCOMP.Arch.NATIVE, "keyctl")
-    if libc.syscall(keyctl, KEYCTL_JOIN_SESSION_KEYRING, None) < 0 and ctypes.get_errno() != 38:
-        raise OSError(ctypes.get_errno(), "keyctl(KEYCTL_JOIN_SESSION_KEYRING)")  # 38: no keys
+    if libc.syscall(keyctl, KEYCTL_JOIN_SESSION_KEYRING, None) < 0 \
+            and ctypes.get_errno() != errno.ENOSYS:  # (a kernel without keys has none to leak)
+        raise OSError(ctypes.get_errno(), "keyctl(KEYCTL_JOIN_SESSION_KEYRING)")
     SYSCALL_FILTER.load()
 
 
@@ -494,17 +505,6 @@ def _import_seccomp(path: str):
         return __import__(os.path.basename(path).split(".")[0])
     finally:
         del sys.path[0]
-
-
-SECCOMP = SYSCALL_FILTER = None  # set by main() when the runner passes the bindings
-CGROUP = ""  # this server's memory cgroup (set by main()); "": none
-ROOT_BINDS: tuple[str, ...] = ()  # what a run's root holds (set by main(): _root_contents)
-ROOT_LINKS: tuple[tuple[str, str], ...] = ()
-# A run's memory budget is its address-space limit plus this: room for the server itself (in
-# the same cgroup, ~16 MB), and so that one process alone meets its own limit first (a quick
-# MemoryError rather than the cgroup's reclaim and OOM kill).
-CGROUP_HEADROOM = 64 << 20
-BUDGET = [0]  # the budget now set on CGROUP
 
 
 def main() -> None:

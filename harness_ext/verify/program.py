@@ -1,4 +1,5 @@
-"""Python programs (MBPP): the candidate code run against the row's asserts in the sandbox."""
+"""Python programs (MBPP): the candidate code run against the row's tests in the sandbox; tests
+of the form `assert <expression> == <literal>` are judged outside it (see ValueCheck)."""
 from __future__ import annotations
 
 import ast
@@ -7,8 +8,7 @@ import re
 from dataclasses import dataclass
 
 from harness_ext.errors import SelfimpError
-from harness_ext.sandbox import RunResult, SandboxLimits, run_many
-from harness_ext.sandbox.runner import Refused
+from harness_ext.sandbox import Refused, RunResult, SandboxLimits, run_many
 from harness_ext.verify.base import Verifier, check_same_length, missing_field, row_label
 
 logger = logging.getLogger(__name__)
