@@ -853,3 +853,18 @@ def test_host_files_are_out_of_sight():
     finally:
         home_file.unlink()
     assert result.stdout.splitlines()[1:] == [f"{p} False" for p in paths] + ["usr True"]
+
+
+@needs_memory_cgroup
+def test_cgroups_of_killed_runners_are_removed_by_the_next():
+    parent = isolation.cgroup.own_memory_cgroup()
+    stale, live = (Path(parent) / f"{isolation.cgroup.PREFIX}{pid}-test" for pid in (4_999_999, os.getpid()))
+    stale.mkdir()
+    live.mkdir()
+    try:
+        isolation.cgroup._remove_stale(parent)
+        assert not stale.exists() and live.exists()
+    finally:
+        for path in (stale, live):
+            if path.exists():
+                path.rmdir()

@@ -51,11 +51,30 @@ def _delegates_memory(directory: str) -> bool:
         return False
 
 
+PREFIX = "selfimp-sandbox-"
+
+
 def create(parent: str) -> str:
-    """A new, empty child cgroup of `parent` for one fork server."""
-    path = os.path.join(parent, f"selfimp-sandbox-{os.getpid()}-{next(_SERIAL)}")
+    """A new, empty child cgroup of `parent` for one fork server (the first one also removes
+    what runners that were killed left there)."""
+    serial = next(_SERIAL)
+    if serial == 0:
+        _remove_stale(parent)
+    path = os.path.join(parent, f"{PREFIX}{os.getpid()}-{serial}")
     os.mkdir(path)
     return path
+
+
+def _remove_stale(parent: str) -> None:
+    """rmdir the empty server cgroups of runners that are gone (a live pid's are left alone)."""
+    for name in os.listdir(parent):
+        pid = name[len(PREFIX):].split("-")[0]
+        if not (name.startswith(PREFIX) and pid.isdigit()) or os.path.exists(f"/proc/{pid}"):
+            continue
+        try:
+            os.rmdir(os.path.join(parent, name))
+        except OSError:  # not empty (yet): left for a later sweep
+            continue
 
 
 def remove(path: str) -> None:
