@@ -202,25 +202,28 @@ def _mount(libc: ctypes.CDLL, source: str | None, target: str, fstype: str | Non
                       flags, options.encode() or None), f"mount {source} on {target}")
 
 
-def _bind_read_only(libc: ctypes.CDLL, source: str, target: str) -> None:
-    if os.path.isdir(source):
-        os.makedirs(target, exist_ok=True)
-    else:
+def _bind(libc: ctypes.CDLL, source: str, target: str) -> None:
+    """Bind `source` on `target`; a directory read-only and nosuid (a file, i.e. the loader cache
+    and /dev nodes, keeps its mode: root's files and world-writable devices either way)."""
+    if not os.path.isdir(source):
         os.makedirs(os.path.dirname(target), exist_ok=True)
         os.close(os.open(target, os.O_CREAT | os.O_WRONLY, 0o644))
+        _mount(libc, source, target, None, MS_BIND)
+        return
+    os.makedirs(target, exist_ok=True)
     _mount(libc, source, target, None, MS_BIND | MS_REC)
     _mount(libc, None, target, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID)
 
 
 def _minimal_root(libc: ctypes.CDLL, tmp_bytes: int) -> None:
-    """Make the run's root a fresh tmpfs holding read-only binds of ROOT_BINDS only (/usr, the
-    interpreter's library directories, the loader cache, a few /dev nodes), a /proc that shows
-    only our pid namespace and small tmpfs mounts on PRIVATE_DIRS (the largest on /tmp, which
-    holds the working dir); then chroot into it. No other host file is reachable."""
+    """Make the run's root a fresh read-only tmpfs holding binds of ROOT_BINDS only (/usr and
+    the interpreter's library directories read-only, the loader cache, a few /dev nodes), a /proc
+    that shows only our pid namespace and small tmpfs mounts on PRIVATE_DIRS (the largest on
+    /tmp, which holds the working dir); then chroot into it. No other host file is reachable."""
     new = "/tmp"  # the staging point; moved to / below
     _mount(libc, "tmpfs", new, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,nr_inodes=1024,mode=755")
     for path in ROOT_BINDS:
-        _bind_read_only(libc, path, new + path)
+        _bind(libc, path, new + path)
     for path, target in ROOT_LINKS:
         os.symlink(target, new + path)
     os.mkdir(new + "/proc")
