@@ -5,6 +5,7 @@ blocked modules) so that the OS walls themselves are tested: uid, rlimits, names
 """
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import socket
@@ -750,7 +751,9 @@ needs_seccomp = pytest.mark.skipif(not isolation.seccomp_bindings(), reason="no 
 @needs_root
 @needs_seccomp
 def test_the_syscall_filter_refuses_sockets_namespaces_and_keys():
-    result = run_hostile("""
+    seccomp = importlib.import_module(Path(isolation.seccomp_bindings()).name.split(".")[0])
+    nr = {name: seccomp.resolve_syscall(seccomp.Arch.NATIVE, name) for name in ("clone", "add_key", "keyctl")}
+    result = run_hostile(f"""
 for name in ('ctypes', '_ctypes', '_socket', 'socket'):
     sys.modules.pop(name, None)
 import ctypes, _socket
@@ -765,9 +768,9 @@ _socket.socket(1, 1).close()
 print('vsock', outcome(lambda: _socket.socket(40, 1)))  # AF_VSOCK: not under the netns
 print('inet', outcome(lambda: _socket.socket(2, 1)))
 print('unshare', outcome(lambda: libc.unshare(0x10000000 | 0x20000)))
-print('clone', outcome(lambda: libc.syscall(56, 0x10000000 | 17, 0, 0, 0, 0)))
-print('add_key', outcome(lambda: libc.syscall(248, b'user', b'k', b'v', 1, -4)))
-print('keyctl', outcome(lambda: libc.syscall(250, 0, -3, 0)))
+print('clone', outcome(lambda: libc.syscall({nr['clone']}, 0x10000000 | 17, 0, 0, 0, 0)))
+print('add_key', outcome(lambda: libc.syscall({nr['add_key']}, b'user', b'k', b'v', 1, -4)))
+print('keyctl', outcome(lambda: libc.syscall({nr['keyctl']}, 0, -3, 0)))
 print('mount', outcome(lambda: libc.mount(b'none', b'/tmp', b'tmpfs', 0, None)))
 print('ptrace', outcome(lambda: libc.ptrace(16, 1, 0, 0)))
 assert False
