@@ -1,7 +1,9 @@
 """harness_ext.sandbox: real MBPP programs pass, and hostile programs neither pass nor do harm.
 
 Hostile programs go around the in-process guard on purpose (the `posix` module, re-importing
-blocked modules) so that the OS walls themselves are tested: uid, rlimits, namespaces, tmpfs.
+blocked modules) so that the OS walls themselves are tested: uid, rlimits, namespaces, tmpfs,
+the minimal root, the syscall filter, the memory cgroup; and verdicts judged outside the program
+fail the forgeries that pass when the asserts run inside it.
 """
 from __future__ import annotations
 
