@@ -74,24 +74,28 @@ def dump(draw, obj) -> bytes:
 
 
 @st.composite
-def log_lines(draw) -> bytes:
+def log_lines(draw, raw: bool) -> bytes:
+    """Lines of our task (per-sample records) or, `raw`, of a built-in task (generations only), mutated."""
     lines = []
     for line in our_log_lines(DOCS):
         record = mutate(draw, {"text": "t", "answer": "1", "correct": True}, ["text", "answer", "correct"])
         form = draw(st.sampled_from([dict, repr, json.dumps]))
-        line["filtered_resps"] = draw(st.sampled_from([[[form(record)]], [[record, "x"]], [form(record)]]))
+        choices = [[["t"]], [[record]]] if raw else [[[form(record)]], [[record, "x"]], [form(record)]]
+        line["filtered_resps"] = draw(st.sampled_from(choices))
         lines.append(dump(draw, mutate(draw, line, ["doc_id", "doc", "filtered_resps", "resps", "doc_hash"])))
     return b"\n".join(lines) + draw(st.sampled_from([b"\n", b"", b"\r\n"]))
 
 
+@pytest.mark.parametrize("task", [TASK, "gsm8k"])  # gsm8k: a built-in task's log, rescored from its raw resps
 @FUZZ
-@given(content=log_lines())
-def test_report_on_fuzzed_sample_logs(capsys, content):
+@given(data=st.data())
+def test_report_on_fuzzed_sample_logs(capsys, task, data):
+    content = data.draw(log_lines(raw=task != TASK))
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        path = write_log(root / "a", TASK, [])
+        path = write_log(root / "a", task, [])
         path.write_bytes(content)
-        write_log(root / "b", TASK, our_log_lines(DOCS))
+        write_log(root / "b", task, our_log_lines(DOCS))
         result = outcome(capsys, report.main, [str(root / "a"), str(root / "b"), "--out", str(root / "o"),
                                                "--no-sbert"])
         assert (root / "o").exists() == (result == "ok")
