@@ -156,7 +156,7 @@ def check_settings(out: Path, meta: dict) -> None:
         return
     old = read_json(path)
     if not isinstance(old, dict) or not isinstance(old.get("settings"), dict):
-        raise SelfimpError(f"{path}: not a sweep.json of `selfimp-eval sweep` (no 'settings' object); use another --out")
+        raise SelfimpError(f"{path}: not a sweep.json of selfimp-eval sweep (no 'settings' object); use another --out")
     if old["settings"] != meta["settings"]:
         diff = {k: (old["settings"].get(k), v) for k, v in meta["settings"].items() if old["settings"].get(k) != v}
         raise SelfimpError(f"{path}: this sweep was made with other settings {diff} (old, new); use another --out")
