@@ -90,6 +90,11 @@ def read_json(path: str | os.PathLike) -> Any:
 
 def read_jsonl(path: str | os.PathLike) -> list[dict]:
     """Read a JSONL file; a bad line raises SelfimpError naming file and line."""
+    return [row for _, row in read_jsonl_numbered(path)]
+
+
+def read_jsonl_numbered(path: str | os.PathLike) -> list[tuple[int, dict]]:
+    """(line number, object) of each non-blank line of a JSONL file; a bad line raises SelfimpError."""
     path = Path(path)
     if not path.is_file():
         raise SelfimpError(f"{path}: file not found")
@@ -103,7 +108,7 @@ def read_jsonl(path: str | os.PathLike) -> list[dict]:
                 row = parse_json(line, f"{path}:{lineno}")
                 if not isinstance(row, dict):
                     raise SelfimpError(f"{path}:{lineno}: expected a JSON object")
-                rows.append(row)
+                rows.append((lineno, row))
     except OSError as e:
         raise SelfimpError(f"{path}: cannot read ({e.strerror or e})") from None
     return rows

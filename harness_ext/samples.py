@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from harness_ext.errors import SelfimpError
-from harness_ext.io import read_jsonl
+from harness_ext.io import read_jsonl_numbered
 
 SAMPLE_FILE_RE = re.compile(r"^samples_(?P<task>.+)_(?P<date>\d{4}-\d{2}-\d{2}T[\d\-.:]+)\.jsonl$")
 # suffixes of our own tasks that share one dataset (selfimp_gsm8k_pass1 and _passn: same problems)
@@ -131,12 +131,12 @@ def read_sample_log(path: str | Path, task: str | None = None) -> SampleLog:
 
 
 def read_sample_file(path: Path, task: str) -> SampleLog:
-    rows = read_jsonl(path)
+    rows = read_jsonl_numbered(path)
     if not rows:
         raise SelfimpError(f"{path}: empty sample log")
     log = SampleLog(task=task, path=path)
     raw: list[tuple[int, dict]] = []
-    for lineno, row in enumerate(rows, 1):
+    for lineno, row in rows:
         _check_line(row, path, lineno)
         samples = _our_records(row["filtered_resps"], path, lineno)
         doc_key = doc_stable_id(row)

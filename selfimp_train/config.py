@@ -8,6 +8,7 @@ run uses the paper defaults (N=50 samples, T=0.75, top-p=0.95, ...).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import sys
 import typing
 from dataclasses import dataclass, field
@@ -204,6 +205,7 @@ def _field_names() -> set[str]:
     return {f.name for f in dataclasses.fields(TrainConfig)}
 
 
+@functools.cache
 def field_hints() -> dict[str, Any]:
     """Each config field's type; `vllm_kwargs` may also be a mapping (from YAML)."""
     hints = typing.get_type_hints(TrainConfig)

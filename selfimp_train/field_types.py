@@ -35,8 +35,14 @@ def describe(hint: Any) -> str:
     if hint is type(None):
         return "null"
     if origin is list:
-        return f"a list of {_NAMES[args[0]][1]}"
-    return _NAMES[hint][0]
+        return f"a list of {_name(args[0], plural=True)}"
+    return _name(hint, plural=False)
+
+
+def _name(kind: Any, plural: bool) -> str:
+    fallback = getattr(kind, "__name__", str(kind))
+    singular, many = _NAMES.get(kind, (f"a {fallback}", f"{fallback} values"))
+    return many if plural else singular
 
 
 def accepts_list(hint: Any) -> bool:

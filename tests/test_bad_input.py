@@ -57,10 +57,11 @@ def test_report_on_a_log_that_is_not_utf8(tmp_path, capsys, spoil, needle):
 def test_report_on_a_doc_id_that_is_not_an_int(tmp_path, capsys, doc_id):
     lines = our_log_lines(DOCS)
     lines[2]["doc_id"] = doc_id
-    write_log(tmp_path / "a", TASK, lines)
+    path = write_log(tmp_path / "a", TASK, lines)
+    path.write_text(path.read_text().replace("\n", "\n\n", 1))  # a blank line 2: the bad doc is on line 4
     good_log(tmp_path / "b")
     msg = one_error_line(capsys, report.main, [str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(tmp_path / "o")])
-    assert ".jsonl:3: field 'doc_id' must be an int" in msg
+    assert ".jsonl:4: field 'doc_id' must be an int" in msg
     assert not (tmp_path / "o").exists()
 
 
