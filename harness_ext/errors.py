@@ -20,7 +20,7 @@ def cli_errors(main: F) -> F:
         try:
             return main(*args, **kwargs)
         except SelfimpError as e:
-            print(f"error: {e}", file=sys.stderr)
+            print("error: " + " ".join(str(e).splitlines()), file=sys.stderr)  # one line, whatever a path holds
             sys.exit(2)
 
     return wrapper  # type: ignore[return-value]

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from harness_ext.errors import SelfimpError
-from harness_ext.io import read_jsonl
+from harness_ext.io import read_jsonl_numbered
 
 SAMPLE_FILE_RE = re.compile(r"^samples_(?P<task>.+)_(?P<date>\d{4}-\d{2}-\d{2}T[\d\-.:]+)\.jsonl$")
 # suffixes of our own tasks that share one dataset (selfimp_gsm8k_pass1 and _passn: same problems)
@@ -131,15 +131,13 @@ def read_sample_log(path: str | Path, task: str | None = None) -> SampleLog:
 
 
 def read_sample_file(path: Path, task: str) -> SampleLog:
-    rows = read_jsonl(path)
+    rows = read_jsonl_numbered(path)
     if not rows:
         raise SelfimpError(f"{path}: empty sample log")
     log = SampleLog(task=task, path=path)
     raw: list[tuple[int, dict]] = []
-    for lineno, row in enumerate(rows, 1):
-        for key in ("doc_id", "doc", "filtered_resps"):
-            if key not in row:
-                raise SelfimpError(f"{path}:{lineno}: missing field {key!r} (not an lm-eval sample log?)")
+    for lineno, row in rows:
+        _check_line(row, path, lineno)
         samples = _our_records(row["filtered_resps"], path, lineno)
         doc_key = doc_stable_id(row)
         if doc_key in log.docs:
@@ -147,12 +145,23 @@ def read_sample_file(path: Path, task: str) -> SampleLog:
         if samples is None:
             raw.append((lineno, row))
             samples = []
-        log.docs[doc_key] = DocRecord(id=doc_key, doc_id=int(row["doc_id"]), doc=row["doc"], samples=samples)
+        log.docs[doc_key] = DocRecord(id=doc_key, doc_id=row["doc_id"], doc=row["doc"], samples=samples)
     if raw:
         if len(raw) != len(log.docs):
             raise SelfimpError(f"{path}:{raw[0][0]}: filtered_resps has no per-sample records on some lines only")
         log.rescored_with = _rescore(log, [row for _, row in raw], path)
     return log
+
+
+def _check_line(row: dict, path: Path, lineno: int) -> None:
+    """The fields every lm-eval sample-log line has, with the types lm-eval writes."""
+    for key in ("doc_id", "doc", "filtered_resps"):
+        if key not in row:
+            raise SelfimpError(f"{path}:{lineno}: missing field {key!r} (not an lm-eval sample log?)")
+    if not isinstance(row["doc_id"], int) or isinstance(row["doc_id"], bool):
+        raise SelfimpError(f"{path}:{lineno}: field 'doc_id' must be an int, got {row['doc_id']!r:.80}")
+    if not isinstance(row["doc"], dict):
+        raise SelfimpError(f"{path}:{lineno}: field 'doc' must be an object, got {row['doc']!r:.80}")
 
 
 def doc_stable_id(row: dict) -> str:
@@ -190,7 +199,7 @@ def _as_record(x: Any) -> dict | None:
     for parse in (json.loads, ast.literal_eval):
         try:
             value = parse(x)
-        except (ValueError, SyntaxError, json.JSONDecodeError):
+        except (ValueError, TypeError, SyntaxError, RecursionError, MemoryError):
             continue
         if isinstance(value, dict) and "correct" in value:
             return value

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from harness_ext.errors import SelfimpError, cli_errors
-from harness_ext.io import atomic_write_json, read_json
+from harness_ext.io import atomic_write_json, check_output_dir, read_json
 
 SWEEP_FILE = "sweep.json"
 DEFAULT_SUBDIR = "sweep"  # default --out for a run: runs/<name>/sweep (what selfimp-report looks for)
@@ -73,6 +73,11 @@ def default_tasks(train_task: str, embedded: bool = False) -> list[str]:
     return tasks
 
 
+def is_dir_name(label: object) -> bool:
+    """A checkpoint label names one visible directory inside the sweep dir: no path, no dot-name."""
+    return isinstance(label, str) and bool(label) and not label.startswith(".") and not set(label) & set("/\\\0")
+
+
 def run_checkpoints(run_dir: Path) -> tuple[str, list[CheckpointSpec]]:
     """(training task, complete iterations) from a run's manifest.json."""
     manifest = read_json(run_dir / "manifest.json")
@@ -81,6 +86,8 @@ def run_checkpoints(run_dir: Path) -> tuple[str, list[CheckpointSpec]]:
         raise SelfimpError(f"{where}: field 'iterations' must be a list")
     if not isinstance(manifest.get("task"), str):
         raise SelfimpError(f"{where}: field 'task' must be a task name")
+    if not isinstance(manifest.get("config", {}), dict):
+        raise SelfimpError(f"{where}: field 'config' must be an object, got {manifest['config']!r:.80}")
     specs = []
     for i, it in enumerate(manifest["iterations"]):
         if not isinstance(it, dict) or it.get("status") != "complete":
@@ -88,6 +95,8 @@ def run_checkpoints(run_dir: Path) -> tuple[str, list[CheckpointSpec]]:
         for key, kind in (("label", str), ("checkpoint", str), ("t", int)):
             if not isinstance(it.get(key), kind):
                 raise SelfimpError(f"{where}: iterations[{i}].{key} must be a {kind.__name__}")
+        if not is_dir_name(it["label"]):
+            raise SelfimpError(f"{where}: iterations[{i}].label {it['label']!r} is not a directory name")
         specs.append(CheckpointSpec(it["label"], str((run_dir / it["checkpoint"]).resolve()), it["t"],
                                     str(it.get("method") or manifest.get("method") or "run")))
     if not specs:
@@ -102,7 +111,7 @@ def explicit_checkpoints(paths: list[str], labels: list[str] | None) -> list[Che
     if len(set(labels)) != len(labels):
         raise SelfimpError(f"--labels: labels must be unique (got {', '.join(labels)}); pass --labels")
     for label in labels:
-        if not label or label.startswith(".") or "/" in label:
+        if not is_dir_name(label):
             raise SelfimpError(f"--labels: {label!r} is not usable as a directory name")
     return [CheckpointSpec(lab, p, i, "run") for i, (lab, p) in enumerate(zip(labels, paths), 1)]
 
@@ -132,10 +141,11 @@ def completed_tasks(label_dir: Path) -> set[str]:
             continue
         date = results.stem.removeprefix("results_")
         try:
-            tasks = json.loads(results.read_text(encoding="utf-8")).get("results", {})
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            continue
-        done |= {t for t in tasks if (results.parent / f"samples_{t}_{date}.jsonl").is_file()}
+            tasks = read_json(results).get("results", {})
+        except (SelfimpError, AttributeError):
+            continue  # not a results file of lm-eval: its tasks count as not done
+        if isinstance(tasks, dict):
+            done |= {t for t in tasks if (results.parent / f"samples_{t}_{date}.jsonl").is_file()}
     return done
 
 
@@ -145,11 +155,10 @@ def check_settings(out: Path, meta: dict) -> None:
     if not path.is_file():
         return
     old = read_json(path)
-    if not isinstance(old, dict):
-        raise SelfimpError(f"{path}: not a sweep.json object")
-    if old.get("settings") != meta["settings"]:
-        diff = {k: (old.get("settings", {}).get(k), v) for k, v in meta["settings"].items()
-                if (old.get("settings") or {}).get(k) != v}
+    if not isinstance(old, dict) or not isinstance(old.get("settings"), dict):
+        raise SelfimpError(f"{path}: not a sweep.json of selfimp-eval sweep (no 'settings' object); use another --out")
+    if old["settings"] != meta["settings"]:
+        diff = {k: (old["settings"].get(k), v) for k, v in meta["settings"].items() if old["settings"].get(k) != v}
         raise SelfimpError(f"{path}: this sweep was made with other settings {diff} (old, new); use another --out")
 
 
@@ -290,6 +299,7 @@ def main(argv: list[str] | None = None) -> int:
             raise SelfimpError("--checkpoints needs --train-task and --out")
         train_task, specs, embedded, out = args.train_task, explicit_checkpoints(args.checkpoints, args.labels), False, Path(args.out)
         source = "checkpoints"
+    check_output_dir(out)
     if args.n is not None and args.n < 1:
         raise SelfimpError(f"--n must be >= 1 (got {args.n})")
     if args.limit is not None and args.limit < 1:

@@ -13,12 +13,15 @@ from accelerate import PartialState
 from harness_ext.errors import cli_errors
 from selfimp_train.config import parse_config
 from selfimp_train.loop import run
+from selfimp_train.manifest import check_run_dir
 from selfimp_train.summary import print_summary, summarize
 
 
 @cli_errors
 def main(argv: list[str] | None = None) -> int:
     cfg = parse_config(sys.argv[1:] if argv is None else argv)
+    if PartialState().is_main_process:
+        check_run_dir(cfg)  # a bad --out or --resume stops here, before any model is loaded
     if cfg.embedded:
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     print(f"selfimp-train: {cfg.task} / {cfg.method}, {cfg.iters} iterations -> {cfg.run_dir}"

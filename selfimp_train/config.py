@@ -8,8 +8,9 @@ run uses the paper defaults (N=50 samples, T=0.75, top-p=0.95, ...).
 from __future__ import annotations
 
 import dataclasses
-import json
+import functools
 import sys
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,8 @@ import yaml
 from transformers import HfArgumentParser
 
 from harness_ext.errors import SelfimpError
+from harness_ext.io import parse_json, read_text
+from selfimp_train.field_types import accepts_list, type_error
 
 TASKS = ("gsm8k", "math", "csqa", "mbpp", "arith")
 METHODS = ("sft", "dpo", "sft-dpo", "all")
@@ -118,6 +121,10 @@ class TrainConfig:
 
     def validate(self) -> None:
         """Raise SelfimpError for the first field with a bad value."""
+        for name, hint in field_hints().items():
+            problem = type_error(getattr(self, name), hint)
+            if problem:
+                raise SelfimpError(f"--{name}: {problem}")
         choices = {"task": TASKS, "method": METHODS, "sampler": SAMPLERS, "sample_dtype": DTYPES}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
@@ -160,10 +167,7 @@ class TrainConfig:
             return {}
         if isinstance(self.vllm_kwargs, dict):
             return dict(self.vllm_kwargs)
-        try:
-            value = json.loads(self.vllm_kwargs)
-        except json.JSONDecodeError as e:
-            raise SelfimpError(f"--vllm_kwargs: not valid JSON ({e.msg})") from None
+        value = parse_json(self.vllm_kwargs, "--vllm_kwargs")
         if not isinstance(value, dict):
             raise SelfimpError("--vllm_kwargs: must be a JSON object")
         return value
@@ -201,31 +205,60 @@ def _field_names() -> set[str]:
     return {f.name for f in dataclasses.fields(TrainConfig)}
 
 
-def _load_yaml(path: str, parser: HfArgumentParser) -> dict[str, Any]:
+@functools.cache
+def field_hints() -> dict[str, Any]:
+    """Each config field's type; `vllm_kwargs` may also be a mapping (from YAML)."""
+    hints = typing.get_type_hints(TrainConfig)
+    return {**hints, "vllm_kwargs": str | dict | None}
+
+
+def _read_yaml(file: Path) -> Any:
+    try:
+        return yaml.safe_load(read_text(file))
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise SelfimpError(f"{file}: not valid YAML ({e.problem or e.context}{where})") from None
+    except (yaml.YAMLError, RecursionError) as e:
+        raise SelfimpError(f"{file}: not valid YAML ({e})") from None
+
+
+def _load_yaml(path: str) -> dict[str, Any]:
     """Read a YAML config; values are converted by the same argparse types as the flags."""
     file = Path(path)
     if not file.is_file():
         raise SelfimpError(f"--config: {file}: file not found")
-    try:
-        values = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as e:
-        raise SelfimpError(f"{file}: not valid YAML ({e})") from None
+    values = _read_yaml(file) or {}
     if not isinstance(values, dict):
         raise SelfimpError(f"{file}: expected a mapping of config fields")
     unknown = sorted(set(map(str, values)) - _field_names())
     if unknown:
         raise SelfimpError(f"{file}: unknown config field(s) {', '.join(unknown)}")
-    argv: list[str] = []
+    hints, argv, direct = field_hints(), [], {}
     for key, value in values.items():
-        if value is None or isinstance(value, dict):
-            continue
-        items = value if isinstance(value, list) else [value]
-        argv += [f"--{key}", *(str(v) for v in items)]
-    try:
-        typed = _parse_explicit(parser, argv)
-    except SystemExit:
-        raise SelfimpError(f"{file}: a value has the wrong type (see the message above)") from None
-    return {**{k: v for k, v in values.items() if v is None or isinstance(v, dict)}, **typed}
+        if isinstance(value, list) and accepts_list(hints[key]) and all(isinstance(v, (str, int, float)) for v in value):
+            argv += [f"--{key}", *map(str, value)]
+        elif value is None or isinstance(value, (list, dict)):
+            direct[key] = value
+        else:
+            argv.append(f"--{key}={value}")  # `=`: a value that starts with '-' is still a value
+    typed = {**direct, **_parse_explicit(_yaml_parser(file), argv)}
+    for key, value in typed.items():
+        problem = type_error(value, hints[key])
+        if problem:
+            raise SelfimpError(f"{file}: field {key!r} {problem}")
+    return typed
+
+
+def _yaml_parser(file: Path) -> HfArgumentParser:
+    """The flags' parser, with argparse's usage-and-exit turned into one SelfimpError naming the file."""
+    parser = make_parser()
+
+    def error(message: str) -> typing.NoReturn:
+        raise SelfimpError(f"{file}: {message}")
+
+    parser.error = error  # type: ignore[method-assign]
+    return parser
 
 
 def make_parser() -> HfArgumentParser:
@@ -250,7 +283,7 @@ def parse_config(argv: list[str] | None = None) -> TrainConfig:
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = make_parser()
     explicit = _parse_explicit(parser, argv)
-    from_yaml = _load_yaml(explicit["config"], parser) if explicit.get("config") else {}
+    from_yaml = _load_yaml(explicit["config"]) if explicit.get("config") else {}
     chosen = {**from_yaml, **explicit}
     preset = EMBEDDED_PRESET if chosen.get("task", "arith") == "arith" and chosen.get("model") is None else {}
     return TrainConfig(**{**preset, **chosen})

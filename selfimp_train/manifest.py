@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from harness_ext.errors import SelfimpError
-from harness_ext.io import atomic_write_json, read_json
+from harness_ext.io import atomic_write_json, check_output_dir, read_json
 from selfimp_train.config import RESUME_FREE_FIELDS, TrainConfig
 
 FORMAT = 1
@@ -30,23 +30,47 @@ def _config_differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     return sorted(k for k in keys if old.get(k) != new.get(k))
 
 
+def check_run_dir(cfg: TrainConfig) -> dict[str, Any] | None:
+    """Refuse a bad `--out` before anything runs: a file, a used dir without `--resume`, or a `--resume`
+    dir without a manifest of this config. Returns the manifest to resume (None: a new run); writes nothing."""
+    run_dir = cfg.run_dir
+    check_output_dir(run_dir)
+    if not (run_dir.is_dir() and any(run_dir.iterdir())):
+        return None
+    if not cfg.resume:
+        raise SelfimpError(f"--out: {run_dir} already exists; pass --resume to continue it or choose another --out")
+    path = run_dir / MANIFEST
+    if not path.is_file():
+        raise SelfimpError(f"--resume: {run_dir} has no {MANIFEST}; it is not a selfimp-train run directory")
+    manifest = read_json(path)
+    check_manifest(manifest, path)
+    changed = _config_differences(manifest["config"], cfg.to_dict())
+    if changed:
+        detail = ", ".join(f"{k}: {manifest['config'].get(k)!r} -> {getattr(cfg, k, None)!r}" for k in changed)
+        raise SelfimpError(f"--resume: config differs from the run in {run_dir} ({detail})")
+    return manifest
+
+
+def check_manifest(manifest: Any, path: Path) -> None:
+    """The fields `--resume` reads, with the types selfimp-train writes."""
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise SelfimpError(f"{path}: not a format-{FORMAT} selfimp-train manifest")
+    if not isinstance(manifest.get("config"), dict):
+        raise SelfimpError(f"{path}: field 'config' must be an object, got {manifest.get('config')!r:.80}")
+    records = manifest.get("iterations")
+    if not isinstance(records, list) or not all(
+            isinstance(r, dict) and isinstance(r.get("label"), str) and isinstance(r.get("status"), str)
+            for r in records):
+        raise SelfimpError(f"{path}: field 'iterations' must be a list of objects with a str 'label' and 'status'")
+    samples = manifest.get("samples")
+    if not isinstance(samples, dict) or not all(isinstance(v, dict) for v in samples.values()):
+        raise SelfimpError(f"{path}: field 'samples' must be an object of sample-file records")
+
+
 def open_manifest(cfg: TrainConfig) -> dict[str, Any]:
     """A fresh manifest for a new run dir, or the existing one for `--resume` (config must match)."""
-    run_dir = cfg.run_dir
-    path = run_dir / MANIFEST
-    exists = run_dir.exists() and any(run_dir.iterdir())
-    if exists and not cfg.resume:
-        raise SelfimpError(f"--out: {run_dir} already exists; pass --resume to continue it or choose another --out")
-    if exists:
-        if not path.is_file():
-            raise SelfimpError(f"--resume: {run_dir} has no {MANIFEST}; it is not a selfimp-train run directory")
-        manifest = read_json(path)
-        if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-            raise SelfimpError(f"{path}: not a format-{FORMAT} selfimp-train manifest")
-        changed = _config_differences(manifest.get("config", {}), cfg.to_dict())
-        if changed:
-            detail = ", ".join(f"{k}: {manifest['config'].get(k)!r} -> {getattr(cfg, k, None)!r}" for k in changed)
-            raise SelfimpError(f"--resume: config differs from the run in {run_dir} ({detail})")
+    manifest = check_run_dir(cfg)
+    if manifest is not None:
         manifest["config"] = cfg.to_dict()
         return manifest
     manifest = {
@@ -60,7 +84,7 @@ def open_manifest(cfg: TrainConfig) -> dict[str, Any]:
         "samples": {},
         "iterations": [],
     }
-    save(run_dir, manifest)
+    save(cfg.run_dir, manifest)
     return manifest
 
 

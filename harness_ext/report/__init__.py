@@ -11,7 +11,7 @@ import argparse
 from pathlib import Path
 
 from harness_ext.errors import SelfimpError, cli_errors
-from harness_ext.io import atomic_write_json, atomic_write_text
+from harness_ext.io import atomic_write_json, atomic_write_text, check_output_dir
 from harness_ext.report.analysis import Options, analyze, json_ready
 from harness_ext.report.inputs import load_inputs, load_log_dirs
 from harness_ext.report.markdown import render
@@ -35,6 +35,7 @@ def write_report(inputs: list[str] | None, out: str | Path, compare: list[str] |
     """Analyse the logs and write report.json, report.md and the plots into `out`; returns report.json's data."""
     if compare and inputs:
         raise SelfimpError("give either input dirs or --compare BASE TUNED, not both")
+    check_output_dir(out)
     if compare:
         inp = load_log_dirs([Path(p) for p in compare], method="tuned")
     else:

@@ -7,7 +7,7 @@ from pathlib import Path
 from harness_ext.errors import SelfimpError
 from harness_ext.io import read_json
 from harness_ext.samples import SampleLog, read_sample_logs
-from harness_ext.sweep import DEFAULT_SUBDIR, SWEEP_FILE
+from harness_ext.sweep import DEFAULT_SUBDIR, SWEEP_FILE, is_dir_name
 
 MANIFEST_FILE = "manifest.json"
 
@@ -67,6 +67,8 @@ def load_sweep(sweep: Path) -> ReportInput:
     for i, entry in enumerate(meta["checkpoints"]):
         if not isinstance(entry, dict) or not isinstance(entry.get("label"), str) or not isinstance(entry.get("t"), int):
             raise SelfimpError(f"{where}: checkpoints[{i}] needs a str 'label' and an int 't'")
+        if not is_dir_name(entry["label"]):
+            raise SelfimpError(f"{where}: checkpoints[{i}].label {entry['label']!r} is not a directory name")
         out = sweep / entry["label"]
         if not out.is_dir() or not any(out.rglob("samples_*.jsonl")):
             missing.append(entry["label"])
