@@ -55,3 +55,11 @@ def test_mcnemar_matches_statsmodels_exact():
 
     for b, c in [(0, 4), (3, 9), (20, 20), (0, 0), (7, 1)]:
         assert mcnemar_exact_p(c, b) == pytest.approx(mcnemar([[50, b], [c, 50]], exact=True).pvalue)
+
+
+if __name__ == "__main__":  # the figures of benchmarks/README.md: python tests/test_calibration.py
+    for effect, seed in ((0.0, 0), (0.05, 1), (0.10, 1), (0.15, 1)):
+        rej = holm_rejections(simulate_family(np.random.default_rng(seed), effect))
+        print(f"effect {effect:+.2f}: any rejection per report {rej.any(axis=1).mean():.4f}, "
+              f"accuracy tests rejected {rej[:, :ACCURACY_TESTS].mean():.4f}, beyond-M1 test {rej[:, -1].mean():.4f} "
+              f"({REPS} reports x {ACCURACY_TESTS} accuracy tests on {PROBLEMS} problems + 1 binomial, Holm)")
