@@ -13,7 +13,7 @@ from harness_ext.errors import SelfimpError
 from harness_ext.improve import compare_logs
 from harness_ext.report.diversity import DiversityOptions, matched_diversity, pooled_diversity
 from harness_ext.report.family import headline, trajectory_table, verdict_family
-from harness_ext.report.groups import analyze_groups
+from harness_ext.report.groups import analyze_groups, group_logs
 from harness_ext.report.inputs import Checkpoint, ReportInput
 from harness_ext.report.stats import clopper_pearson, mean_ci, paired_diff_newcombe
 from harness_ext.report.verdicts import doc_scores, finalize, is_avg_at_n
@@ -63,10 +63,6 @@ def dataset_logs(ck: Checkpoint) -> dict[str, DatasetLogs]:
     for entry in out.values():
         entry.diversity = entry.diversity or entry.sampled
     return out
-
-
-def group_logs(ck: Checkpoint) -> dict[str, SampleLog]:
-    return {log.dataset: log for log in ck.logs.values() if task_role(log) == "groups"}
 
 
 def series_of(checkpoints: list[Checkpoint]) -> tuple[Checkpoint, dict[str, list[Checkpoint]]]:

@@ -3,7 +3,7 @@ trajectory (each round vs M1 and vs its parent, with the best round)."""
 from __future__ import annotations
 
 from harness_ext.report.inputs import Checkpoint
-from harness_ext.report.groups import declared_levels, level_log
+from harness_ext.report.groups import declared_levels, group_logs, level_log
 from harness_ext.report.verdicts import (
     NOT_MEASURED,
     Verdict,
@@ -67,8 +67,8 @@ def primary_verdicts(d: dict, ds: str, method: str, m1: Checkpoint, cks: list[Ch
 def level_verdicts(m1: Checkpoint, last: Checkpoint, method: str) -> list[Verdict]:
     """Paired accuracy change on the declared first and last level of every groups dataset."""
     out = []
-    mine = {log.dataset: log for log in last.logs.values() if log.task.endswith("_groups")}
-    for log in (lg for lg in m1.logs.values() if lg.task.endswith("_groups")):
+    mine = group_logs(last)
+    for log in group_logs(m1).values():
         levels = declared_levels(log.dataset)
         if log.dataset not in mine or levels is None:
             continue

@@ -11,6 +11,11 @@ from harness_ext.report.stats import statistic_ci
 from harness_ext.samples import SampleLog
 
 
+def group_logs(ck: Checkpoint) -> dict[str, SampleLog]:
+    """The checkpoint's `*_groups` logs (greedy, with a level per doc), by dataset."""
+    return {log.dataset: log for log in ck.logs.values() if log.task.endswith("_groups")}
+
+
 def declared_levels(dataset: str) -> tuple[int, int] | None:
     """(first, last) declared level of a groups dataset (selfimp_math: 1, 5; selfimp_arith: 1, 4)."""
     levels = metrics.LEVELS.get(dataset.removeprefix("selfimp_"))
@@ -50,7 +55,7 @@ def analyze_groups(checkpoints: list[Checkpoint], seed: int) -> dict:
     """Per groups dataset and checkpoint: accuracy and count per level, GD [bootstrap CI] or its reason."""
     out: dict = {}
     for ck in checkpoints:
-        for ds, log in ((log.dataset, log) for log in ck.logs.values() if log.task.endswith("_groups")):
+        for ds, log in group_logs(ck).items():
             levels, solved = level_arrays(log)
             if not len(levels):
                 continue
