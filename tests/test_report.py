@@ -257,3 +257,18 @@ def test_groups_log_stands_in_for_ood_pass1(tmp_path):
     assert rep["groups"]["selfimp_math"]["m1"]["acc_by_level"] == {"1": 0.5, "5": 0.0}
     assert rep["groups"]["selfimp_math"]["m2"]["group_disparity"]["value"] == -1.0  # L1 0.5, L5 1.0
     assert rep["groups"]["selfimp_math"]["m1"]["declared_levels"] == [1, 5]
+
+
+def test_coverage_on_training_questions_from_the_runs_own_samples(tmp_path):
+    """A run dir: M1's coverage comes from its round-2 samples on training questions (split stated)."""
+    build_sweep(tmp_path)
+    (tmp_path / "manifest.json").write_text(json.dumps({"iterations": [
+        {"t": 1, "samples": None}, {"t": 2, "samples": "samples_2.jsonl"}]}))
+    records = [{"question_id": f"train-{q}", "completion": "c", "answer": "3", "correct": k < q}
+               for q in range(4) for k in range(4)]  # 0, 1, 2, 3 correct of 4
+    (tmp_path / "samples_2.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    rep = write_report([str(tmp_path)], tmp_path / "out", opts=Options(sbert=False))
+    d = rep["datasets"]["selfimp_arith"]
+    assert d["coverage_train"]["value"] == pytest.approx(6 / 16) and d["coverage_train"]["split"] == "train"
+    assert d["coverage"]["split"] == "test"
+    assert "M1 coverage on train questions" in (tmp_path / "out" / "report.md").read_text()
