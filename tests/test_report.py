@@ -149,7 +149,7 @@ def test_verdicts_and_cis(report):
     assert sft["accuracy"]["p"] == pytest.approx(2 * 0.5 ** 12)
     assert sft["diversity"]["verdict"] == "regress"  # same text twice vs two different texts, matched m = 2
     assert sft["OOD"]["verdict"] == "no significant change" and sft["OOD"]["value"] == 0.0
-    # level 4 went 0.1 -> 0.8 (7 newly solved, p = 2^-6), not significant among 15 tests after Holm
+    # level 4 went 0.1 -> 0.8 (7 newly solved, p = 2^-6), not significant among 13 tests after Holm
     assert sft["fairness"]["verdict"] == "no significant change"
     assert sft["fairness"]["group_disparity"] == pytest.approx([0.9, 0.2])
     beyond = sft["beyond M1's sampling space"]
@@ -164,7 +164,9 @@ def test_one_family_holm_adjusted(report):
     rep, _ = report
     family = rep["verdicts"]
     ps = [v["p"] for v in family if v["p"] is not None]
-    assert len(ps) == 14  # 15 comparisons, one undefined (empty IS)
+    assert len(ps) == 13  # 14 comparisons (no comparison twice), one undefined (empty IS)
+    assert len({(v["method"], v["axis"], v["dataset"], v["compare"]) for v in family}) == len(family)
+    assert len({(v["method"], v["compare"]) for v in family if v["axis"] in ("accuracy", "trajectory")}) == 4
     order = sorted(range(len(ps)), key=lambda i: ps[i])
     expected = [min(1.0, max((len(ps) - r) * ps[order[r]] for r in range(k + 1))) for k in range(len(ps))]
     adjusted = [v["p_adjusted"] for v in family if v["p"] is not None]

@@ -45,7 +45,8 @@ def verdict_family(report: dict, m1: Checkpoint, series: dict, per_ck: dict, pri
 
 def primary_verdicts(d: dict, ds: str, method: str, m1: Checkpoint, cks: list[Checkpoint],
                      per_ck: dict) -> list[Verdict]:
-    """Accuracy, beyond-M1 and diversity of the last round vs M1, then the trajectory."""
+    """Accuracy, beyond-M1 and diversity of the last round vs M1, then the trajectory: each round vs
+    its parent and vs M1 (the last round's vs M1 is the accuracy verdict itself, not tested twice)."""
     last, out = cks[-1], []
     a, b = greedy(per_ck, m1, ds), greedy(per_ck, last, ds)
     if a is not None and b is not None:
@@ -58,9 +59,9 @@ def primary_verdicts(d: dict, ds: str, method: str, m1: Checkpoint, cks: list[Ch
         logs = {c.label: greedy(per_ck, c, ds) for c in (m1, parent, ck)}
         if logs[ck.label] is None:
             continue
-        refs = [parent] + ([m1] if parent is not m1 and ck is not last else [])
+        refs = {parent.label: parent, m1.label: m1}.values()
         out += [accuracy_verdict("trajectory", ds, method, vs(ref, ck), logs[ref.label], logs[ck.label])
-                for ref in refs if logs[ref.label] is not None]
+                for ref in refs if logs[ref.label] is not None and not (ck is last and ref is m1)]
     return out
 
 
