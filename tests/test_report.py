@@ -274,3 +274,19 @@ def test_coverage_on_training_questions_from_the_runs_own_samples(tmp_path):
     assert d["coverage_train"]["value"] == pytest.approx(6 / 16) and d["coverage_train"]["split"] == "train"
     assert d["coverage"]["split"] == "test"
     assert "M1 coverage on train questions" in (tmp_path / "out" / "report.md").read_text()
+
+
+def test_the_runs_deeper_probe_of_m1_decides_the_beyond_axis(tmp_path):
+    """A run dir's m1_test_samples.jsonl (64 samples per test question M1 fails) is deeper than the
+    sweep's n = 4: M1's pass@k on IS(t) and the beyond-M1 test use it."""
+    build_sweep(tmp_path)
+    (tmp_path / "manifest.json").write_text(json.dumps({"iterations": []}))
+    failed = [f"q{10 * b + i}" for b in range(BLOCKS) for i in range(10) if i not in SOLVED["M1"]]
+    records = [{"question_id": q, "completion": "c", "answer": "3", "correct": k == 0} for q in failed for k in range(64)]
+    (tmp_path / "m1_test_samples.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    rep = write_report([str(tmp_path)], tmp_path / "out", opts=Options(sbert=False))
+    imp = rep["datasets"]["selfimp_arith"]["improvement"]["sft_3"]
+    assert imp["n_samples"] == 64 and imp["n_probed"] == 12 and imp["probe"].endswith("m1_test_samples.jsonl")
+    assert imp["m1_pass_at_k"]["64"] == 1.0 and imp["m1_pass_at_k"]["1"] == pytest.approx(1 / 64)
+    beyond = headline_rows(rep, "sft")["beyond M1's sampling space"]
+    assert beyond["value"] == 0.0 and "shallow" not in beyond["detail"]

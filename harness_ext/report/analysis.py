@@ -98,7 +98,7 @@ def analyze(inp: ReportInput, opts: Options = Options()) -> dict:
         "checkpoints": [{"label": c.label, "t": c.t, "method": c.method} for c in inp.checkpoints],
         "m1": m1.label,
         "series": {m: [c.label for c in cks] for m, cks in series.items()},
-        "datasets": {ds: analyze_dataset(ds, m1, series, per_ck, opts) for ds in primaries},
+        "datasets": {ds: analyze_dataset(ds, m1, series, per_ck, opts, inp.m1_probe) for ds in primaries},
     }
     if inp.train_samples is not None and primaries:
         report["datasets"][primaries[0]]["coverage_train"] = train_coverage(inp.train_samples)
@@ -154,12 +154,13 @@ def pass1_table(ds: str, checkpoints: list[Checkpoint], per_ck: dict, seed: int)
 # ---------------------------------------------------------------- one training dataset
 
 
-def analyze_dataset(ds: str, m1: Checkpoint, series: dict, per_ck: dict, opts: Options) -> dict:
+def analyze_dataset(ds: str, m1: Checkpoint, series: dict, per_ck: dict, opts: Options,
+                    run_probe: list[dict] | None = None) -> dict:
     checkpoints = unique(ck for cks in series.values() for ck in cks)
     m1_logs = per_ck[m1.label].get(ds, DatasetLogs())
     div_opts = DiversityOptions(sbert=opts.sbert, seed=opts.seed)
     out: dict = {"pass1": pass1_table(ds, checkpoints, per_ck, opts.seed)}
-    out["improvement"] = improvement_table(ds, m1, checkpoints, per_ck)
+    out["improvement"] = improvement_table(ds, m1, checkpoints, per_ck, run_probe)
     out["coverage"] = coverage_advice(m1_logs.sampled)
     out["diversity"] = {
         ck.label: pooled_diversity(per_ck[ck.label][ds].diversity, domain_of(ds), div_opts)
@@ -183,40 +184,69 @@ def unique(cks: Iterable[Checkpoint]) -> list[Checkpoint]:
     return out
 
 
-def improvement_table(ds: str, m1: Checkpoint, checkpoints: list[Checkpoint], per_ck: dict) -> dict:
-    """Per M_t: IS(t) vs M1, the transition table, M1's pass@k on IS(t) for k = 1..N."""
+def improvement_table(ds: str, m1: Checkpoint, checkpoints: list[Checkpoint], per_ck: dict,
+                      run_probe: list[dict] | None = None) -> dict:
+    """Per M_t: IS(t) vs M1, the transition table, M1's pass@k on IS(t) for k = 1..N, from the
+    deeper of M1's sampled log and the training run's own probe (`m1_test_samples.jsonl`)."""
     m1_logs = per_ck[m1.label].get(ds, DatasetLogs())
     out = {}
     if m1_logs.greedy is None:
         return out
+    probes = [p for p in (log_counts(m1_logs.sampled), record_counts(run_probe)) if p is not None]
     for ck in checkpoints:
         logs = per_ck[ck.label].get(ds, DatasetLogs())
         if ck is m1 or logs.greedy is None:
             continue
         iset = compare_logs(m1_logs.greedy, logs.greedy)
         entry = {"t": ck.t, "method": ck.method, **iset.to_dict()}
-        entry.update(probe_is(iset.ids, m1_logs.sampled))
+        # the probe holding most of IS(t), the deeper one on a tie
+        probe = max(probes, key=lambda p: (sum(i in p[0] for i in iset.ids), p[1]), default=None)
+        entry.update(probe_is(iset.ids, probe))
         out[ck.label] = entry
     return out
 
 
-def probe_is(ids: tuple[str, ...], sampled: SampleLog | None) -> dict:
-    """M1's unbiased pass@k on the IS docs its sampled log holds, and the share it never solves
+Probe = tuple[dict[str, tuple[int, int]], int, str]  # {doc id: (n, correct)}, depth n, source
+
+
+def log_counts(sampled: SampleLog | None) -> Probe | None:
+    if sampled is None or not sampled.docs:
+        return None
+    counts = {i: (d.n, d.n_correct) for i, d in sampled.docs.items()}
+    return counts, min(n for n, _ in counts.values()), sampled.task
+
+
+def record_counts(records: list[dict] | None) -> Probe | None:
+    """{question_id: (n, correct)} of the run's `m1_test_samples.jsonl` (M1's samples on the test
+    questions it fails greedily)."""
+    if not records:
+        return None
+    counts: dict[str, tuple[int, int]] = {}
+    for r in records:
+        n, c = counts.get(str(r["question_id"]), (0, 0))
+        counts[str(r["question_id"])] = (n + 1, c + int(bool(r["correct"])))
+    return counts, min(n for n, _ in counts.values()), "the training run's m1_test_samples.jsonl"
+
+
+def probe_is(ids: tuple[str, ...], probe: Probe | None) -> dict:
+    """M1's unbiased pass@k on the IS docs the probe holds, and the share it never solves
     (Clopper-Pearson interval)."""
-    if sampled is None:
+    if probe is None:
         return {"m1_pass_at_k": None, "n_probed": 0, "note": "no sampled (passn) log of M1"}
-    docs = [sampled.docs[i] for i in ids if i in sampled.docs]
+    counts, _, source = probe
+    docs = [counts[i] for i in ids if i in counts]
     if not docs:
-        return {"m1_pass_at_k": {}, "n_probed": 0, "m1_unsolved_within_n": None,
-                "note": "empty improvement set" if not ids else "no IS problem in M1's sampled log"}
-    n = min(d.n for d in docs)
-    curve = {k: float(np.mean([metrics.pass_at_k(d.n, d.n_correct, k) for d in docs])) for k in range(1, n + 1)}
-    unsolved = sum(d.n_correct == 0 for d in docs)
+        return {"m1_pass_at_k": {}, "n_probed": 0, "m1_unsolved_within_n": None, "probe": source,
+                "note": "empty improvement set" if not ids else "no IS problem in M1's samples"}
+    n = min(d for d, _ in docs)
+    curve = {k: float(np.mean([metrics.pass_at_k(d, c, k) for d, c in docs])) for k in range(1, n + 1)}
+    unsolved = sum(c == 0 for _, c in docs)
     lo, hi = clopper_pearson(unsolved, len(docs))
     return {
         "n_samples": n,
         "n_probed": len(docs),
         "n_unsolved": int(unsolved),
+        "probe": source,
         "m1_pass_at_k": curve,
         "m1_unsolved_within_n": {"value": unsolved / len(docs), "ci": [lo, hi], "ci_method": "Clopper-Pearson"},
     }

@@ -10,6 +10,7 @@ from harness_ext.samples import SampleLog, read_sample_logs
 from harness_ext.sweep import DEFAULT_SUBDIR, SWEEP_FILE
 
 MANIFEST_FILE = "manifest.json"
+M1_PROBE_FILE = "m1_test_samples.jsonl"  # written by selfimp_train.summary (M1_TEST_SAMPLES)
 
 
 @dataclass
@@ -29,6 +30,7 @@ class ReportInput:
     train_task: str | None = None
     missing: list[str] = field(default_factory=list)  # sweep checkpoints with no logs yet
     train_samples: list[dict] | None = None  # the run's round-2 samples of M1 on training questions
+    m1_probe: list[dict] | None = None  # the run's m1_test_samples.jsonl (M1's deep probe of test questions)
 
 
 def load_inputs(paths: list[str | Path]) -> ReportInput:
@@ -45,6 +47,8 @@ def load_inputs(paths: list[str | Path]) -> ReportInput:
                 raise SelfimpError(f"{path}: training run with no sweep yet: run `selfimp-eval sweep {path}` first")
             inp = load_sweep(sweep)
             inp.train_samples = m1_train_samples(path)
+            probe = path / M1_PROBE_FILE
+            inp.m1_probe = read_jsonl(probe) if probe.is_file() else None
             return inp
     return load_log_dirs([Path(p) for p in paths])
 

@@ -100,9 +100,10 @@ def dataset_section(ds: str, d: dict, plots: list[str]) -> list[str]:
             curve = e.get("m1_pass_at_k") or {}
             passk = ", ".join(f"k={k}: {_f(curve[str(k)])}" for k in K_SHOWN if str(k) in curve)
             rows.append([lab, str(e["t"]), str(e["size"]), str(tr["newly_forgotten"]), str(tr["both"]),
-                         str(tr["neither"]), passk or "–", _est(e.get("m1_unsolved_within_n"))])
+                         str(tr["neither"]), passk or "–", _est(e.get("m1_unsolved_within_n")),
+                         f"{e['probe']}, n = {e['n_samples']}" if e.get("n_probed") else "–"])
         lines += _table(["checkpoint", "t", "IS size (newly solved)", "newly forgotten", "both", "neither",
-                         "M1 pass@k on IS", "IS share M1 never solves"], rows)
+                         "M1 pass@k on IS", "IS share M1 never solves [Clopper-Pearson]", "M1's samples"], rows)
         if f"is_passk_{ds}.png" in plots:
             lines += ["", f"![M1 pass@k on IS(t)](is_passk_{ds}.png)"]
         lines.append("")
