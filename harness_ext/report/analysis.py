@@ -186,8 +186,9 @@ def unique(cks: Iterable[Checkpoint]) -> list[Checkpoint]:
 
 def improvement_table(ds: str, m1: Checkpoint, checkpoints: list[Checkpoint], per_ck: dict,
                       run_probe: list[dict] | None = None) -> dict:
-    """Per M_t: IS(t) vs M1, the transition table, M1's pass@k on IS(t) for k = 1..N, from the
-    deeper of M1's sampled log and the training run's own probe (`m1_test_samples.jsonl`)."""
+    """Per M_t: IS(t) vs M1, the transition table, M1's pass@k on IS(t) for k = 1..N, from M1's
+    sampled log or the training run's own probe (`m1_test_samples.jsonl`): the one holding more
+    of IS(t), the deeper on a tie."""
     m1_logs = per_ck[m1.label].get(ds, DatasetLogs())
     out = {}
     if m1_logs.greedy is None:
