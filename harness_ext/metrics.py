@@ -1,4 +1,10 @@
-"""The paper's metrics: pass@k, coverage, Distinct-N, SBERT and equation diversity, group disparity."""
+"""The paper's metrics, each defined once: a per-problem function plus its aggregation over problems.
+
+Undefined stays undefined: a value that cannot be computed (no n-gram of that order, no equation,
+fewer than two texts, a missing difficulty level) is NaN, and `UNDEFINED` says why; aggregations
+(`problem_mean`) skip NaN and count what they kept. The lm-eval tasks (`harness_ext.tasks`), the
+report and the trainer's summary all use these functions.
+"""
 from __future__ import annotations
 
 import functools
@@ -51,19 +57,22 @@ def ngram_counts(texts: Sequence[str], ns: Sequence[int]) -> dict[int, tuple[int
 
 
 def distinct_n(texts: Sequence[str], n: int) -> float:
-    """Distinct n-grams / all n-grams over `texts` (0.0 when there are none)."""
+    """Distinct n-grams / all n-grams over `texts` (NaN when the texts have no n-gram of order n)."""
     if n < 1:
         raise ValueError(f"distinct_n needs n >= 1 (got {n})")
     distinct, total = ngram_counts(texts, (n,))[n]
-    return distinct / total if total else 0.0
+    return distinct / total if total else math.nan
 
 
 def distinct_n_avg(texts: Sequence[str], ns: Sequence[int] = (1, 2, 3, 4, 5)) -> float:
-    """Mean of `distinct_n` over `ns`, tokenising each text once."""
+    """Mean of `distinct_n` over the orders in `ns` the texts have (NaN when they have none).
+
+    An order the texts are too short for is undefined, not 0: it is left out of the mean.
+    """
     if not ns or min(ns) < 1:
         raise ValueError(f"distinct_n_avg needs n values >= 1 (got {tuple(ns)})")
-    counts = ngram_counts(texts, tuple(ns))
-    return sum(d / t if t else 0.0 for d, t in counts.values()) / len(counts)
+    ratios = [d / t for d, t in ngram_counts(texts, tuple(ns)).values() if t]
+    return sum(ratios) / len(ratios) if ratios else math.nan
 
 
 EQUATION = re.compile(r"<<([^<>]*)>>")
@@ -75,9 +84,32 @@ def equations(text: str) -> list[str]:
 
 
 def distinct_equations(texts: Sequence[str]) -> float:
-    """Distinct equations / all equations pooled over `texts` (0.0 when none)."""
+    """Distinct equations / all equations pooled over `texts` (NaN when the texts hold none)."""
     pooled = [eq for text in texts for eq in equations(text)]
-    return len(set(pooled)) / len(pooled) if pooled else 0.0
+    return len(set(pooled)) / len(pooled) if pooled else math.nan
+
+
+LEVELS = {"math": (1, 2, 3, 4, 5), "arith": (1, 2, 3, 4)}  # declared difficulty levels, first to last
+MIN_TEXTS = 2  # a diversity score compares texts: fewer than 2 of a kind leave it undefined
+UNDEFINED = {
+    "distinct_n": "fewer than 2 texts, or no n-gram of any order 1-5",
+    "distinct_equations": "fewer than 2 texts, or no <<expr=value>> equation in them",
+    "sbert": "fewer than 2 texts",
+    "group_disparity": "first or last declared level missing, or first-level accuracy 0",
+}
+PER_PROBLEM_DIVERSITY = {"distinct_n": distinct_n_avg, "distinct_equations": distinct_equations}
+
+
+def problem_diversity(name: str, texts: Sequence[str]) -> float:
+    """One problem's `name` diversity (distinct_n | distinct_equations) of its texts; NaN if undefined."""
+    return PER_PROBLEM_DIVERSITY[name](texts) if len(texts) >= MIN_TEXTS else math.nan
+
+
+def problem_mean(values: Sequence[float | None]) -> tuple[float, int]:
+    """(mean over problems of the defined values, how many were defined): the one aggregation of
+    per-problem scores; NaN with 0 when none is defined."""
+    kept = [float(v) for v in values if v is not None and not math.isnan(float(v))]
+    return (sum(kept) / len(kept) if kept else math.nan), len(kept)
 
 
 def _level_number(level: Any) -> float:
@@ -89,13 +121,19 @@ def _level_number(level: Any) -> float:
     return float(digits.group())
 
 
-def group_disparity(acc_by_level: dict) -> float:
-    """(acc[lowest level] − acc[highest level]) / acc[lowest level]; NaN if empty or acc[lowest] is 0."""
-    if not acc_by_level:
+def group_disparity(acc_by_level: dict, first: Any = None, last: Any = None) -> float:
+    """GD = (acc[first] − acc[last]) / acc[first], from the declared first and last levels.
+
+    `first`/`last` default to the lowest and highest level present (only when none is declared).
+    NaN when a declared level is missing, when first == last, or when acc[first] is 0.
+    """
+    by_number = {_level_number(k): v for k, v in acc_by_level.items()}
+    if not by_number:
         return math.nan
-    ordered = sorted(acc_by_level, key=_level_number)
-    low, high = acc_by_level[ordered[0]], acc_by_level[ordered[-1]]
-    if not low:
+    lo = _level_number(first) if first is not None else min(by_number)
+    hi = _level_number(last) if last is not None else max(by_number)
+    low, high = by_number.get(lo), by_number.get(hi)
+    if low is None or high is None or lo == hi or not low:
         return math.nan
     return (low - high) / low
 

@@ -19,7 +19,7 @@ from harness_ext.errors import SelfimpError
 log = logging.getLogger(__name__)
 
 PASS_K = (1, 2, 4, 8, 16, 32, 64)
-LEVELS = {"math": (1, 2, 3, 4, 5), "arith": (1, 2, 3, 4)}
+LEVELS = metrics.LEVELS
 IMPROVE_KEYS = ("reference", "candidate")
 IN_IS = "in_improvement_set"
 _SCHEMA_TASK = (("test_list", "mbpp"), ("problem", "math"), ("choices", "csqa"))
@@ -147,18 +147,19 @@ def process_passn(doc: dict, results: Sequence) -> dict:
 
 def process_diversity(doc: dict, results: Sequence) -> dict:
     """Per class (correct / incorrect) of this doc's samples: Distinct-N, the texts for SBERT
-    (scored in the aggregation), Distinct Equations for numeric tasks; None below 2 samples."""
+    (scored in the aggregation), Distinct Equations for numeric tasks; None when undefined
+    (`metrics.UNDEFINED`: e.g. fewer than 2 texts)."""
     records = _records(results)
     out: dict[str, Any] = {"avg@n": sum(r["correct"] for r in records) / len(records)}
-    numeric = data.domain_of(task_of_doc(doc)) == "numeric"
+    names = ("distinct_n", "distinct_equations") if data.domain_of(task_of_doc(doc)) == "numeric" else ("distinct_n",)
     for cls, want in (("correct", True), ("incorrect", False)):
         texts = [r["text"] for r in records if r["correct"] is want]
-        enough = len(texts) >= 2
+        enough = len(texts) >= metrics.MIN_TEXTS
         out[f"n_problems_{cls}"] = int(enough)
-        out[f"distinct_n_{cls}"] = metrics.distinct_n_avg(texts) if enough else None
         out[f"sbert_{cls}"] = texts if enough else None
-        if numeric:
-            out[f"distinct_equations_{cls}"] = metrics.distinct_equations(texts) if enough else None
+        for name in names:
+            value = metrics.problem_diversity(name, texts)
+            out[f"{name}_{cls}"] = None if math.isnan(value) else value
     return out
 
 
@@ -174,9 +175,8 @@ def process_groups(doc: dict, results: Sequence) -> dict:
 
 # ---------------------------------------------------------------- aggregations
 def mean(values: Sequence) -> float:
-    """Mean over the values that are not None/NaN; NaN when none are left."""
-    kept = [float(v) for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
-    return sum(kept) / len(kept) if kept else math.nan
+    """Mean over the values that are not None/NaN; NaN when none are left (`metrics.problem_mean`)."""
+    return metrics.problem_mean(values)[0]
 
 
 def total(values: Sequence) -> int:
@@ -190,10 +190,10 @@ def sbert_diversity(values: Sequence) -> float:
 
 
 def _group_disparity(values: Sequence, levels: tuple[int, ...]) -> float:
+    """GD from the declared first and last level (NaN when either has no doc)."""
     by_level = {lv: [c for level, c in values if level == lv] for lv in (levels[0], levels[-1])}
-    if not all(by_level.values()):
-        return math.nan
-    return metrics.group_disparity({lv: sum(cs) / len(cs) for lv, cs in by_level.items()})
+    acc = {lv: sum(cs) / len(cs) for lv, cs in by_level.items() if cs}
+    return metrics.group_disparity(acc, levels[0], levels[-1])
 
 
 def group_disparity_math(values: Sequence) -> float:

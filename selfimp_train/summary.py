@@ -9,7 +9,7 @@ from typing import Any
 
 from harness_ext.improve import compare_solved
 from harness_ext.io import atomic_write_json, atomic_write_jsonl, read_jsonl
-from harness_ext.metrics import distinct_n_avg, pass_at_k
+from harness_ext.metrics import pass_at_k, problem_diversity, problem_mean
 from selfimp_train.config import TrainConfig
 from selfimp_train.loop import EVAL_RECORDS, judge, load_task, make_sampler
 from selfimp_train.pairs import group_by_question
@@ -19,13 +19,10 @@ SUMMARY = "summary.json"
 
 
 def correct_diversity(records: list[dict]) -> float | None:
-    """Mean over questions (with >= 2 correct samples) of Distinct-N (n=1..5) of the correct samples."""
-    scores = [
-        distinct_n_avg(texts)
-        for recs in group_by_question(records).values()
-        if len(texts := [r["completion"] for r in recs if r["correct"]]) >= 2
-    ]
-    return sum(scores) / len(scores) if scores else None
+    """Mean over questions of Distinct-N (n=1..5) of the correct samples (where defined: >= 2 texts)."""
+    value, kept = problem_mean([problem_diversity("distinct_n", [r["completion"] for r in recs if r["correct"]])
+                                for recs in group_by_question(records).values()])
+    return value if kept else None
 
 
 def greedy_solved(run_dir: Path, checkpoint: str) -> dict[str, bool]:

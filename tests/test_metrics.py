@@ -73,20 +73,20 @@ def test_distinct_n_hand_values():
     assert distinct_n(texts, 2) == pytest.approx(3 / 5)
     assert distinct_n(texts, 3) == pytest.approx(1.0)
     assert distinct_n(texts, 4) == pytest.approx(1.0)   # only "a b a b"
-    assert distinct_n(texts, 5) == 0.0                  # no 5-grams at all
-    assert distinct_n_avg(texts) == pytest.approx((3 / 7 + 3 / 5 + 1 + 1 + 0) / 5)
+    assert math.isnan(distinct_n(texts, 5))             # no 5-grams at all: undefined, not 0
+    assert distinct_n_avg(texts) == pytest.approx((3 / 7 + 3 / 5 + 1 + 1) / 4)  # order 5 left out
     assert distinct_n_avg(texts, ns=(1, 2)) == pytest.approx((3 / 7 + 3 / 5) / 2)
 
 
 def test_distinct_n_ngrams_do_not_cross_texts_and_duplicates_count():
-    assert distinct_n(["a", "b"], 2) == 0.0
+    assert math.isnan(distinct_n(["a", "b"], 2))
     assert distinct_n(["x y", "x y"], 2) == 0.5
     assert distinct_n(["x  y\n", "x y"], 1) == 0.5     # str.split() tokens
 
 
 @pytest.mark.parametrize("texts", [[], [""], ["   "]])
 def test_distinct_n_empty(texts):
-    assert distinct_n(texts, 1) == 0.0 and distinct_n_avg(texts) == 0.0
+    assert math.isnan(distinct_n(texts, 1)) and math.isnan(distinct_n_avg(texts))
 
 
 def test_distinct_n_single_text():
@@ -127,8 +127,8 @@ def test_equations_from_real_gsm8k_solution():
 def test_distinct_equations():
     texts = ["<<1+1=2>> <<2*3=6>>", "<<1 + 1=2>>", "<<2*4=8>>"]
     assert distinct_equations(texts) == pytest.approx(3 / 4)
-    assert distinct_equations(["plain", ""]) == 0.0
-    assert distinct_equations([]) == 0.0
+    assert math.isnan(distinct_equations(["plain", ""]))  # no equation: undefined, not 0
+    assert math.isnan(distinct_equations([]))
 
 
 # ---- group disparity ----
@@ -138,15 +138,21 @@ def test_distinct_equations():
     ({"Level 5": 0.2, "Level 1": 0.8}, 0.75),
     ({"level_10": 0.1, "level_2": 0.4, "level_1": 0.5}, 0.8),   # numeric, not string, order
     ({1: 0.3, 5: 0.6}, -1.0),
-    ({2: 0.5}, 0.0),
 ])
 def test_group_disparity(acc, expected):
     assert group_disparity(acc) == pytest.approx(expected)
 
 
-@pytest.mark.parametrize("acc", [{}, {1: 0.0, 5: 0.2}])
+def test_group_disparity_uses_the_declared_levels():
+    assert group_disparity({1: 0.8, 3: 0.5, 5: 0.2}, 1, 5) == pytest.approx(0.75)
+    assert group_disparity({1: 0.8, 3: 0.5, 4: 0.4}, 1, 4) == pytest.approx(0.5)
+    assert math.isnan(group_disparity({2: 0.8, 5: 0.2}, 1, 5))   # level 1 missing: undefined
+    assert math.isnan(group_disparity({1: 0.8, 3: 0.2}, 1, 5))   # level 5 missing
+
+
+@pytest.mark.parametrize("acc", [{}, {1: 0.0, 5: 0.2}, {2: 0.5}])
 def test_group_disparity_nan(acc):
-    assert math.isnan(group_disparity(acc))
+    assert math.isnan(group_disparity(acc))  # one level only: no disparity, not 0
 
 
 def test_group_disparity_rejects_levels_without_numbers():

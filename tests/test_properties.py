@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from harness_ext.metrics import distinct_equations, distinct_n, distinct_n_avg, group_disparity, pass_at_k
+from harness_ext.metrics import distinct_equations, distinct_n, distinct_n_avg, equations, group_disparity, pass_at_k
 from harness_ext.verify import ChoiceReference, get_verifier, math_expr
 
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -94,14 +94,16 @@ WORDS = st.lists(st.text(alphabet="ab c\n", max_size=40), max_size=8)
 @FAST
 @given(texts=WORDS, n=st.integers(1, 6))
 def test_distinct_n_in_unit_interval(texts, n):
-    assert 0.0 <= distinct_n(texts, n) <= 1.0
-    assert 0.0 <= distinct_n_avg(texts) <= 1.0
+    for value in (distinct_n(texts, n), distinct_n_avg(texts)):
+        assert math.isnan(value) or 0.0 < value <= 1.0
 
 
 @FAST
 @given(texts=st.lists(st.text(alphabet="<>=+12 x", max_size=60), max_size=8))
 def test_distinct_equations_in_unit_interval(texts):
-    assert 0.0 <= distinct_equations(texts) <= 1.0
+    value = distinct_equations(texts)
+    assert math.isnan(value) == (not any(equations(t) for t in texts))
+    assert math.isnan(value) or 0.0 < value <= 1.0
 
 
 @FAST

@@ -9,8 +9,7 @@ from lmeval_logs import log_line, our_log_lines, write_log
 
 from harness_ext import metrics
 from harness_ext.report import main, write_report
-from harness_ext.report.analysis import Options, dataset_verdict
-from harness_ext.report.inputs import Checkpoint
+from harness_ext.report.analysis import Options
 
 BLOCKS = 4  # the 10-doc pattern below, 4 times: 40 test problems
 SOLVED = {  # greedy pass@1 pattern per 10 docs
@@ -134,45 +133,62 @@ def test_ood_and_groups(report):
     assert rep["groups"]["selfimp_arith"]["sft_3"]["group_disparity"]["value"] == pytest.approx(0.2)
 
 
+def headline_rows(rep, method):
+    return {row["axis"]: row for row in rep["headline"][method]["rows"]}
+
+
 def test_verdicts_and_cis(report):
     rep, _ = report
     for e in estimates(rep):
         if e["value"] is not None:
             assert e["ci"][0] <= e["value"] + 1e-12 and e["value"] <= e["ci"][1] + 1e-12, e
-    sft, dpo = rep["verdict"]["sft"], rep["verdict"]["dpo"]
-    assert sft["last"] == "sft_3"
+    assert rep["headline"]["sft"]["last"] == "sft_3"
+    sft, dpo = headline_rows(rep, "sft"), headline_rows(rep, "dpo")
+    # 12 newly solved, 0 forgotten of 40: exact McNemar p = 2 * 0.5^12
     assert sft["accuracy"]["verdict"] == "progress" and sft["accuracy"]["value"] == pytest.approx(0.3)
-    assert sft["diversity"]["verdict"] == "regress"
-    assert sft["ood"]["verdict"] == "no significant change" and sft["ood"]["value"] == 0.0
-    assert sft["fairness"]["verdict"] == "progress" and sft["fairness"]["value"] == pytest.approx(0.2 - 0.9)
-    beyond = sft["beyond_m1_sampling"]
-    assert beyond["value"] == pytest.approx(1 / 3) and beyond["is_size"] == 12
-    lo, hi = beyond["ci"]
-    # 4 samples per doc: too few to call "progress" beyond M1's sampling space (the paper's N is 50-64).
-    assert beyond["verdict"] == ("inconclusive" if lo > 0.1 else "regress" if hi < 0.1 else "no significant change")
-    assert "'progress' needs n >= 50" in beyond["effect"]
+    assert sft["accuracy"]["p"] == pytest.approx(2 * 0.5 ** 12)
+    assert sft["diversity"]["verdict"] == "regress"  # same text twice vs two different texts, matched m = 2
+    assert sft["OOD"]["verdict"] == "no significant change" and sft["OOD"]["value"] == 0.0
+    # level 4 went 0.1 -> 0.8 (7 newly solved, p = 2^-6), not significant among 13 tests after Holm
+    assert sft["fairness"]["verdict"] == "no significant change"
+    assert sft["fairness"]["group_disparity"] == pytest.approx([0.9, 0.2])
+    beyond = sft["beyond M1's sampling space"]
+    assert beyond["value"] == pytest.approx(1 / 3) and "4 of 12" in beyond["detail"]
+    assert beyond["verdict"] == "inconclusive" and "shallow" in beyond["detail"]  # 4 samples: too shallow
     assert dpo["accuracy"]["verdict"] == "no significant change" and dpo["accuracy"]["value"] == 0.0
-    assert dpo["beyond_m1_sampling"] is None  # IS(2) of DPO is empty
+    assert dpo["beyond M1's sampling space"]["verdict"] == "not measured"  # IS(2) of DPO is empty
+    assert dpo["beyond M1's sampling space"]["reason"] == "empty improvement set"
 
 
-@pytest.mark.parametrize("n, expected", [(8, "inconclusive"), (64, "progress")])
-def test_beyond_sampling_progress_needs_the_papers_depth(n, expected):
-    """Half of IS(2) unsolved by M1 in n samples: with 8 samples that may be sampling depth, with 64 it is not."""
-    m1, m2 = Checkpoint("M1", 1, "run", {}), Checkpoint("M2", 2, "sft", {})
-    probe = {"n_samples": n, "size": 20, "m1_unsolved_within_n": {"value": 0.5, "ci": [0.3, 0.7]}}
-    out = {"improvement": {"M2": probe}, "diversity": {}}
-    verdict = dataset_verdict("selfimp_arith", m1, {"sft": [m1, m2]}, {"M1": {}, "M2": {}}, out, seed=0)["sft"]["beyond_m1_sampling"]
-    assert verdict["verdict"] == expected
-    probe["m1_unsolved_within_n"]["ci"] = [0.0, 0.05]  # M1 solves nearly all: "regress" holds at any n
-    verdict = dataset_verdict("selfimp_arith", m1, {"sft": [m1, m2]}, {"M1": {}, "M2": {}}, out, seed=0)["sft"]["beyond_m1_sampling"]
-    assert verdict["verdict"] == "regress"
+def test_one_family_holm_adjusted(report):
+    rep, _ = report
+    family = rep["verdicts"]
+    ps = [v["p"] for v in family if v["p"] is not None]
+    assert len(ps) == 13  # 14 comparisons (no comparison twice), one undefined (empty IS)
+    assert len({(v["method"], v["axis"], v["dataset"], v["compare"]) for v in family}) == len(family)
+    assert len({(v["method"], v["compare"]) for v in family if v["axis"] in ("accuracy", "trajectory")}) == 4
+    order = sorted(range(len(ps)), key=lambda i: ps[i])
+    expected = [min(1.0, max((len(ps) - r) * ps[order[r]] for r in range(k + 1))) for k in range(len(ps))]
+    adjusted = [v["p_adjusted"] for v in family if v["p"] is not None]
+    assert [adjusted[i] for i in order] == pytest.approx(expected)
+
+
+def test_trajectory_each_round_vs_m1_and_parent(report):
+    tr = report[0]["datasets"]["selfimp_arith"]["trajectory"]["sft"]
+    assert tr["best"] == "sft_3"
+    r2, r3 = tr["rounds"][1], tr["rounds"][2]
+    assert r2["vs_m1"]["compare"] == r2["vs_parent"]["compare"] == "sft_2 vs M1"
+    assert r3["vs_parent"]["compare"] == "sft_3 vs sft_2" and r3["vs_parent"]["value"] == pytest.approx(0.2)
+    assert r3["vs_m1"]["verdict"] == "progress"
+    assert report[0]["datasets"]["selfimp_arith"]["trajectory"]["dpo"]["best"] == "M1"  # a tie keeps the earliest
 
 
 def test_files_written(report):
     rep, out = report
     assert json.loads((out / "report.json").read_text()) == rep
     md = (out / "report.md").read_text()
-    assert "## Verdict" in md and "| sft | accuracy | progress |" in md and "coverage" in md
+    assert "## Verdict" in md and "| accuracy | selfimp_arith | **progress** |" in md and "coverage" in md
+    assert "p (Holm)" in md and "best round **sft_3**" in md
     for name in ("pass1_selfimp_arith.png", "is_passk_selfimp_arith.png", "diversity_selfimp_arith.png",
                  "ood.png", "groups_selfimp_arith.png"):
         assert name in rep["plots"] and (out / name).stat().st_size > 5000
@@ -216,14 +232,18 @@ def test_compare_builtin_logs_with_repeats(tmp_path):
                  "--no-sbert"]) == 0
     rep = json.loads((tmp_path / "r" / "report.json").read_text())
     d = rep["datasets"]["gsm8k"]
-    assert d["pass1"]["base"]["value"] == pytest.approx(2 / 3) and d["pass1"]["tuned"]["value"] == pytest.approx(2 / 3)
+    # several samples per doc and no greedy log: pass@1 is avg@n, labelled so
+    assert d["pass1"]["base"]["value"] == pytest.approx(7 / 12) and d["pass1"]["tuned"]["value"] == pytest.approx(8 / 12)
+    assert d["pass1"]["base"]["measure"] == "avg@4"
     imp = d["improvement"]["tuned"]
     assert imp["transitions"] == {"newly_solved": 1, "newly_forgotten": 1, "both": 1, "neither": 0}
     assert imp["m1_pass_at_k"] == pytest.approx({"1": 0.25, "2": 0.5, "3": 0.75, "4": 1.0})
     assert d["coverage"]["value"] == pytest.approx(7 / 12) and d["coverage"]["recommended"] == "dpo"
-    assert d["diversity"]["tuned"]["correct"]["distinct_equations"]["value"] == 0.0  # no <<expr>> annotations
+    assert d["diversity"]["tuned"]["correct"]["distinct_equations"] is None  # no <<expr>> annotation: undefined
     assert d["diversity"]["base"]["incorrect"]["n_questions"] == 2  # docs "5" and "7" have >= 2 wrong samples
-    assert "| tuned | accuracy | no significant change |" in (tmp_path / "r" / "report.md").read_text()
+    acc = headline_rows(rep, "tuned")["accuracy"]
+    assert acc["verdict"] == "no significant change" and acc["test"] == "Wilcoxon signed-rank (paired)"
+    assert acc["value"] == pytest.approx(1 / 12)
 
 
 def test_groups_log_stands_in_for_ood_pass1(tmp_path):
@@ -238,3 +258,35 @@ def test_groups_log_stands_in_for_ood_pass1(tmp_path):
     assert rep["ood"]["selfimp_math"]["m2"]["value"] == 0.75
     assert rep["groups"]["selfimp_math"]["m1"]["acc_by_level"] == {"1": 0.5, "5": 0.0}
     assert rep["groups"]["selfimp_math"]["m2"]["group_disparity"]["value"] == -1.0  # L1 0.5, L5 1.0
+    assert rep["groups"]["selfimp_math"]["m1"]["declared_levels"] == [1, 5]
+
+
+def test_coverage_on_training_questions_from_the_runs_own_samples(tmp_path):
+    """A run dir: M1's coverage comes from its round-2 samples on training questions (split stated)."""
+    build_sweep(tmp_path)
+    (tmp_path / "manifest.json").write_text(json.dumps({"iterations": [
+        {"t": 1, "samples": None}, {"t": 2, "samples": "samples_2.jsonl"}]}))
+    records = [{"question_id": f"train-{q}", "completion": "c", "answer": "3", "correct": k < q}
+               for q in range(4) for k in range(4)]  # 0, 1, 2, 3 correct of 4
+    (tmp_path / "samples_2.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    rep = write_report([str(tmp_path)], tmp_path / "out", opts=Options(sbert=False))
+    d = rep["datasets"]["selfimp_arith"]
+    assert d["coverage_train"]["value"] == pytest.approx(6 / 16) and d["coverage_train"]["split"] == "train"
+    assert d["coverage"]["split"] == "test"
+    assert "M1 coverage on train questions" in (tmp_path / "out" / "report.md").read_text()
+
+
+def test_the_runs_deeper_probe_of_m1_decides_the_beyond_axis(tmp_path):
+    """A run dir's m1_test_samples.jsonl (64 samples per test question M1 fails) is deeper than the
+    sweep's n = 4: M1's pass@k on IS(t) and the beyond-M1 test use it."""
+    build_sweep(tmp_path)
+    (tmp_path / "manifest.json").write_text(json.dumps({"iterations": []}))
+    failed = [f"q{10 * b + i}" for b in range(BLOCKS) for i in range(10) if i not in SOLVED["M1"]]
+    records = [{"question_id": q, "completion": "c", "answer": "3", "correct": k == 0} for q in failed for k in range(64)]
+    (tmp_path / "m1_test_samples.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    rep = write_report([str(tmp_path)], tmp_path / "out", opts=Options(sbert=False))
+    imp = rep["datasets"]["selfimp_arith"]["improvement"]["sft_3"]
+    assert imp["n_samples"] == 64 and imp["n_probed"] == 12 and imp["probe"].endswith("m1_test_samples.jsonl")
+    assert imp["m1_pass_at_k"]["64"] == 1.0 and imp["m1_pass_at_k"]["1"] == pytest.approx(1 / 64)
+    beyond = headline_rows(rep, "sft")["beyond M1's sampling space"]
+    assert beyond["value"] == 0.0 and "shallow" not in beyond["detail"]

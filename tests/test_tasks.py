@@ -119,6 +119,9 @@ def test_process_diversity_splits_classes_and_skips_small_ones():
     assert out["distinct_n_incorrect"] is None and out["sbert_incorrect"] is None
     csqa = tasks.process_diversity(data.load_rows("csqa", "test")[0], [recs])
     assert not any("equations" in k for k in csqa)
+    no_eq = tasks.process_diversity(doc, [[rec(False, "#### 7"), rec(False, "it is 8\n#### 8")]])
+    assert no_eq["distinct_n_incorrect"] is not None
+    assert no_eq["distinct_equations_incorrect"] is None  # no equation: undefined, not 0
 
 
 def test_sbert_is_scored_in_the_aggregation_over_all_docs():

@@ -5,11 +5,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness_ext.errors import SelfimpError
-from harness_ext.io import read_json
+from harness_ext.io import read_json, read_jsonl
 from harness_ext.samples import SampleLog, read_sample_logs
 from harness_ext.sweep import DEFAULT_SUBDIR, SWEEP_FILE, is_dir_name
 
 MANIFEST_FILE = "manifest.json"
+M1_PROBE_FILE = "m1_test_samples.jsonl"  # written by selfimp_train.summary (M1_TEST_SAMPLES)
 
 
 @dataclass
@@ -28,6 +29,8 @@ class ReportInput:
     checkpoints: list[Checkpoint]
     train_task: str | None = None
     missing: list[str] = field(default_factory=list)  # sweep checkpoints with no logs yet
+    train_samples: list[dict] | None = None  # the run's round-2 samples of M1 on training questions
+    m1_probe: list[dict] | None = None  # the run's m1_test_samples.jsonl (M1's deep probe of test questions)
 
 
 def load_inputs(paths: list[str | Path]) -> ReportInput:
@@ -42,8 +45,21 @@ def load_inputs(paths: list[str | Path]) -> ReportInput:
             sweep = path / DEFAULT_SUBDIR
             if not (sweep / SWEEP_FILE).is_file():
                 raise SelfimpError(f"{path}: training run with no sweep yet: run `selfimp-eval sweep {path}` first")
-            return load_sweep(sweep)
+            inp = load_sweep(sweep)
+            inp.train_samples = m1_train_samples(path)
+            probe = path / M1_PROBE_FILE
+            inp.m1_probe = read_jsonl(probe) if probe.is_file() else None
+            return inp
     return load_log_dirs([Path(p) for p in paths])
+
+
+def m1_train_samples(run_dir: Path) -> list[dict] | None:
+    """M1's samples on training questions: the run's round-2 samples file, when it has one."""
+    manifest = read_json(run_dir / MANIFEST_FILE)
+    its = manifest.get("iterations") if isinstance(manifest, dict) else None
+    files = [it.get("samples") for it in its or [] if isinstance(it, dict) and it.get("t") == 2 and it.get("samples")]
+    path = run_dir / files[0] if files else None
+    return read_jsonl(path) if path is not None and path.is_file() else None
 
 
 def load_log_dirs(paths: list[Path], method: str = "run") -> ReportInput:

@@ -19,25 +19,79 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + ["| " + " | ".join(r) + " |" for r in rows]
 
 
-def verdict_section(report: dict) -> list[str]:
-    lines = ["## Verdict (last iteration vs M1, 95% bootstrap CI)", ""]
-    if not report["verdict"]:
+def _p(x) -> str:
+    return "–" if x is None else f"{x:.2g}" if x < 0.001 else f"{x:.3f}"
+
+
+def _ci(v: dict) -> str:
+    if v.get("value") is None:
+        return "–"
+    lo, hi = v["ci"]
+    return f"{v['value']:+.3f} [{_f(lo)}, {_f(hi)}]"
+
+
+def headline_section(report: dict) -> list[str]:
+    lines = ["## Verdict: last round vs M1", ""]
+    if not report["headline"]:
         return lines + ["Only one checkpoint: nothing to compare.", ""]
-    axes = (("accuracy", "accuracy"), ("beyond_m1_sampling", "ability beyond M1's sampling space"),
-            ("diversity", "diversity"), ("ood", "OOD"), ("fairness", "fairness across difficulty"))
+    for method, h in report["headline"].items():
+        lines += [f"**{method}** ({h['last']} vs {report['m1']}); p adjusted by Holm over all "
+                  f"{len(report['verdicts'])} tests of this report:", ""]
+        rows = []
+        for v in h["rows"]:
+            if v["axis"] == "fairness":
+                rows.append([v["axis"], v["dataset"], f"**{v['verdict']}**", v.get("what_happened") or v.get("reason", ""),
+                             "", "", v.get("measure", "")])
+            else:
+                rows.append([v["axis"], v["dataset"], f"**{v['verdict']}**", _ci(v), _p(v["p"]), _p(v["p_adjusted"]),
+                             f"{v['measure']}; {v['test']}, CI {v['ci_method']}" + (f"; {v['detail']}" if v["detail"] else "")
+                             + (f"; undefined: {v['reason']}" if v["reason"] else "")])
+        lines += _table(["axis", "dataset", "verdict", "effect [95% CI]", "p", "p (Holm)", "measure, test, CI"], rows)
+        lines.append("")
+    return lines
+
+
+def family_section(report: dict) -> list[str]:
+    lines = ["## Every test of this report (one family, Holm-Bonferroni)", ""]
+    rows = [[v["method"], v["axis"], v["dataset"], v["compare"], v["verdict"], _ci(v), _p(v["p"]), _p(v["p_adjusted"]),
+             v["test"]] for v in report["verdicts"]]
+    return lines + _table(["method", "axis", "dataset", "comparison", "verdict", "effect [95% CI]", "p", "p (Holm)",
+                           "test"], rows) + [""]
+
+
+def trajectory_section(d: dict) -> list[str]:
+    lines = ["### Trajectory: each round vs M1 and vs its parent", ""]
+    for method, tr in d.get("trajectory", {}).items():
+        rows = [[r["label"], _f(r["pass1"]),
+                 *(f"{_ci(r[k])} {r[k]['verdict']} (p_Holm {_p(r[k]['p_adjusted'])})" if r[k] else "–"
+                   for k in ("vs_m1", "vs_parent"))] for r in tr["rounds"]]
+        lines += [f"{method}: best round **{tr['best']}**.", ""]
+        lines += _table(["round", "pass@1", "vs M1", "vs parent"], rows) + [""]
+    return lines
+
+
+def matched_section(d: dict) -> list[str]:
+    if not d.get("matched_diversity"):
+        return []
+    lines = ["### Diversity at matched sample count (paired, same problems, m samples per model)", ""]
     rows = []
-    for method, v in report["verdict"].items():
-        for key, name in axes:
-            e = v.get(key)
-            rows.append([method, name, e["verdict"] if e else "not measured", _est(e), e["effect"] if e else ""])
-    return lines + _table(["method", "axis", "verdict", "effect [95% CI]", "measure"], rows) + [""]
+    for lab, e in d["matched_diversity"].items():
+        for kind in ("correct", "incorrect"):
+            k = e[kind]
+            m = k["m"]
+            for name, v in k.items():
+                if isinstance(v, dict) and "before" in v:
+                    rows.append([lab, kind, name, str(v["n_problems"]), f"{m['min']}–{m['max']}" if m else "–",
+                                 _f(v["before"]), _f(v["after"])])
+    return lines + _table(["vs M1", "samples", "metric", "problems", "m", "M1", "this model"], rows) + [""]
 
 
 def dataset_section(ds: str, d: dict, plots: list[str]) -> list[str]:
     lines = [f"## {ds}", "", "### Greedy pass@1", ""]
-    lines += _table(["checkpoint", "task", "docs", "pass@1 [95% CI]"],
-                    [[lab, e["task"], str(e["n_docs"]), _est(e)] for lab, e in d["pass1"].items()])
+    lines += _table(["checkpoint", "task", "docs", "measure", "pass@1 [95% bootstrap CI]"],
+                    [[lab, e["task"], str(e["n_docs"]), e["measure"], _est(e)] for lab, e in d["pass1"].items()])
     lines += ["", f"![pass@1](pass1_{ds}.png)" if f"pass1_{ds}.png" in plots else "", ""]
+    lines += trajectory_section(d)
     if d["improvement"]:
         lines += ["### Improvement sets IS(t) and transitions M1 → M_t", ""]
         rows = []
@@ -46,19 +100,20 @@ def dataset_section(ds: str, d: dict, plots: list[str]) -> list[str]:
             curve = e.get("m1_pass_at_k") or {}
             passk = ", ".join(f"k={k}: {_f(curve[str(k)])}" for k in K_SHOWN if str(k) in curve)
             rows.append([lab, str(e["t"]), str(e["size"]), str(tr["newly_forgotten"]), str(tr["both"]),
-                         str(tr["neither"]), passk or "–", _est(e.get("m1_unsolved_within_n"))])
+                         str(tr["neither"]), passk or "–", _est(e.get("m1_unsolved_within_n")),
+                         f"{e['probe']}, n = {e['n_samples']}" if e.get("n_probed") else "–"])
         lines += _table(["checkpoint", "t", "IS size (newly solved)", "newly forgotten", "both", "neither",
-                         "M1 pass@k on IS", "IS share M1 never solves"], rows)
+                         "M1 pass@k on IS", "IS share M1 never solves [Clopper-Pearson]", "M1's samples"], rows)
         if f"is_passk_{ds}.png" in plots:
             lines += ["", f"![M1 pass@k on IS(t)](is_passk_{ds}.png)"]
         lines.append("")
-    cov = d.get("coverage")
-    if cov:
-        lines += ["### M1 coverage and method advice", "",
-                  f"M1's correct-answer coverage (avg@{cov['n_samples']} over {cov['n_docs']} problems, "
+    for cov in (c for c in (d.get("coverage_train"), d.get("coverage")) if c):
+        lines += [f"### M1 coverage on {cov['split']} questions and method advice", "",
+                  f"M1's correct-answer coverage (avg@{cov['n_samples']} over {cov['n_docs']} {cov['split']} problems, "
                   f"{cov['task']}): **{_f(cov['value'])}**. {cov['advice']}.", ""]
     if d["diversity"]:
-        lines += ["### Diversity of sampled answers (per question, mean [95% CI])", ""]
+        lines += ["### Diversity of sampled answers, pooled as in the paper (all samples per problem; "
+                  "counts not matched across models), mean [95% CI]", ""]
         rows = []
         for lab, e in d["diversity"].items():
             for kind in ("correct", "incorrect"):
@@ -69,6 +124,7 @@ def dataset_section(ds: str, d: dict, plots: list[str]) -> list[str]:
         if f"diversity_{ds}.png" in plots:
             lines += ["", f"![diversity](diversity_{ds}.png)"]
         lines.append("")
+    lines += matched_section(d)
     return lines
 
 
@@ -78,19 +134,24 @@ def render(report: dict, plots: list[str]) -> str:
              f"Series: " + "; ".join(f"{m}: {' → '.join(labs)}" for m, labs in report["series"].items()) + ".", ""]
     if report["missing_checkpoints"]:
         lines += [f"Not evaluated yet (left out): {', '.join(report['missing_checkpoints'])}.", ""]
-    lines += verdict_section(report)
+    lines += headline_section(report)
     for ds, d in report["datasets"].items():
         lines += dataset_section(ds, d, plots)
+    lines += family_section(report)
     if report["ood"]:
         lines += ["## Out-of-distribution pass@1", ""]
         rows = [[ds, lab, str(e["n_docs"]), _est(e)] for ds, t in report["ood"].items() for lab, e in t.items()]
         lines += _table(["dataset", "checkpoint", "docs", "pass@1 [95% CI]"], rows)
+        lines += [""] + [f"Pooled over {', '.join(e['datasets'])} ({method}, {e['last']} − M1; a summary, "
+                         f"not a verdict — each dataset has its own above): {_ci(e)}"
+                         for method, e in report.get("ood_pooled", {}).items()]
         lines += ["", "![OOD](ood.png)" if "ood.png" in plots else "", ""]
     for ds, table in report["groups"].items():
         lines += [f"## Accuracy per difficulty level: {ds}", ""]
         levels = sorted({lv for e in table.values() for lv in e["acc_by_level"]}, key=int)
-        rows = [[lab] + [_f(e["acc_by_level"].get(lv)) for lv in levels] + [_est(e["group_disparity"])]
-                for lab, e in table.items()]
+        rows = [[lab] + [_f(e["acc_by_level"].get(lv)) for lv in levels]
+                + [_est(e["group_disparity"]) if e["group_disparity_undefined"] is None
+                   else f"undefined: {e['group_disparity_undefined']}"] for lab, e in table.items()]
         lines += _table(["checkpoint"] + [f"L{lv}" for lv in levels] + ["GD [95% CI]"], rows)
         lines += ["", f"![groups](groups_{ds}.png)" if f"groups_{ds}.png" in plots else "", ""]
     return "\n".join(lines) + "\n"
