@@ -3,6 +3,7 @@ launch --config_file` does, and the DeepSpeed ZeRO-3 one becomes a valid DeepSpe
 TRL trainers' arguments (a dry construction: no GPU, no process group, no model)."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,15 @@ def test_shipped_configs_parse_as_accelerate_launch_reads_them():
     assert multi.distributed_type == DistributedType.MULTI_GPU and multi.num_processes == 8
     readme = (EXAMPLES.parents[1] / "README.md").read_text()
     assert "examples/accelerate/deepspeed_zero3.yaml" in readme and "examples/accelerate/multi_gpu.yaml" in readme
+
+
+def test_readme_names_the_tests_that_exercise_the_scale_out_commands():
+    repo = EXAMPLES.parents[1]
+    tested = (repo / "README.md").read_text().split("### What is tested where")[1].split("\n## ")[0]
+    named = set(re.findall(r"`(tests/test_\w+\.py)`", tested))
+    assert {"tests/test_scale_out_train.py", "tests/test_scale_out_eval.py", "tests/test_accelerate_configs.py"} <= named
+    assert all((repo / path).is_file() for path in named)
+    assert "accelerate launch --multi_gpu --num_processes 2" in tested  # what tests/scale_out.py launches
 
 
 def test_zero3_config_is_a_valid_deepspeed_config_for_the_trainers():
