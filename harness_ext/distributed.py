@@ -4,7 +4,8 @@
 CUDA they join one gloo process group only when asked for the CPU (`PartialState(cpu=True)`);
 otherwise each would believe it is the only, and main, process. (`--cpu --num_processes N`
 starts a single process: accelerate runs several CPU processes only through mpirun.)
-Training, the loop and the sweep all take their state from `process_state()`.
+The loop, the sweep and lm-eval's HF model (`lm_eval_compat.install_data_parallel`) take their
+state from `process_state()`; the TRL trainers' arguments remake the state on the same group.
 """
 from __future__ import annotations
 

@@ -20,7 +20,7 @@ import os
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from harness_ext.errors import SelfimpError
 
@@ -140,7 +140,9 @@ def install_data_parallel() -> None:
         cls.apply_filters = _without_padding_responses(cls.apply_filters)
 
 
-def _without_padding_responses(apply_filters):
+def _without_padding_responses(apply_filters: Callable) -> Callable:
+    """`Task.apply_filters` that first cuts every request's responses to its `repeats`."""
+
     def apply(self):
         for instance in self._instances:
             if isinstance(instance.repeats, int):
