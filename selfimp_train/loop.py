@@ -26,6 +26,7 @@ from accelerate import PartialState
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from harness_ext.data import load_rows
+from harness_ext.distributed import process_state
 from harness_ext.errors import SelfimpError
 from harness_ext.io import atomic_write_json, atomic_write_jsonl, read_json, read_jsonl
 from harness_ext.metrics import coverage
@@ -294,7 +295,7 @@ def progress_line(record: dict) -> str:
 def run(cfg: TrainConfig, log=print) -> dict:
     """Run (or resume) the whole loop; returns the final manifest. Under `accelerate launch`
     every process trains; the main process alone samples, evaluates and writes files."""
-    state = PartialState()
+    state = process_state()
     data = load_task(cfg)
     check_inputs(cfg, data)
     manifest = mf.open_manifest(cfg) if state.is_main_process else None
