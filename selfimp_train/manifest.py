@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from harness_ext.errors import SelfimpError
+from harness_ext.eval_setting import EvalSetting
 from harness_ext.io import atomic_write_json, read_json
 from selfimp_train.config import RESUME_FREE_FIELDS, TrainConfig
 
@@ -30,8 +31,9 @@ def _config_differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     return sorted(k for k in keys if old.get(k) != new.get(k))
 
 
-def open_manifest(cfg: TrainConfig) -> dict[str, Any]:
-    """A fresh manifest for a new run dir, or the existing one for `--resume` (config must match)."""
+def open_manifest(cfg: TrainConfig, eval_setting: EvalSetting) -> dict[str, Any]:
+    """A fresh manifest for a new run dir, or the existing one for `--resume` (config and
+    evaluation setting must match)."""
     run_dir = cfg.run_dir
     path = run_dir / MANIFEST
     exists = run_dir.exists() and any(run_dir.iterdir())
@@ -47,6 +49,9 @@ def open_manifest(cfg: TrainConfig) -> dict[str, Any]:
         if changed:
             detail = ", ".join(f"{k}: {manifest['config'].get(k)!r} -> {getattr(cfg, k, None)!r}" for k in changed)
             raise SelfimpError(f"--resume: config differs from the run in {run_dir} ({detail})")
+        if manifest.get("eval_setting") != eval_setting.to_dict():
+            raise SelfimpError(f"--resume: {path}: field 'eval_setting' differs from this run's "
+                               f"({manifest.get('eval_setting')!r} -> {eval_setting.to_dict()!r})")
         manifest["config"] = cfg.to_dict()
         return manifest
     manifest = {
@@ -57,6 +62,7 @@ def open_manifest(cfg: TrainConfig) -> dict[str, Any]:
         "seed": cfg.seed,
         "config": cfg.to_dict(),
         "versions": versions(),
+        "eval_setting": eval_setting.to_dict(),
         "samples": {},
         "iterations": [],
     }
