@@ -28,6 +28,7 @@ class ReportInput:
     checkpoints: list[Checkpoint]
     train_task: str | None = None
     missing: list[str] = field(default_factory=list)  # sweep checkpoints with no logs yet
+    trainer_comparison: dict | None = None  # sweep.json's: same evaluation setting as the trainer's?
 
 
 def load_inputs(paths: list[str | Path]) -> ReportInput:
@@ -75,6 +76,10 @@ def load_sweep(sweep: Path) -> ReportInput:
         checkpoints.append(Checkpoint(entry["label"], entry["t"], str(method), read_sample_logs(out)))
     if not checkpoints:
         raise SelfimpError(f"{sweep}: no checkpoint of the sweep has sample logs yet")
+    comparison = meta.get("trainer_comparison")
+    if comparison is not None and not isinstance(comparison, dict):
+        raise SelfimpError(f"{where}: field 'trainer_comparison' must be an object or null")
     return ReportInput(
-        source=[str(sweep)], checkpoints=checkpoints, train_task=meta.get("train_task"), missing=missing
+        source=[str(sweep)], checkpoints=checkpoints, train_task=meta.get("train_task"), missing=missing,
+        trainer_comparison=comparison,
     )
