@@ -15,7 +15,6 @@ from harness_ext.prompts import max_gen_toks, stop_sequences
 # harness_ext.prompts.prompt(), no chat template, the tokenizer's own special tokens (lm-eval's default)
 PROMPT_FORMAT = "selfimp-zero-shot"
 EVAL_DTYPES = ("float32", "bfloat16", "float16")
-BACKENDS = ("hf", "vllm")
 PADDING_SIDE = "left"  # both transformers generate in the trainer and lm-eval's HF model pad on the left
 
 
@@ -29,7 +28,7 @@ class EvalSetting:
     max_new_tokens: int
     stop: tuple[str, ...]
     max_questions: int | None  # first N test problems (None = all): lm-eval's --limit
-    batch_size: int  # prompts per generate call
+    batch_size: int | str  # prompts per generate call (the trainer records an int; lm-eval also takes "auto")
     padding_side: str = PADDING_SIDE
     prompt_format: str = PROMPT_FORMAT
 
@@ -57,7 +56,7 @@ class EvalSetting:
         return cls(**{**{k: value[k] for k in expected}, "stop": tuple(value["stop"])})
 
     def differences(self, used: EvalSetting) -> list[str]:
-        """`field: <recorded> here, <used> there` for every field in which `used` differs."""
+        """`<field>: <this setting's value> (run) vs <used's value>` for every field in which they differ."""
         mine, theirs = self.to_dict(), used.to_dict()
         return [f"{k}: {mine[k]!r} (run) vs {theirs[k]!r}" for k in mine if mine[k] != theirs[k]]
 

@@ -130,7 +130,7 @@ def sweep_settings(args: argparse.Namespace, recorded: EvalSetting | None, train
     if recorded is not None:
         longer = recorded.max_new_tokens != max_gen_toks(train_task)
         values.update(model=recorded.backend, dtype=recorded.dtype, batch_size=recorded.batch_size,
-                      limit=recorded.max_questions,
+                      limit=recorded.max_questions or None,  # 0: the trainer evaluated nothing
                       gen_kwargs=f"max_gen_toks={recorded.max_new_tokens}" if longer else None)
     given = {"model": args.model, "dtype": args.dtype, "batch_size": args.batch_size, "limit": args.limit,
              "gen_kwargs": args.gen_kwargs, "n": args.n}

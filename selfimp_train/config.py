@@ -113,7 +113,8 @@ class TrainConfig:
     eval_max_questions: int | None = field(default=None, metadata={"help": "Test questions (None = all, 0 = no eval)."})
     eval_dtype: str = field(
         default="float32",
-        metadata={"help": f"dtype of greedy eval and the IS probe: {', '.join(EVAL_DTYPES)} (recorded; the sweep uses it)."},
+        metadata={"help": f"dtype of greedy eval and the IS probe: {', '.join(EVAL_DTYPES)} "
+                          "(recorded in manifest.json; selfimp-eval sweep uses it)."},
     )
     eval_batch_size: int = field(default=128, metadata={"help": "Prompts per greedy generate call."})
     is_samples: int = field(

@@ -152,7 +152,7 @@ def test_trainer_and_sweep_agree_per_problem(all_methods, tmp_path):
     assert meta["trainer_comparison"] == {"comparable": True, "differences": []}
     assert (meta["settings"]["limit"], meta["settings"]["gen_kwargs"]) == (12, "max_gen_toks=40")
     report = write_report([str(out)], tmp_path / "report", opts=Options(sbert=False))
-    arith = report["datasets"]["arith"]
+    arith = report["datasets"]["selfimp_arith"]
     summary = read_json(run_dir / "summary.json")
     for it in manifest["iterations"]:
         trainer = read_jsonl(run_dir / it["checkpoint"] / "eval_greedy.jsonl")
