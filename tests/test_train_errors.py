@@ -23,6 +23,10 @@ def test_unknown_task(capsys, tmp_path):
     msg = fails(capsys, ["--task", "gsm9k", "--out", str(tmp_path / "r")])
     assert "--task: unknown value 'gsm9k'" in msg
     assert not (tmp_path / "r").exists()
+    # Evaluation is one defined thing: no "auto" dtype that would depend on the machine.
+    msg = fails(capsys, ["--eval_dtype", "auto", "--out", str(tmp_path / "r")])
+    assert "--eval_dtype: unknown value 'auto' (choose from float32, bfloat16, float16)" in msg
+    assert not (tmp_path / "r").exists()
 
 
 def test_real_task_needs_a_model(capsys, tmp_path):
