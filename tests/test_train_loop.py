@@ -9,12 +9,12 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from harness_ext.data import load_rows
+from harness_ext.io import read_json, read_jsonl
+from harness_ext.prompts import prompt
 from harness_ext.report import write_report
 from harness_ext.report.analysis import Options
 from harness_ext.samples import read_sample_logs
 from harness_ext.sweep import main as sweep_main
-from harness_ext.io import read_json, read_jsonl
-from harness_ext.prompts import prompt
 from harness_ext.verify import get_verifier
 from selfimp_train.cli import main
 from selfimp_train.pairs import dpo_pairs, sft_examples
@@ -154,6 +154,7 @@ def test_trainer_and_sweep_agree_per_problem(all_methods, tmp_path):
     report = write_report([str(out)], tmp_path / "report", opts=Options(sbert=False))
     arith = report["datasets"]["selfimp_arith"]
     summary = read_json(run_dir / "summary.json")
+    m1_solved = {r["question_id"] for r in read_jsonl(run_dir / "iter_1" / "eval_greedy.jsonl") if r["correct"]}
     for it in manifest["iterations"]:
         trainer = read_jsonl(run_dir / it["checkpoint"] / "eval_greedy.jsonl")
         docs = read_sample_logs(out / it["label"])["selfimp_arith_pass1"].docs
@@ -161,5 +162,7 @@ def test_trainer_and_sweep_agree_per_problem(all_methods, tmp_path):
             [(r["completion"], r["correct"]) for r in trainer], it["label"]
         assert arith["pass1"][it["label"]]["value"] == pytest.approx(it["eval"]["pass@1"])
         if it["t"] > 1:
-            assert arith["improvement"][it["label"]]["size"] == summary["improvement_sets"][it["label"]]["is_size"]
+            improvement = arith["improvement"][it["label"]]
+            assert improvement["size"] == summary["improvement_sets"][it["label"]]["is_size"]
+            assert set(improvement["ids"]) == {r["question_id"] for r in trainer if r["correct"]} - m1_solved
     assert "Not comparable" not in (tmp_path / "report" / "report.md").read_text()
