@@ -35,7 +35,8 @@ def one_round(checkpoint: Path, workdir: Path, questions: int | None, n: int, re
     ids = [q["id"] for q in data.train[: cfg.max_train_questions]]
     t: dict[str, float] = {}
     with timed(t, "sampling"):
-        sampler = make_sampler(cfg, checkpoint, seed=0, greedy=False)
+        sampler = make_sampler(cfg, checkpoint, seed=0, dtype=cfg.sample_dtype,
+                               batch_size=cfg.sample_batch_size * cfg.n_samples)
         completions = sampler.generate([data.prompts[i] for i in ids], cfg.n_samples, cfg.temperature,
                                        cfg.top_p, data.max_new_tokens, data.stop)
         sampler.close()

@@ -21,11 +21,14 @@ from pathlib import Path
 
 from harness_ext.distributed import process_state
 from harness_ext.errors import SelfimpError, cli_errors
+from harness_ext.eval_setting import EvalSetting, default_device
 from harness_ext.io import atomic_write_json, check_output_dir, read_json
+from harness_ext.prompts import max_gen_toks
 
 SWEEP_FILE = "sweep.json"
 DEFAULT_SUBDIR = "sweep"  # default --out for a run: runs/<name>/sweep (what selfimp-report looks for)
-# Embedded CPU default (task arith, tiny model): all 300 test problems, ~3300 generations per checkpoint
+# Embedded CPU default (task arith, tiny model): the 300 test problems the trainer evaluates (its recorded
+# eval_setting; these limit / batch_size only serve runs that record none), ~3300 generations per checkpoint
 # (300 greedy x 3 tasks + 300 x 8 samples): 5 checkpoints in ~2 min on 2 idle cores, IS(t) at ~15-25 problems.
 EMBEDDED = {"limit": 300, "n": 8, "batch_size": 64, "threads": 1}
 # threads 1: on 2 shared cores, torch's 2 OpenMP threads made HF generate of the tiny embedded model
@@ -103,6 +106,48 @@ def run_checkpoints(run_dir: Path) -> tuple[str, list[CheckpointSpec]]:
     if not specs:
         raise SelfimpError(f"{where}: no iteration with status 'complete' yet")
     return manifest["task"], sorted(specs, key=lambda s: (s.t, s.method))
+
+
+def recorded_setting(run_dir: Path) -> EvalSetting | None:
+    """The run's evaluation setting from manifest.json (None: a run made before it was recorded)."""
+    manifest = read_json(run_dir / "manifest.json")
+    if "eval_setting" not in manifest:
+        return None
+    return EvalSetting.from_dict(manifest["eval_setting"], str(run_dir / "manifest.json"))
+
+
+def trainer_comparison(recorded: EvalSetting | None, settings: SweepSettings, train_task: str) -> dict:
+    """sweep.json's `trainer_comparison`: do this sweep's greedy tasks use the run's evaluation setting,
+    so that its per-doc verdicts (pass@1, IS(t)) are the trainer's? `differences` says where not."""
+    if recorded is None:
+        return {"comparable": None, "differences": ["the run's manifest.json records no eval_setting"]}
+    from lm_eval.utils import simple_parse_args_string
+
+    gen = simple_parse_args_string(settings.gen_kwargs or "")
+    used = EvalSetting.for_task(
+        train_task, backend=settings.model, dtype=settings.dtype, device=(settings.device or "").split(":")[0],
+        batch_size=int(settings.batch_size) if settings.batch_size.isdigit() else settings.batch_size,
+        max_new_tokens=gen.pop("max_gen_toks", None), max_questions=settings.limit)
+    differences = recorded.differences(used) + [f"gen_kwargs: {k}={v!r} (sweep only)" for k, v in gen.items()]
+    return {"comparable": not differences, "differences": differences}
+
+
+def sweep_settings(args: argparse.Namespace, recorded: EvalSetting | None, train_task: str,
+                   embedded: bool) -> SweepSettings:
+    """Explicit flags win; then the run's recorded evaluation setting; then the (embedded) defaults."""
+    values = {"model": "hf", "dtype": "float32", "batch_size": "auto", "limit": None, "gen_kwargs": None,
+              **{k: v for k, v in (EMBEDDED if embedded else {}).items() if k != "threads"}}
+    if recorded is not None:
+        longer = recorded.max_new_tokens != max_gen_toks(train_task)
+        values.update(model=recorded.backend, dtype=recorded.dtype, batch_size=recorded.batch_size,
+                      limit=recorded.max_questions or None,  # 0: the trainer evaluated nothing
+                      gen_kwargs=f"max_gen_toks={recorded.max_new_tokens}" if longer else None)
+    given = {"model": args.model, "dtype": args.dtype, "batch_size": args.batch_size, "limit": args.limit,
+             "gen_kwargs": args.gen_kwargs, "n": args.n}
+    values.update({k: v for k, v in given.items() if v is not None})
+    return SweepSettings(model=values["model"], model_args=args.model_args, dtype=values["dtype"], n=values.get("n"),
+                         limit=values["limit"], batch_size=str(values["batch_size"]),
+                         device=args.device or default_device(), seed=args.seed, gen_kwargs=values["gen_kwargs"])
 
 
 def explicit_checkpoints(paths: list[str], labels: list[str] | None) -> list[CheckpointSpec]:
@@ -225,9 +270,10 @@ def clean_stale(out: Path, labels: list[str]) -> None:
 
 
 def sweep(out: Path, source: str, train_task: str, specs: list[CheckpointSpec], tasks: list[str],
-          settings: SweepSettings, log=print) -> dict:
+          settings: SweepSettings, log=print, comparison: dict | None = None) -> dict:
     """Evaluate what is missing; returns {label: [tasks evaluated now]}. Under `accelerate launch`
-    the processes split each evaluation's docs and the main process alone writes."""
+    the processes split each evaluation's docs and the main process alone writes. `comparison`:
+    see `trainer_comparison` (None: checkpoints without a training run)."""
     from tqdm import tqdm
 
     from harness_ext.lm_eval_compat import install_data_parallel, merged_include_dir, task_manager, tasks_dir
@@ -239,7 +285,7 @@ def sweep(out: Path, source: str, train_task: str, specs: list[CheckpointSpec], 
 
     meta = {"format": 1, "source": source, "train_task": train_task,
             "checkpoints": [asdict(s) for s in specs], "tasks": tasks, "n": settings.n,
-            "settings": json.loads(json.dumps(asdict(settings)))}
+            "settings": json.loads(json.dumps(asdict(settings))), "trainer_comparison": comparison}
     check_settings(out, meta)
     for spec in specs:
         if not Path(spec.path).exists() and not is_hub_id(spec.path):
@@ -271,12 +317,6 @@ def _quiet(*_: object) -> None:
     """The log of a process other than the main one."""
 
 
-def default_device() -> str:
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
 def is_hub_id(name: str) -> bool:
     """`org/name` as the Hugging Face Hub spells model ids (not a local path)."""
     parts = name.split("/")
@@ -291,12 +331,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--labels", nargs="+", help="one label per --checkpoints entry")
     p.add_argument("--train-task", help="training task of --checkpoints (gsm8k, math, csqa, mbpp, arith)")
     p.add_argument("--tasks", nargs="+", help="lm-eval tasks (default: the training task's pass1/passn/diversity, OOD, groups)")
-    p.add_argument("--model", default="hf", choices=("hf", "vllm"), help="lm-eval model backend (default hf)")
+    p.add_argument("--model", choices=("hf", "vllm"), help="lm-eval model backend (default: the run's, else hf)")
     p.add_argument("--model-args", default="", help="extra lm-eval model args, e.g. gpu_memory_utilization=0.8")
-    p.add_argument("--dtype", default="float32", help="model dtype for every checkpoint (default float32)")
+    p.add_argument("--dtype", help="model dtype for every checkpoint (default: the run's eval dtype, else float32)")
     p.add_argument("--n", type=int, help="samples per problem of the sampling tasks (default: theirs, 64 / 50)")
-    p.add_argument("--limit", type=int, help="evaluate the first N problems of each task")
-    p.add_argument("--batch-size", default=None, help="lm-eval batch size (default auto; embedded arith: 64)")
+    p.add_argument("--limit", type=int, help="evaluate the first N problems of each task (default: the run's)")
+    p.add_argument("--batch-size", default=None, help="lm-eval batch size (default: the run's eval batch, else auto)")
     p.add_argument("--device", default=None, help="torch device, e.g. cpu or cuda:0")
     p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's; embedded arith: 1)")
@@ -317,32 +357,29 @@ def main(argv: list[str] | None = None) -> int:
         train_task, specs = run_checkpoints(run_dir)
         embedded = train_task == "arith" and read_json(run_dir / "manifest.json").get("config", {}).get("model") is None
         out = Path(args.out) if args.out else run_dir / DEFAULT_SUBDIR
-        source = str(run_dir)
+        source, recorded = str(run_dir), recorded_setting(run_dir)
     else:
         if not args.train_task or not args.out:
             raise SelfimpError("--checkpoints needs --train-task and --out")
         train_task, specs, embedded, out = args.train_task, explicit_checkpoints(args.checkpoints, args.labels), False, Path(args.out)
-        source = "checkpoints"
+        source, recorded = "checkpoints", None
     check_output_dir(out)
     if args.n is not None and args.n < 1:
         raise SelfimpError(f"--n must be >= 1 (got {args.n})")
     if args.limit is not None and args.limit < 1:
         raise SelfimpError(f"--limit must be >= 1 (got {args.limit})")
-    defaults = EMBEDDED if embedded else {}
-    settings = SweepSettings(
-        model=args.model, model_args=args.model_args, dtype=args.dtype,
-        n=args.n if args.n is not None else defaults.get("n"),
-        limit=args.limit if args.limit is not None else defaults.get("limit"),
-        batch_size=str(args.batch_size or defaults.get("batch_size", "auto")), device=args.device or default_device(),
-        seed=args.seed, gen_kwargs=args.gen_kwargs,
-    )
-    threads = args.threads or defaults.get("threads")
+    settings = sweep_settings(args, recorded, train_task, embedded)
+    comparison = trainer_comparison(recorded, settings, train_task) if args.run else None
+    threads = args.threads or (EMBEDDED["threads"] if embedded else None)
     if threads:
         import torch
 
         torch.set_num_threads(threads)
     tasks = args.tasks or default_tasks(train_task, embedded)
-    sweep(out, source, train_task, specs, tasks, settings)
+    sweep(out, source, train_task, specs, tasks, settings, comparison=comparison)
     if process_state().is_main_process:
+        if comparison and not comparison["comparable"]:
+            print("note: this sweep's greedy numbers are not comparable with the trainer's: "
+                  + "; ".join(comparison["differences"]))
         print(f"sweep written to {out} ({len(specs)} checkpoints x {len(tasks)} tasks); next: selfimp-report {out}")
     return 0

@@ -8,11 +8,10 @@ from __future__ import annotations
 import os
 import sys
 
-from accelerate import PartialState
-
+from harness_ext.distributed import process_state
 from harness_ext.errors import cli_errors
 from selfimp_train.config import parse_config
-from selfimp_train.loop import run
+from selfimp_train.loop import evaluation_setting, run
 from selfimp_train.manifest import check_run_dir
 from selfimp_train.summary import print_summary, summarize
 
@@ -20,14 +19,15 @@ from selfimp_train.summary import print_summary, summarize
 @cli_errors
 def main(argv: list[str] | None = None) -> int:
     cfg = parse_config(sys.argv[1:] if argv is None else argv)
-    if PartialState().is_main_process:
-        check_run_dir(cfg)  # a bad --out or --resume stops here, before any model is loaded
+    state = process_state()
+    if state.is_main_process:
+        check_run_dir(cfg, evaluation_setting(cfg))  # a bad --out or --resume stops here, before any model is loaded
     if cfg.embedded:
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     print(f"selfimp-train: {cfg.task} / {cfg.method}, {cfg.iters} iterations -> {cfg.run_dir}"
           + (" (embedded CPU preset)" if cfg.embedded else ""), flush=True)
     manifest = run(cfg)
-    if PartialState().is_main_process:
+    if state.is_main_process:
         print_summary(summarize(cfg, manifest))
     return 0
 

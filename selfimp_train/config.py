@@ -19,6 +19,7 @@ import yaml
 from transformers import HfArgumentParser
 
 from harness_ext.errors import SelfimpError
+from harness_ext.eval_setting import EVAL_DTYPES
 from harness_ext.io import parse_json, read_text
 from selfimp_train.field_types import accepts_list, type_error
 
@@ -66,7 +67,9 @@ class TrainConfig:
     max_train_questions: int | None = field(
         default=None, metadata={"help": "Training questions sampled per round (None = all)."}
     )
-    sample_dtype: str = field(default="auto", metadata={"help": f"Sampler/eval dtype: {', '.join(DTYPES)}."})
+    sample_dtype: str = field(
+        default="auto", metadata={"help": f"dtype of the training samples: {', '.join(DTYPES)} (auto: bf16 on CUDA)."}
+    )
     sample_batch_size: int = field(default=64, metadata={"help": "Prompts per generate call (HF sampler)."})
     tensor_parallel_size: int = field(default=1, metadata={"help": "vLLM tensor parallel size."})
     data_parallel_size: int = field(default=1, metadata={"help": "vLLM data parallel size."})
@@ -111,6 +114,11 @@ class TrainConfig:
 
     # evaluation inside the loop (greedy pass@1 on the task's test split)
     eval_max_questions: int | None = field(default=None, metadata={"help": "Test questions (None = all, 0 = no eval)."})
+    eval_dtype: str = field(
+        default="float32",
+        metadata={"help": f"dtype of greedy eval and the IS probe: {', '.join(EVAL_DTYPES)} "
+                          "(recorded in manifest.json; selfimp-eval sweep uses it)."},
+    )
     eval_batch_size: int = field(default=128, metadata={"help": "Prompts per greedy generate call."})
     is_samples: int = field(
         default=0, metadata={"help": "M1 samples per test question it fails, for pass@k on IS(t) (0 = skip)."}
@@ -125,7 +133,8 @@ class TrainConfig:
             problem = type_error(getattr(self, name), hint)
             if problem:
                 raise SelfimpError(f"--{name}: {problem}")
-        choices = {"task": TASKS, "method": METHODS, "sampler": SAMPLERS, "sample_dtype": DTYPES}
+        choices = {"task": TASKS, "method": METHODS, "sampler": SAMPLERS, "sample_dtype": DTYPES,
+                   "eval_dtype": EVAL_DTYPES}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise SelfimpError(f"--{name}: unknown value {getattr(self, name)!r} (choose from {', '.join(allowed)})")
@@ -185,7 +194,7 @@ EMBEDDED_PRESET: dict[str, Any] = {
     "m1_warmup_ratio": 0.0,
     "n_samples": 8,
     "max_train_questions": 400,
-    "sample_dtype": "bfloat16",
+    "sample_dtype": "bfloat16",  # training samples only; greedy eval and the IS probe: eval_dtype float32
     "sample_batch_size": 128,
     "per_device_train_batch_size": 32,
     "max_length": 256,
@@ -196,7 +205,7 @@ EMBEDDED_PRESET: dict[str, Any] = {
     "dpo_learning_rate": 3e-4,
     "dpo_warmup_ratio": 0.2,
     "eval_max_questions": 300,
-    "eval_batch_size": 300,
+    "eval_batch_size": 64,
     "is_samples": 64,
 }
 

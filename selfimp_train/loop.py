@@ -28,9 +28,10 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from harness_ext.data import load_rows
 from harness_ext.distributed import process_state
 from harness_ext.errors import SelfimpError
+from harness_ext.eval_setting import EvalSetting, default_device
 from harness_ext.io import atomic_write_json, atomic_write_jsonl, read_json, read_jsonl
 from harness_ext.metrics import coverage
-from harness_ext.prompts import gold_completion, max_gen_toks, prompt, stop_sequences
+from harness_ext.prompts import gold_completion, prompt
 from harness_ext.verify import Verifier, get_verifier
 from selfimp_train import manifest as mf
 from selfimp_train.config import TrainConfig
@@ -58,6 +59,14 @@ class TaskData:
     verifier: Verifier
     stop: list[str]
     max_new_tokens: int
+    eval: EvalSetting  # greedy eval and the IS probe (recorded in manifest.json)
+
+
+def evaluation_setting(cfg: TrainConfig) -> EvalSetting:
+    """The run's one greedy-evaluation setting (manifest.json's `eval_setting`)."""
+    return EvalSetting.for_task(cfg.task, backend=cfg.sampler, dtype=cfg.eval_dtype, device=default_device(),
+                                batch_size=cfg.eval_batch_size, max_new_tokens=cfg.max_new_tokens,
+                                max_questions=cfg.eval_max_questions)
 
 
 def load_task(cfg: TrainConfig) -> TaskData:
@@ -69,6 +78,7 @@ def load_task(cfg: TrainConfig) -> TaskData:
         raise SelfimpError(f"--task {cfg.task}: the training split is empty")
     verifier = get_verifier(cfg.task)
     rows = train + test
+    setting = evaluation_setting(cfg)
     return TaskData(
         name=cfg.task,
         train=train,
@@ -76,8 +86,9 @@ def load_task(cfg: TrainConfig) -> TaskData:
         prompts={r["id"]: prompt(cfg.task, r) for r in rows},
         references={r["id"]: verifier.reference(r) for r in rows},
         verifier=verifier,
-        stop=stop_sequences(cfg.task),
-        max_new_tokens=cfg.max_new_tokens or max_gen_toks(cfg.task),
+        stop=list(setting.stop),
+        max_new_tokens=setting.max_new_tokens,
+        eval=setting,
     )
 
 
@@ -116,12 +127,12 @@ def plan(cfg: TrainConfig) -> list[Iteration]:
     return steps
 
 
-def make_sampler(cfg: TrainConfig, checkpoint: Path, seed: int, greedy: bool) -> Sampler:
+def make_sampler(cfg: TrainConfig, checkpoint: Path, seed: int, dtype: str, batch_size: int) -> Sampler:
+    """The --sampler backend; `batch_size` counts sequences per HF generate call."""
     if cfg.sampler == "vllm":
-        return VLLMSampler(checkpoint, dtype=cfg.sample_dtype, seed=seed, tensor_parallel_size=cfg.tensor_parallel_size,
+        return VLLMSampler(checkpoint, dtype=dtype, seed=seed, tensor_parallel_size=cfg.tensor_parallel_size,
                            data_parallel_size=cfg.data_parallel_size, engine_kwargs=cfg.vllm_engine_kwargs())
-    batch = cfg.eval_batch_size if greedy else cfg.sample_batch_size * cfg.n_samples
-    return HFSampler(checkpoint, dtype=cfg.sample_dtype, batch_size=batch, seed=seed)
+    return HFSampler(checkpoint, dtype=dtype, batch_size=batch_size, seed=seed)
 
 
 def judge(data: TaskData, question_ids: list[str], completions: list[list[str]]) -> list[dict]:
@@ -142,7 +153,8 @@ def sample_round(cfg: TrainConfig, data: TaskData, run_dir: Path, manifest: dict
         if cfg.max_train_questions is not None and cfg.max_train_questions < len(questions):
             questions = random.Random(f"{cfg.seed}-questions-{step.t}").sample(questions, cfg.max_train_questions)
         ids = [q["id"] for q in questions]
-        sampler = make_sampler(cfg, run_dir / step.parent_checkpoint, seed=cfg.seed * 1000 + step.t, greedy=False)
+        sampler = make_sampler(cfg, run_dir / step.parent_checkpoint, seed=cfg.seed * 1000 + step.t,
+                               dtype=cfg.sample_dtype, batch_size=cfg.sample_batch_size * cfg.n_samples)
         completions = sampler.generate([data.prompts[i] for i in ids], cfg.n_samples, cfg.temperature, cfg.top_p,
                                        data.max_new_tokens, data.stop)
         sampler.close()
@@ -156,12 +168,15 @@ def sample_round(cfg: TrainConfig, data: TaskData, run_dir: Path, manifest: dict
 
 
 def evaluate(cfg: TrainConfig, data: TaskData, checkpoint: Path) -> dict[str, Any]:
-    """Greedy pass@1 on the test questions; the completions go to <checkpoint>/eval_greedy.jsonl."""
+    """Greedy pass@1 on the test questions in the run's evaluation setting; the completions go to
+    <checkpoint>/eval_greedy.jsonl."""
     if not data.test:
         return {}
     ids = [r["id"] for r in data.test]
-    sampler = make_sampler(cfg, checkpoint, seed=cfg.seed, greedy=True)
-    completions = sampler.generate([data.prompts[i] for i in ids], 1, 0.0, 1.0, data.max_new_tokens, data.stop)
+    setting = data.eval
+    sampler = make_sampler(cfg, checkpoint, seed=cfg.seed, dtype=setting.dtype, batch_size=setting.batch_size)
+    completions = sampler.generate([data.prompts[i] for i in ids], 1, 0.0, 1.0, setting.max_new_tokens,
+                                   list(setting.stop))
     sampler.close()
     records = judge(data, ids, completions)
     atomic_write_jsonl(checkpoint / EVAL_RECORDS, records)
@@ -298,7 +313,7 @@ def run(cfg: TrainConfig, log=print) -> dict:
     state = process_state()
     data = load_task(cfg)
     check_inputs(cfg, data)
-    manifest = mf.open_manifest(cfg) if state.is_main_process else None
+    manifest = mf.open_manifest(cfg, data.eval) if state.is_main_process else None
     state.wait_for_everyone()
     manifest = manifest or read_json(cfg.run_dir / mf.MANIFEST)
     run_dir = cfg.run_dir

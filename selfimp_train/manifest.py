@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from harness_ext.errors import SelfimpError
+from harness_ext.eval_setting import EvalSetting
 from harness_ext.io import atomic_write_json, check_output_dir, read_json
 from selfimp_train.config import RESUME_FREE_FIELDS, TrainConfig
 
@@ -30,9 +31,10 @@ def _config_differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     return sorted(k for k in keys if old.get(k) != new.get(k))
 
 
-def check_run_dir(cfg: TrainConfig) -> dict[str, Any] | None:
+def check_run_dir(cfg: TrainConfig, eval_setting: EvalSetting) -> dict[str, Any] | None:
     """Refuse a bad `--out` before anything runs: a file, a used dir without `--resume`, or a `--resume`
-    dir without a manifest of this config. Returns the manifest to resume (None: a new run); writes nothing."""
+    dir without a manifest of this config and evaluation setting. Returns the manifest to resume
+    (None: a new run); writes nothing."""
     run_dir = cfg.run_dir
     check_output_dir(run_dir)
     if not (run_dir.is_dir() and any(run_dir.iterdir())):
@@ -48,6 +50,9 @@ def check_run_dir(cfg: TrainConfig) -> dict[str, Any] | None:
     if changed:
         detail = ", ".join(f"{k}: {manifest['config'].get(k)!r} -> {getattr(cfg, k, None)!r}" for k in changed)
         raise SelfimpError(f"--resume: config differs from the run in {run_dir} ({detail})")
+    if manifest.get("eval_setting") != eval_setting.to_dict():
+        raise SelfimpError(f"--resume: {path}: field 'eval_setting' differs from this run's "
+                           f"({manifest.get('eval_setting')!r} -> {eval_setting.to_dict()!r})")
     return manifest
 
 
@@ -67,9 +72,10 @@ def check_manifest(manifest: Any, path: Path) -> None:
         raise SelfimpError(f"{path}: field 'samples' must be an object of sample-file records")
 
 
-def open_manifest(cfg: TrainConfig) -> dict[str, Any]:
-    """A fresh manifest for a new run dir, or the existing one for `--resume` (config must match)."""
-    manifest = check_run_dir(cfg)
+def open_manifest(cfg: TrainConfig, eval_setting: EvalSetting) -> dict[str, Any]:
+    """A fresh manifest for a new run dir, or the existing one for `--resume` (config and
+    evaluation setting must match)."""
+    manifest = check_run_dir(cfg, eval_setting)
     if manifest is not None:
         manifest["config"] = cfg.to_dict()
         return manifest
@@ -81,6 +87,7 @@ def open_manifest(cfg: TrainConfig) -> dict[str, Any]:
         "seed": cfg.seed,
         "config": cfg.to_dict(),
         "versions": versions(),
+        "eval_setting": eval_setting.to_dict(),
         "samples": {},
         "iterations": [],
     }

@@ -30,12 +30,14 @@ def greedy_solved(run_dir: Path, checkpoint: str) -> dict[str, bool]:
 
 
 def m1_test_samples(cfg: TrainConfig, run_dir: Path, failed: list[str]) -> list[dict]:
-    """`cfg.is_samples` samples from M1 per test question it fails greedily (cached in the run dir)."""
+    """`cfg.is_samples` samples from M1 per test question it fails greedily, in the evaluation dtype
+    (cached in the run dir)."""
     path = run_dir / M1_TEST_SAMPLES
     if path.is_file():
         return read_jsonl(path)
     data = load_task(cfg)
-    sampler = make_sampler(cfg, run_dir / "iter_1", seed=cfg.seed * 1000 + 1, greedy=False)
+    sampler = make_sampler(cfg, run_dir / "iter_1", seed=cfg.seed * 1000 + 1, dtype=data.eval.dtype,
+                           batch_size=cfg.sample_batch_size * cfg.n_samples)
     completions = sampler.generate([data.prompts[i] for i in failed], cfg.is_samples, cfg.temperature, cfg.top_p,
                                    data.max_new_tokens, data.stop)
     sampler.close()

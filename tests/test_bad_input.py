@@ -14,6 +14,7 @@ from lmeval_logs import our_log_lines, write_log
 from harness_ext import report, sweep
 from selfimp_train import cli as train_cli
 from selfimp_train.config import parse_config
+from selfimp_train.loop import evaluation_setting
 from selfimp_train.manifest import open_manifest
 
 TASK = "selfimp_arith_pass1"
@@ -175,10 +176,16 @@ def test_train_bad_yaml(tmp_path, capsys, content, needle):
     assert not (tmp_path / "r").exists()
 
 
+def new_run(out) -> dict:
+    """The manifest a fresh run starts with."""
+    cfg = parse_config(["--out", str(out)])
+    return open_manifest(cfg, evaluation_setting(cfg))
+
+
 @pytest.mark.parametrize("config", [[1, 2], None, "x"])
 def test_train_resume_manifest_config_not_a_mapping(tmp_path, capsys, config):
     out = tmp_path / "r"
-    open_manifest(parse_config(["--out", str(out)]))
+    new_run(out)
     manifest = json.loads((out / "manifest.json").read_text())
     (out / "manifest.json").write_text(json.dumps({**manifest, "config": config}))
     before = tree_digest(out)
@@ -194,7 +201,7 @@ def test_train_resume_manifest_config_not_a_mapping(tmp_path, capsys, config):
 ])
 def test_train_resume_manifest_with_bad_records(tmp_path, capsys, field, value, needle):
     out = tmp_path / "r"
-    open_manifest(parse_config(["--out", str(out)]))
+    new_run(out)
     manifest = json.loads((out / "manifest.json").read_text())
     (out / "manifest.json").write_text(json.dumps({**manifest, field: value}))
     msg = one_error_line(capsys, train_cli.main, ["--out", str(out), "--resume"])

@@ -157,3 +157,35 @@ def test_sweep_killed_midway_then_resumed(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main([str(run), *FAST[:-2]])
     assert "other settings" in capsys.readouterr().err
+
+
+def test_run_setting_is_the_default_and_a_departure_is_reported(tmp_path, capsys):
+    """A run's recorded eval_setting gives the sweep's defaults; an explicit flag overrides it and
+    makes the trainer's and the sweep's greedy numbers not comparable (sweep.json and report.md)."""
+    from harness_ext.eval_setting import EvalSetting
+    from harness_ext.report.markdown import trainer_comparison_lines
+    from harness_ext.sweep import build_parser, sweep_settings, trainer_comparison
+
+    recorded = EvalSetting.for_task("arith", backend="hf", dtype="bfloat16", device="cpu", batch_size=12,
+                                    max_new_tokens=40, max_questions=12)
+    settings = sweep_settings(build_parser().parse_args(["run"]), recorded, "arith", embedded=True)
+    assert (settings.model, settings.dtype, settings.batch_size, settings.limit, settings.gen_kwargs, settings.n) == \
+        ("hf", "bfloat16", "12", 12, "max_gen_toks=40", 8)
+    assert trainer_comparison(recorded, settings, "arith") == {"comparable": True, "differences": []}
+    args = build_parser().parse_args(["run", "--dtype", "float32", "--gen-kwargs", "max_gen_toks=40,top_k=5"])
+    comparison = trainer_comparison(recorded, sweep_settings(args, recorded, "arith", embedded=True), "arith")
+    assert comparison == {"comparable": False,
+                          "differences": ["dtype: 'bfloat16' (run) vs 'float32'", "gen_kwargs: top_k=5 (sweep only)"]}
+    assert "dtype: 'bfloat16' (run) vs 'float32'" in trainer_comparison_lines({"trainer_comparison": comparison})[0]
+    assert trainer_comparison_lines({"trainer_comparison": {"comparable": True, "differences": []}}) == []
+    assert trainer_comparison(None, settings, "arith")["comparable"] is None
+    # A manifest whose eval_setting is broken: one error line naming the file and field, nothing written.
+    run = make_run(tmp_path / "run", n_iters=1, incomplete=False)
+    manifest = json.loads((run / "manifest.json").read_text())
+    bad = {**recorded.to_dict(), "dtype": None}
+    (run / "manifest.json").write_text(json.dumps({**manifest, "eval_setting": bad}))
+    with pytest.raises(SystemExit) as e:
+        main([str(run)])
+    assert e.value.code == 2
+    assert f"{run / 'manifest.json'}: field 'eval_setting.dtype'" in capsys.readouterr().err
+    assert not (run / "sweep").exists()

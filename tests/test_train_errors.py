@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import pytest
 
+from harness_ext.io import atomic_write_json
 from selfimp_train.cli import main
 from selfimp_train.config import parse_config
+from selfimp_train.loop import evaluation_setting
 from selfimp_train.manifest import open_manifest
 
 
@@ -20,6 +22,10 @@ def fails(capsys, argv: list[str]) -> str:
 def test_unknown_task(capsys, tmp_path):
     msg = fails(capsys, ["--task", "gsm9k", "--out", str(tmp_path / "r")])
     assert "--task: unknown value 'gsm9k'" in msg
+    assert not (tmp_path / "r").exists()
+    # Evaluation is one defined thing: no "auto" dtype that would depend on the machine.
+    msg = fails(capsys, ["--eval_dtype", "auto", "--out", str(tmp_path / "r")])
+    assert "--eval_dtype: unknown value 'auto' (choose from float32, bfloat16, float16)" in msg
     assert not (tmp_path / "r").exists()
 
 
@@ -64,14 +70,22 @@ def test_resume_of_a_directory_that_is_not_a_run(capsys, tmp_path):
 
 def test_incompatible_resume_config(capsys, tmp_path):
     out = tmp_path / "r"
-    open_manifest(parse_config(["--out", str(out), "--n_samples", "4"]))
+    cfg = parse_config(["--out", str(out), "--n_samples", "4"])
+    open_manifest(cfg, evaluation_setting(cfg))
     before = (out / "manifest.json").read_bytes()
     msg = fails(capsys, ["--out", str(out), "--n_samples", "6", "--resume"])
     assert "--resume: config differs" in msg and "n_samples: 4 -> 6" in msg
     assert (out / "manifest.json").read_bytes() == before
     # Fields that do not change results (here: more iterations) may differ.
-    resumed = open_manifest(parse_config(["--out", str(out), "--n_samples", "4", "--iters", "7", "--resume"]))
+    cfg = parse_config(["--out", str(out), "--n_samples", "4", "--iters", "7", "--resume"])
+    resumed = open_manifest(cfg, evaluation_setting(cfg))
     assert resumed["config"]["iters"] == 7
+    # The evaluation setting may not change either (here: a run evaluated on another device).
+    atomic_write_json(out / "manifest.json", {**resumed, "eval_setting": {**resumed["eval_setting"], "device": "tpu"}})
+    before = (out / "manifest.json").read_bytes()
+    msg = fails(capsys, ["--out", str(out), "--n_samples", "4", "--resume"])
+    assert "manifest.json: field 'eval_setting' differs" in msg and "'device': 'tpu'" in msg
+    assert (out / "manifest.json").read_bytes() == before
 
 
 def test_bad_yaml_field(capsys, tmp_path):

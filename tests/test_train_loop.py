@@ -11,6 +11,10 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from harness_ext.data import load_rows
 from harness_ext.io import read_json, read_jsonl
 from harness_ext.prompts import prompt
+from harness_ext.report import write_report
+from harness_ext.report.analysis import Options
+from harness_ext.samples import read_sample_logs
+from harness_ext.sweep import main as sweep_main
 from harness_ext.verify import get_verifier
 from selfimp_train.cli import main
 from selfimp_train.pairs import dpo_pairs, sft_examples
@@ -30,7 +34,8 @@ def run_cli(out: Path, *extra: str) -> dict:
 @pytest.fixture(scope="module")
 def all_methods(tmp_path_factory) -> tuple[Path, dict]:
     out = tmp_path_factory.mktemp("train") / "all"
-    return out, run_cli(out, "--method", "all", "--iters", "2")
+    # Training samples in bfloat16 (as the embedded preset); greedy eval in the default eval_dtype float32.
+    return out, run_cli(out, "--method", "all", "--iters", "2", "--sample_dtype", "bfloat16")
 
 
 def weights(checkpoint: Path) -> dict[str, torch.Tensor]:
@@ -132,3 +137,32 @@ def test_lora_run_saves_adapter_and_merged_checkpoint(tmp_path, all_methods):
         assert it["eval"] == {}
     m1, m2 = weights(run_dir / "iter_1"), weights(run_dir / "iter_2")
     assert any(not torch.equal(m1[k], m2[k]) for k in m1)
+
+
+def test_trainer_and_sweep_agree_per_problem(all_methods, tmp_path):
+    """The sweep evaluates in the run's recorded setting: its selfimp_arith_pass1 completions and
+    verdicts are the trainer's eval_greedy.jsonl, doc for doc, and the report's IS(t) is the trainer's."""
+    run_dir, manifest = all_methods
+    setting = manifest["eval_setting"]
+    assert (setting["dtype"], setting["max_new_tokens"], setting["max_questions"]) == ("float32", 40, 12)
+    assert manifest["config"]["sample_dtype"] == "bfloat16"  # training samples may use another dtype
+    out = tmp_path / "sweep"
+    assert sweep_main([str(run_dir), "--tasks", "selfimp_arith_pass1", "--out", str(out)]) == 0
+    meta = read_json(out / "sweep.json")
+    assert meta["trainer_comparison"] == {"comparable": True, "differences": []}
+    assert (meta["settings"]["limit"], meta["settings"]["gen_kwargs"]) == (12, "max_gen_toks=40")
+    report = write_report([str(out)], tmp_path / "report", opts=Options(sbert=False))
+    arith = report["datasets"]["selfimp_arith"]
+    summary = read_json(run_dir / "summary.json")
+    m1_solved = {r["question_id"] for r in read_jsonl(run_dir / "iter_1" / "eval_greedy.jsonl") if r["correct"]}
+    for it in manifest["iterations"]:
+        trainer = read_jsonl(run_dir / it["checkpoint"] / "eval_greedy.jsonl")
+        docs = read_sample_logs(out / it["label"])["selfimp_arith_pass1"].docs
+        assert [(d.samples[0].text, d.samples[0].correct) for d in (docs[r["question_id"]] for r in trainer)] == \
+            [(r["completion"], r["correct"]) for r in trainer], it["label"]
+        assert arith["pass1"][it["label"]]["value"] == pytest.approx(it["eval"]["pass@1"])
+        if it["t"] > 1:
+            improvement = arith["improvement"][it["label"]]
+            assert improvement["size"] == summary["improvement_sets"][it["label"]]["is_size"]
+            assert set(improvement["ids"]) == {r["question_id"] for r in trainer if r["correct"]} - m1_solved
+    assert "Not comparable" not in (tmp_path / "report" / "report.md").read_text()

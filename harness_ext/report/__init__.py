@@ -42,6 +42,7 @@ def write_report(inputs: list[str] | None, out: str | Path, compare: list[str] |
         inp = load_inputs(list(inputs or []))
     inp.train_task = train_task or inp.train_task
     report = json_ready(analyze(inp, opts))
+    report["trainer_comparison"] = inp.trainer_comparison
     out = Path(out)
     plots = write_plots(report, out)
     report["plots"] = plots

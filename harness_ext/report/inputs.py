@@ -31,6 +31,7 @@ class ReportInput:
     missing: list[str] = field(default_factory=list)  # sweep checkpoints with no logs yet
     train_samples: list[dict] | None = None  # the run's round-2 samples of M1 on training questions
     m1_probe: list[dict] | None = None  # the run's m1_test_samples.jsonl (M1's deep probe of test questions)
+    trainer_comparison: dict | None = None  # sweep.json's: same evaluation setting as the trainer's?
 
 
 def load_inputs(paths: list[str | Path]) -> ReportInput:
@@ -93,6 +94,10 @@ def load_sweep(sweep: Path) -> ReportInput:
         checkpoints.append(Checkpoint(entry["label"], entry["t"], str(method), read_sample_logs(out)))
     if not checkpoints:
         raise SelfimpError(f"{sweep}: no checkpoint of the sweep has sample logs yet")
+    comparison = meta.get("trainer_comparison")
+    if comparison is not None and not isinstance(comparison, dict):
+        raise SelfimpError(f"{where}: field 'trainer_comparison' must be an object or null")
     return ReportInput(
-        source=[str(sweep)], checkpoints=checkpoints, train_task=meta.get("train_task"), missing=missing
+        source=[str(sweep)], checkpoints=checkpoints, train_task=meta.get("train_task"), missing=missing,
+        trainer_comparison=comparison,
     )

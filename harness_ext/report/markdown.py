@@ -128,10 +128,21 @@ def dataset_section(ds: str, d: dict, plots: list[str]) -> list[str]:
     return lines
 
 
+def trainer_comparison_lines(report: dict) -> list[str]:
+    """A note when the sweep did not evaluate in the run's recorded evaluation setting."""
+    comparison = report.get("trainer_comparison")
+    if not comparison or comparison.get("comparable"):
+        return []
+    why = "; ".join(comparison.get("differences") or []) or "unknown"
+    return ["**Not comparable with `selfimp-train`'s numbers**: this sweep's greedy completions were not made in "
+            f"the run's evaluation setting ({why}), so its pass@1 and IS(t) may differ from the trainer's table.", ""]
+
+
 def render(report: dict, plots: list[str]) -> str:
     lines = ["# Self-improvement report: progress or regress?", "",
              f"Source: {', '.join(report['source'])}. M1 = `{report['m1']}`. "
              f"Series: " + "; ".join(f"{m}: {' → '.join(labs)}" for m, labs in report["series"].items()) + ".", ""]
+    lines += trainer_comparison_lines(report)
     if report["missing_checkpoints"]:
         lines += [f"Not evaluated yet (left out): {', '.join(report['missing_checkpoints'])}.", ""]
     lines += headline_section(report)
