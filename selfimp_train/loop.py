@@ -29,7 +29,7 @@ from harness_ext.data import load_rows
 from harness_ext.errors import SelfimpError
 from harness_ext.io import atomic_write_json, atomic_write_jsonl, read_json, read_jsonl
 from harness_ext.metrics import coverage
-from harness_ext.prompts import gold_completion, max_gen_toks, prompt, stop_sequences
+from harness_ext.prompts import chat_prompt, gold_completion, max_gen_toks, prompt, stop_sequences
 from harness_ext.verify import Verifier, get_verifier
 from selfimp_train import manifest as mf
 from selfimp_train.config import TrainConfig
@@ -68,11 +68,15 @@ def load_task(cfg: TrainConfig) -> TaskData:
         raise SelfimpError(f"--task {cfg.task}: the training split is empty")
     verifier = get_verifier(cfg.task)
     rows = train + test
+    prompts = {r["id"]: prompt(cfg.task, r) for r in rows}
+    if cfg.apply_chat_template:
+        tokenizer = base_tokenizer(cfg)
+        prompts = {qid: chat_prompt(tokenizer, text) for qid, text in prompts.items()}
     return TaskData(
         name=cfg.task,
         train=train,
         test=test,
-        prompts={r["id"]: prompt(cfg.task, r) for r in rows},
+        prompts=prompts,
         references={r["id"]: verifier.reference(r) for r in rows},
         verifier=verifier,
         stop=stop_sequences(cfg.task),
@@ -167,6 +171,13 @@ def evaluate(cfg: TrainConfig, data: TaskData, checkpoint: Path) -> dict[str, An
     return {"pass@1": sum(r["correct"] for r in records) / len(records), "n": len(records), "split": "test"}
 
 
+def base_tokenizer(cfg: TrainConfig):
+    """The tokenizer of the model M1 starts from."""
+    if cfg.model is None and not cfg.embedded:
+        raise SelfimpError(f"--model: required for --task {cfg.task} (the embedded tiny model knows only arith)")
+    return build_tokenizer() if cfg.embedded else load_tokenizer(cfg.model)
+
+
 def base_model(cfg: TrainConfig):
     """The model M1 starts from: the embedded tiny Llama, or --model."""
     if cfg.embedded:
@@ -197,10 +208,7 @@ def train_m1(cfg: TrainConfig, data: TaskData, save_dir: Path, scratch: Path) ->
 
 def check_inputs(cfg: TrainConfig, data: TaskData) -> None:
     """Fail on bad input before anything is written: model source, M1's training set."""
-    if cfg.model is None and not cfg.embedded:
-        raise SelfimpError(f"--model: required for --task {cfg.task} (the embedded tiny model knows only arith)")
-    tokenizer = build_tokenizer() if cfg.embedded else load_tokenizer(cfg.model)
-    gold_examples(cfg, data, tokenizer)
+    gold_examples(cfg, data, base_tokenizer(cfg))
 
 
 def train_round(cfg: TrainConfig, data: TaskData, run_dir: Path, step: Iteration, records: list[dict],
