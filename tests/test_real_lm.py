@@ -43,9 +43,9 @@ def test_smollm2_lora_round_and_lm_eval_task(tmp_path):
     assert (m1["update"], m2["update"]) == ("gold-sft", "sft") and m1["n_train_examples"] == 16
     # Round 2: 4 questions x 8 samples from M1, judged by the shared verifier; the correct ones train M2.
     records = read_jsonl(run / "samples_2.jsonl")
-    train = {r["id"]: r for r in load_rows("arith", "train")}
-    verdicts = get_verifier("arith").judge([r["completion"] for r in records],
-                                           [get_verifier("arith").reference(train[r["question_id"]]) for r in records])
+    train, verifier = {r["id"]: r for r in load_rows("arith", "train")}, get_verifier("arith")
+    verdicts = verifier.judge([r["completion"] for r in records],
+                              [verifier.reference(train[r["question_id"]]) for r in records])
     assert len(records) == 32 and [r["correct"] for r in records] == verdicts
     assert m2["n_train_examples"] == sum(verdicts) > 0 and m2["train_loss"] is not None
     assert (run / "iter_2" / "adapter" / "adapter_config.json").is_file()
@@ -61,8 +61,8 @@ def test_smollm2_lora_round_and_lm_eval_task(tmp_path):
     test = load_rows("arith", "test")
     assert [s["arguments"][0][0] for s in samples] == [prompts.prompt("arith", d) for d in test[:3]]
     judged = [r for s in samples for r in s["filtered_resps"][0]]
-    assert [r["correct"] for r in judged] == get_verifier("arith").judge(
-        [s["resps"][0][0] for s in samples], [get_verifier("arith").reference(d) for d in test[:3]])
+    assert [r["correct"] for r in judged] == verifier.judge(
+        [s["resps"][0][0] for s in samples], [verifier.reference(d) for d in test[:3]])
     assert out["results"]["selfimp_arith_pass1"]["pass@1,verify"] == pytest.approx(
         sum(r["correct"] for r in judged) / 3)
 
