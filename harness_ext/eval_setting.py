@@ -12,8 +12,10 @@ from typing import Any
 from harness_ext.errors import SelfimpError
 from harness_ext.prompts import max_gen_toks, stop_sequences
 
-# harness_ext.prompts.prompt(), no chat template, the tokenizer's own special tokens (lm-eval's default)
+# harness_ext.prompts.prompt(), no chat template, the tokenizer's own special tokens (lm-eval's default);
+# with --apply_chat_template that prompt as the one user turn of the tokenizer's chat template
 PROMPT_FORMAT = "selfimp-zero-shot"
+CHAT_PROMPT_FORMAT = "selfimp-zero-shot+chat-template"
 EVAL_DTYPES = ("float32", "bfloat16", "float16")
 PADDING_SIDE = "left"  # both transformers generate in the trainer and lm-eval's HF model pad on the left
 
@@ -34,9 +36,15 @@ class EvalSetting:
 
     @classmethod
     def for_task(cls, task: str, backend: str, dtype: str, device: str, batch_size: int,
-                 max_new_tokens: int | None = None, max_questions: int | None = None) -> EvalSetting:
+                 max_new_tokens: int | None = None, max_questions: int | None = None,
+                 chat_template: bool = False) -> EvalSetting:
         return cls(backend=backend, dtype=dtype, device=device, max_new_tokens=max_new_tokens or max_gen_toks(task),
-                   stop=tuple(stop_sequences(task)), max_questions=max_questions, batch_size=batch_size)
+                   stop=tuple(stop_sequences(task)), max_questions=max_questions, batch_size=batch_size,
+                   prompt_format=CHAT_PROMPT_FORMAT if chat_template else PROMPT_FORMAT)
+
+    @property
+    def chat_template(self) -> bool:
+        return self.prompt_format == CHAT_PROMPT_FORMAT
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "stop": list(self.stop)}

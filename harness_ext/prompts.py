@@ -2,11 +2,13 @@
 
 `task` is a dataset name (gsm8k, svamp, mawps, arith, math, csqa, mbpp); docs are rows in the
 normalised schema of `harness_ext.data`. The prompt is plain text ending in "Answer:", so it
-also works as the user turn under `--apply_chat_template`.
+also works as the user turn under `--apply_chat_template`: `chat_prompt` renders it exactly as
+lm-eval does, and `selfimp-train --apply_chat_template` trains and samples on that text.
 """
 from __future__ import annotations
 
 from harness_ext.data import domain_of
+from harness_ext.errors import SelfimpError
 
 NUMERIC_TEMPLATE = "Question: {question}\nAnswer:"
 MATH_TEMPLATE = "Question: {problem}\nAnswer:"
@@ -59,3 +61,12 @@ def max_gen_toks(task: str) -> int:
     """Generation length limit in tokens."""
     domain_of(task)  # validates the name
     return _MAX_GEN_TOKS[task]
+
+
+def chat_prompt(tokenizer, text: str) -> str:
+    """`text` as the one user turn of the tokenizer's chat template, up to where the assistant's
+    answer begins: what lm-eval's `--apply_chat_template` sends for a zero-shot task."""
+    if not getattr(tokenizer, "chat_template", None):
+        raise SelfimpError(f"--apply_chat_template: the tokenizer {tokenizer.name_or_path!r} has no chat template")
+    return tokenizer.apply_chat_template([{"role": "user", "content": text}], tokenize=False,
+                                         add_generation_prompt=True)

@@ -57,6 +57,7 @@ class SweepSettings:
     seed: int = 0
     bootstrap_iters: int = 100000  # lm-eval's stderr bootstrap (its CLI default)
     gen_kwargs: str | None = None  # lm-eval --gen_kwargs, e.g. max_gen_toks=256
+    apply_chat_template: bool = False  # lm-eval --apply_chat_template (the trainer's --apply_chat_template)
 
 
 def default_tasks(train_task: str, embedded: bool = False) -> list[str]:
@@ -127,7 +128,8 @@ def trainer_comparison(recorded: EvalSetting | None, settings: SweepSettings, tr
     used = EvalSetting.for_task(
         train_task, backend=settings.model, dtype=settings.dtype, device=(settings.device or "").split(":")[0],
         batch_size=int(settings.batch_size) if settings.batch_size.isdigit() else settings.batch_size,
-        max_new_tokens=gen.pop("max_gen_toks", None), max_questions=settings.limit)
+        max_new_tokens=gen.pop("max_gen_toks", None), max_questions=settings.limit,
+        chat_template=settings.apply_chat_template)
     differences = recorded.differences(used) + [f"gen_kwargs: {k}={v!r} (sweep only)" for k, v in gen.items()]
     return {"comparable": not differences, "differences": differences}
 
@@ -141,13 +143,15 @@ def sweep_settings(args: argparse.Namespace, recorded: EvalSetting | None, train
         longer = recorded.max_new_tokens != max_gen_toks(train_task)
         values.update(model=recorded.backend, dtype=recorded.dtype, batch_size=recorded.batch_size,
                       limit=recorded.max_questions or None,  # 0: the trainer evaluated nothing
-                      gen_kwargs=f"max_gen_toks={recorded.max_new_tokens}" if longer else None)
+                      gen_kwargs=f"max_gen_toks={recorded.max_new_tokens}" if longer else None,
+                      apply_chat_template=recorded.chat_template)
     given = {"model": args.model, "dtype": args.dtype, "batch_size": args.batch_size, "limit": args.limit,
-             "gen_kwargs": args.gen_kwargs, "n": args.n}
+             "gen_kwargs": args.gen_kwargs, "n": args.n, "apply_chat_template": args.apply_chat_template}
     values.update({k: v for k, v in given.items() if v is not None})
     return SweepSettings(model=values["model"], model_args=args.model_args, dtype=values["dtype"], n=values.get("n"),
                          limit=values["limit"], batch_size=str(values["batch_size"]),
-                         device=args.device or default_device(), seed=args.seed, gen_kwargs=values["gen_kwargs"])
+                         device=args.device or default_device(), seed=args.seed, gen_kwargs=values["gen_kwargs"],
+                         apply_chat_template=bool(values.get("apply_chat_template")))
 
 
 def explicit_checkpoints(paths: list[str], labels: list[str] | None) -> list[CheckpointSpec]:
@@ -237,6 +241,7 @@ def _simple_evaluate(spec: CheckpointSpec, tasks: list[str], settings: SweepSett
         limit=settings.limit, batch_size=settings.batch_size, device=settings.device, log_samples=True,
         evaluation_tracker=tracker, random_seed=settings.seed, numpy_random_seed=settings.seed,
         torch_random_seed=settings.seed, bootstrap_iters=settings.bootstrap_iters, gen_kwargs=settings.gen_kwargs,
+        apply_chat_template=settings.apply_chat_template,
     )
 
 
@@ -341,6 +346,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's; embedded arith: 1)")
     p.add_argument("--gen-kwargs", help="lm-eval generation overrides for every task, e.g. max_gen_toks=256")
+    p.add_argument("--apply-chat-template", action=argparse.BooleanOptionalAction, default=None,
+                   help="prompts in the model's chat template, as lm-eval's --apply_chat_template "
+                        "(default: as the run was trained and evaluated, else off)")
     p.add_argument("--out", help="sweep dir (default: <run>/sweep)")
     return p
 

@@ -43,6 +43,11 @@ class TrainConfig:
         default=None,
         metadata={"help": "Base model: HF id, local dir, or `smollm2`. None with task arith = embedded tiny Llama."},
     )
+    apply_chat_template: bool = field(
+        default=False,
+        metadata={"help": "Train and sample on the prompt as the user turn of the model's chat template, as "
+                          "lm-eval's --apply_chat_template does (evaluate with that flag too)."},
+    )
     method: str = field(default="sft", metadata={"help": f"Self-improvement method: one of {', '.join(METHODS)}."})
     iters: int = field(default=5, metadata={"help": "Number of models T (M1 plus T-1 self-improvement rounds)."})
     seed: int = field(default=0, metadata={"help": "Seed for model init, sampling and training."})

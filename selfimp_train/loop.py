@@ -31,7 +31,7 @@ from harness_ext.errors import SelfimpError
 from harness_ext.eval_setting import EvalSetting, default_device
 from harness_ext.io import atomic_write_json, atomic_write_jsonl, read_json, read_jsonl
 from harness_ext.metrics import coverage
-from harness_ext.prompts import gold_completion, prompt
+from harness_ext.prompts import chat_prompt, gold_completion, prompt
 from harness_ext.verify import Verifier, get_verifier
 from selfimp_train import manifest as mf
 from selfimp_train.config import TrainConfig
@@ -66,7 +66,7 @@ def evaluation_setting(cfg: TrainConfig) -> EvalSetting:
     """The run's one greedy-evaluation setting (manifest.json's `eval_setting`)."""
     return EvalSetting.for_task(cfg.task, backend=cfg.sampler, dtype=cfg.eval_dtype, device=default_device(),
                                 batch_size=cfg.eval_batch_size, max_new_tokens=cfg.max_new_tokens,
-                                max_questions=cfg.eval_max_questions)
+                                max_questions=cfg.eval_max_questions, chat_template=cfg.apply_chat_template)
 
 
 def load_task(cfg: TrainConfig) -> TaskData:
@@ -79,11 +79,15 @@ def load_task(cfg: TrainConfig) -> TaskData:
     verifier = get_verifier(cfg.task)
     rows = train + test
     setting = evaluation_setting(cfg)
+    prompts = {r["id"]: prompt(cfg.task, r) for r in rows}
+    if cfg.apply_chat_template:
+        tokenizer = base_tokenizer(cfg)
+        prompts = {qid: chat_prompt(tokenizer, text) for qid, text in prompts.items()}
     return TaskData(
         name=cfg.task,
         train=train,
         test=test,
-        prompts={r["id"]: prompt(cfg.task, r) for r in rows},
+        prompts=prompts,
         references={r["id"]: verifier.reference(r) for r in rows},
         verifier=verifier,
         stop=list(setting.stop),
@@ -183,6 +187,13 @@ def evaluate(cfg: TrainConfig, data: TaskData, checkpoint: Path) -> dict[str, An
     return {"pass@1": sum(r["correct"] for r in records) / len(records), "n": len(records), "split": "test"}
 
 
+def base_tokenizer(cfg: TrainConfig):
+    """The tokenizer of the model M1 starts from."""
+    if cfg.model is None and not cfg.embedded:
+        raise SelfimpError(f"--model: required for --task {cfg.task} (the embedded tiny model knows only arith)")
+    return build_tokenizer() if cfg.embedded else load_tokenizer(cfg.model)
+
+
 def base_model(cfg: TrainConfig):
     """The model M1 starts from: the embedded tiny Llama, or --model."""
     if cfg.embedded:
@@ -213,10 +224,7 @@ def train_m1(cfg: TrainConfig, data: TaskData, save_dir: Path, scratch: Path) ->
 
 def check_inputs(cfg: TrainConfig, data: TaskData) -> None:
     """Fail on bad input before anything is written: model source, M1's training set."""
-    if cfg.model is None and not cfg.embedded:
-        raise SelfimpError(f"--model: required for --task {cfg.task} (the embedded tiny model knows only arith)")
-    tokenizer = build_tokenizer() if cfg.embedded else load_tokenizer(cfg.model)
-    gold_examples(cfg, data, tokenizer)
+    gold_examples(cfg, data, base_tokenizer(cfg))
 
 
 def train_round(cfg: TrainConfig, data: TaskData, run_dir: Path, step: Iteration, records: list[dict],

@@ -179,6 +179,13 @@ def test_run_setting_is_the_default_and_a_departure_is_reported(tmp_path, capsys
     assert "dtype: 'bfloat16' (run) vs 'float32'" in trainer_comparison_lines({"trainer_comparison": comparison})[0]
     assert trainer_comparison_lines({"trainer_comparison": {"comparable": True, "differences": []}}) == []
     assert trainer_comparison(None, settings, "arith")["comparable"] is None
+    # A run trained and evaluated in the chat template: the sweep follows it unless told otherwise.
+    chat = EvalSetting.for_task("arith", backend="hf", dtype="float32", device="cpu", batch_size=12, chat_template=True)
+    assert sweep_settings(build_parser().parse_args(["run"]), chat, "arith", embedded=True).apply_chat_template
+    plain = sweep_settings(build_parser().parse_args(["run", "--no-apply-chat-template"]), chat, "arith", embedded=True)
+    assert not plain.apply_chat_template
+    assert trainer_comparison(chat, plain, "arith")["differences"] == [
+        "prompt_format: 'selfimp-zero-shot+chat-template' (run) vs 'selfimp-zero-shot'"]
     # A manifest whose eval_setting is broken: one error line naming the file and field, nothing written.
     run = make_run(tmp_path / "run", n_iters=1, incomplete=False)
     manifest = json.loads((run / "manifest.json").read_text())

