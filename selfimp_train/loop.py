@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from accelerate import PartialState
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from harness_ext.data import load_rows
@@ -151,7 +150,7 @@ def sample_round(cfg: TrainConfig, data: TaskData, run_dir: Path, manifest: dict
     """Round t's judged samples from M_{t-1} (drawn by the main process; reused when its
     samples file is complete)."""
     path = run_dir / step.samples
-    if not (path.is_file() and step.samples in manifest["samples"]) and PartialState().is_main_process:
+    if not (path.is_file() and step.samples in manifest["samples"]) and process_state().is_main_process:
         start = time.perf_counter()
         questions = data.train
         if cfg.max_train_questions is not None and cfg.max_train_questions < len(questions):
@@ -166,7 +165,7 @@ def sample_round(cfg: TrainConfig, data: TaskData, run_dir: Path, manifest: dict
         manifest["samples"][step.samples] = {"t": step.t, "model": step.parent, "n_questions": len(ids),
                                              "wall_time_s": round(time.perf_counter() - start, 2)}
         mf.save(run_dir, manifest)
-    PartialState().wait_for_everyone()
+    process_state().wait_for_everyone()
     manifest["samples"] = read_json(run_dir / mf.MANIFEST)["samples"]
     return read_jsonl(path)
 
@@ -269,7 +268,7 @@ def build_iteration(cfg: TrainConfig, data: TaskData, run_dir: Path, manifest: d
     """Sample (t >= 2), train, save, evaluate one model; returns its manifest record. Crash-safe:
     the checkpoint is written to <checkpoint>.tmp, which only a final rename makes visible."""
     set_iteration(step.t)
-    main_process = PartialState().is_main_process
+    main_process = process_state().is_main_process
     final = run_dir / step.checkpoint
     record: dict[str, Any] = {"t": step.t, "method": step.method, "update": step.update, "label": step.label,
                               "parent": step.parent, "checkpoint": step.checkpoint, "samples": step.samples,
@@ -284,7 +283,7 @@ def build_iteration(cfg: TrainConfig, data: TaskData, run_dir: Path, manifest: d
     if main_process:
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
-    PartialState().wait_for_everyone()
+    process_state().wait_for_everyone()
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="selfimp-trainer-") as scratch:
         if step.update == "gold-sft":
@@ -303,7 +302,7 @@ def build_iteration(cfg: TrainConfig, data: TaskData, run_dir: Path, manifest: d
         atomic_write_json(tmp / ITERATION_RECORD, record)
         shutil.rmtree(final, ignore_errors=True)  # only a complete rename creates it: nothing to keep here
         tmp.rename(final)
-    PartialState().wait_for_everyone()
+    process_state().wait_for_everyone()
     return read_json(final / ITERATION_RECORD)
 
 

@@ -10,11 +10,11 @@ from typing import Any
 
 import torch
 from datasets import Dataset
-from accelerate import PartialState
 from peft import LoraConfig
 from transformers import PreTrainedModel, TrainerCallback
 from trl import DPOConfig, DPOTrainer, SFTConfig, SFTTrainer
 
+from harness_ext.distributed import process_state
 from selfimp_train.config import TrainConfig
 from selfimp_train.crash_points import crash_point
 
@@ -88,10 +88,10 @@ def _train_and_save(trainer, save_dir: Path, lora: bool) -> UpdateResult:
 def save_unchanged(model: PreTrainedModel, tokenizer, save_dir: Path) -> UpdateResult:
     """A round without training data: the checkpoint is the parent model as it is."""
     start = time.perf_counter()
-    if PartialState().is_main_process:
+    if process_state().is_main_process:
         model.save_pretrained(save_dir)
         tokenizer.save_pretrained(save_dir)
-    PartialState().wait_for_everyone()
+    process_state().wait_for_everyone()
     return UpdateResult(train_loss=None, steps=0, save_time_s=time.perf_counter() - start)
 
 
