@@ -209,8 +209,8 @@ EMBEDDED_PRESET: dict[str, Any] = {
     "sft_warmup_ratio": 0.2,
     "dpo_learning_rate": 3e-4,
     "dpo_warmup_ratio": 0.2,
-    "eval_max_questions": 300,
-    "eval_batch_size": 64,
+    "eval_max_questions": 3000,  # IS(t) of ~200 problems: enough for the accuracy and beyond-M1 verdicts
+    "eval_batch_size": 256,
     "is_samples": 64,
 }
 
