@@ -62,7 +62,8 @@ def run_lm_eval(model: Path, tasks: list, out: Path, limit: int, **kw) -> Path:
     results = simple_evaluate(model="hf", model_args=f"pretrained={model},dtype=float32", tasks=tasks, limit=limit,
                               log_samples=True, evaluation_tracker=tracker, device="cpu", batch_size=8,
                               bootstrap_iters=0, **kw)
-    tracker.save_results_aggregated(results=results, samples=results["samples"])
-    for task, samples in results["samples"].items():
-        tracker.save_results_samples(task_name=task, samples=samples)
+    samples = results.pop("samples")  # what lm_eval's CLI does before saving
+    tracker.save_results_aggregated(results=results, samples=samples)
+    for task in results["configs"]:
+        tracker.save_results_samples(task_name=task, samples=samples[task])
     return out

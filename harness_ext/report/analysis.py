@@ -16,6 +16,7 @@ from harness_ext.report.family import headline, trajectory_table, verdict_family
 from harness_ext.report.groups import analyze_groups, group_logs
 from harness_ext.report.inputs import Checkpoint, ReportInput
 from harness_ext.report.stats import clopper_pearson, mean_ci, paired_diff_newcombe
+from harness_ext.report.task_metrics import verifier_agreement
 from harness_ext.report.task_groups import group_sections, group_verdicts, margin_verdicts, merged_groups, not_available
 from harness_ext.report.verdicts import doc_scores, finalize, is_avg_at_n
 from harness_ext.samples import SampleLog, builtin_verifier_name
@@ -159,6 +160,7 @@ def pass1_table(ds: str, checkpoints: list[Checkpoint], per_ck: dict, seed: int)
             if log.scored_by is not None:
                 measure = f"lm-eval's {log.scored_by}"
             out[ck.label] = {"task": log.task, "n_docs": len(log.docs), "measure": measure,
+                             "rescored_with": log.rescored_with, "lm_eval_agreement": verifier_agreement(log, ck.results),
                              **mean_ci(list(doc_scores(log).values()), seed).to_dict()}
     return out
 

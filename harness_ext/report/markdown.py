@@ -115,7 +115,13 @@ def group_section(sec: dict, report: dict) -> list[str]:
         tr = (d.get("improvement", {}).get(label) or {}).get("transitions") or {}
         margin = next((m for m in sec["task_verdicts"] if m["axis"] != "accuracy" and m["dataset"] == v["dataset"]
                        and m["compare"] == v["compare"]), None)
-        metric = (d.get("pass1", {}).get(label) or {}).get("measure", "")
+        entry = d.get("pass1", {}).get(label) or {}
+        metric = entry.get("measure", "")
+        if entry.get("rescored_with"):
+            metric += f", rescored by selfimp's {entry['rescored_with']} verifier"
+        if entry.get("lm_eval_agreement"):
+            a = entry["lm_eval_agreement"]
+            metric += f"; lm-eval's {a['metric']} agrees on {a['agree']}/{a['n_docs']} docs"
         rows.append([v["dataset"], metric, str(tr.get("both", "–") + tr.get("neither", 0) + tr.get("newly_solved", 0)
                                                + tr.get("newly_forgotten", 0)) if tr else "–",
                      f"{_f(v['before'])} → {_f(v['after'])}", str(tr.get("newly_solved", "–")),

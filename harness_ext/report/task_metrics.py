@@ -106,3 +106,20 @@ def _with_filter(metric: str, filt: str | None, logged: list[str], declared: tup
             return key
     raise SelfimpError(f"metric {candidates[0] if candidates else metric!r} is not logged per doc "
                        f"(logged: {', '.join(logged) or 'none'})")
+
+
+def verifier_agreement(log: SampleLog, results: RunResults) -> dict | None:
+    """For a log rescored by selfimp's verifier: on how many docs lm-eval's own declared binary
+    score gives the same verdict (None when the task declares none, or it is not binary)."""
+    info = results.tasks.get(log.task)
+    if log.rescored_with is None or info is None or not info.metrics:
+        return None
+    try:
+        key = _with_filter(info.metrics[0], None, logged_keys(log), info.filters)
+    except SelfimpError:
+        return None
+    theirs = [d.metrics[key] for d in log.docs.values()]
+    if not all(isinstance(v, bool) or v in (0, 1) for v in theirs):
+        return None
+    agree = sum(bool(v) == d.solved for v, d in zip(theirs, log.docs.values()))
+    return {"metric": key, "agree": agree, "n_docs": len(theirs)}
