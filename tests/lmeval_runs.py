@@ -57,11 +57,12 @@ def run_lm_eval(model: Path, tasks: list, out: Path, limit: int, **kw) -> Path:
     """simple_evaluate + EvaluationTracker, as `lm_eval --log_samples --output_path out` does."""
     from lm_eval import simple_evaluate
     from lm_eval.loggers import EvaluationTracker
+    from lm_eval.tasks import TaskManager
 
     tracker = EvaluationTracker(output_path=str(out))
     results = simple_evaluate(model="hf", model_args=f"pretrained={model},dtype=float32", tasks=tasks, limit=limit,
                               log_samples=True, evaluation_tracker=tracker, device="cpu", batch_size=8,
-                              bootstrap_iters=0, **kw)
+                              bootstrap_iters=0, task_manager=TaskManager(include_defaults=False), **kw)
     samples = results.pop("samples")  # what lm_eval's CLI does before saving
     tracker.save_results_aggregated(results=results, samples=samples)
     for task in results["configs"]:

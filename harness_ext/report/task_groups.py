@@ -79,8 +79,9 @@ def not_available(log: SampleLog, m1_sampled: SampleLog | None, has_margin: bool
         if repeats > 1 and not has_margin:
             out.append(f"pass@k: the task ran with {repeats} samples per doc, but lm-eval logs one score per "
                        "doc (after its filter), not one per sample")
-        if not has_margin:
-            out.append("confidence margin: not a multiple-choice log-likelihood task")
+    if not has_margin:
+        out.append("confidence margin: not a multiple-choice log-likelihood task (or M1's and the last "
+                   "round's logs do not both hold every choice's log-likelihood)")
     return out
 
 
