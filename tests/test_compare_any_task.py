@@ -207,3 +207,22 @@ def test_real_margins_agree_with_lm_evals_acc(real_runs):
     acc = {line["doc"]["id"]: line["acc"] for line in lm_eval_lines(real_runs / "m1", "commonsense_qa")}
     assert [margins[i] > 0 for i in log.docs] == [acc[i] == 1.0 for i in log.docs]
     assert log_margins(ck.logs["leaderboard_math_algebra_hard"], ck.results) is None  # generative: no margin
+
+
+def test_identical_docs_stay_apart_and_lower_is_better_is_refused(tmp_path, capsys):
+    """Two docs with the same content (same doc_hash) are two docs, joined in order; a metric the
+    results file declares lower-is-better cannot say "solved"."""
+    def line(doc_id, acc):
+        return {"doc_id": doc_id, "doc": {"question": "same"}, "target": "0", "filtered_resps": ["x"], "resps": [["x"]],
+                "filter": "none", "metrics": ["acc"], "doc_hash": "h", "acc": acc}
+    write_log(tmp_path / "a" / "m", "dup", [line(0, 1.0), line(1, 0.0)])
+    write_log(tmp_path / "b" / "m", "dup", [line(0, 1.0), line(1, 1.0)])
+    assert main(["--compare", str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(tmp_path / "r"), "--no-sbert"]) == 0
+    rep = json.loads((tmp_path / "r" / "report.json").read_text())
+    assert rep["datasets"]["dup"]["improvement"]["b"]["ids"] == ["h#2"]
+    results = {"configs": {"dup": {"task": "dup", "metric_list": [{"metric": "acc", "higher_is_better": False}]}},
+               "higher_is_better": {"dup": {"acc": False}}, "group_subtasks": {}}
+    (tmp_path / "b" / "m" / "results_2026-11-23T11-20-30.055663.json").write_text(json.dumps(results))
+    with pytest.raises(SystemExit):
+        main(["--compare", str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(tmp_path / "s")])
+    assert "metric 'acc' is lower-is-better" in capsys.readouterr().err
