@@ -226,3 +226,20 @@ def test_identical_docs_stay_apart_and_lower_is_better_is_refused(tmp_path, caps
     with pytest.raises(SystemExit):
         main(["--compare", str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(tmp_path / "s")])
     assert "metric 'acc' is lower-is-better" in capsys.readouterr().err
+
+
+def test_non_binary_score_needs_a_threshold(tmp_path, capsys):
+    def line(doc_id, f1):
+        return {"doc_id": doc_id, "doc": {"q": doc_id}, "target": "t", "filtered_resps": ["x"], "resps": [["x"]],
+                "filter": "none", "metrics": ["f1"], "doc_hash": f"h{doc_id}", "f1": f1}
+    write_log(tmp_path / "a", "qa", [line(0, 0.3), line(1, 0.8)])
+    write_log(tmp_path / "b", "qa", [line(0, 0.6), line(1, 0.4)])
+    args = ["--compare", str(tmp_path / "a"), str(tmp_path / "b"), "--no-sbert"]
+    with pytest.raises(SystemExit):
+        main([*args, "--out", str(tmp_path / "r"), "--metric", "qa=f1"])
+    assert "f1,none = 0.3 is not a binary per-doc score" in capsys.readouterr().err
+    assert main([*args, "--out", str(tmp_path / "r"), "--metric", "qa=f1>=0.5"]) == 0
+    rep = json.loads((tmp_path / "r" / "report.json").read_text())
+    assert rep["datasets"]["qa"]["improvement"]["b"]["ids"] == ["h0"]
+    assert rep["datasets"]["qa"]["improvement"]["b"]["forgotten_ids"] == ["h1"]
+    assert rep["datasets"]["qa"]["pass1"]["a"]["measure"] == "lm-eval's f1,none >= 0.5 (--metric)"
