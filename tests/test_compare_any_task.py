@@ -59,7 +59,7 @@ def test_a_section_per_leaderboard_group_and_a_verdict_per_task(leaderboard):
     for name in SECTIONS:
         assert f"## {name} (" in md
     accuracy = {v["dataset"]: v for v in rep["verdicts"] if v["axis"] == "accuracy"}
-    assert set(leaves) | set(groups) == set(accuracy) and len(leaves) == 39
+    assert set(leaves) | set(groups) == {ds.split("[")[0] for ds in accuracy} and len(leaves) == 39
     for task in leaves:
         assert f"| {task} |" in md
     bbh = accuracy["leaderboard_bbh"]  # 24 x 2 forgotten, pooled: a regress no subtask shows alone
@@ -67,6 +67,11 @@ def test_a_section_per_leaderboard_group_and_a_verdict_per_task(leaderboard):
     assert "0 newly solved vs 48 forgotten" in bbh["test"]
     sub = accuracy["leaderboard_bbh_navigate"]
     assert sub["verdict"] == "no significant change" and sub["p"] == pytest.approx(0.5)
+    law = accuracy["leaderboard_mmlu_pro[category=law]"]  # MMLU-Pro: one test per doc category too
+    assert "1 newly solved vs 0 forgotten" in law["test"] and law["value"] == pytest.approx(1 / 3)
+    assert rep["categories"]["leaderboard_mmlu_pro[category=math]"]["tuned"] == {
+        "newly_solved": 0, "newly_forgotten": 0, "both": 1, "neither": 1}
+    assert "| leaderboard_mmlu_pro[category=law] |" in md
     math = rep["datasets"]["leaderboard_math_algebra_hard"]
     assert math["improvement"]["tuned"]["transitions"] == {"newly_solved": 1, "newly_forgotten": 0, "both": 2, "neither": 2}
     assert math["pass1"]["base"]["rescored_with"] == "math"  # selfimp's verifier, and lm-eval agrees doc for doc

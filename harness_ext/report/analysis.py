@@ -17,7 +17,14 @@ from harness_ext.report.groups import analyze_groups, group_logs
 from harness_ext.report.inputs import Checkpoint, ReportInput
 from harness_ext.report.stats import clopper_pearson, mean_ci, paired_diff_newcombe
 from harness_ext.report.task_metrics import verifier_agreement
-from harness_ext.report.task_groups import group_sections, group_verdicts, margin_verdicts, merged_groups, not_available
+from harness_ext.report.task_groups import (
+    category_verdicts,
+    group_sections,
+    group_verdicts,
+    margin_verdicts,
+    merged_groups,
+    not_available,
+)
 from harness_ext.report.verdicts import doc_scores, finalize, is_avg_at_n
 from harness_ext.samples import SampleLog, builtin_verifier_name
 
@@ -111,7 +118,8 @@ def analyze(inp: ReportInput, opts: Options = Options()) -> dict:
     family = verdict_family(report, m1, series, per_ck, primaries, ood)
     groups = merged_groups(inp.checkpoints)
     margins, margin_table = margin_verdicts(primaries, m1, series, per_ck)
-    family += group_verdicts(groups, m1, series, per_ck) + margins
+    by_category, report["categories"] = category_verdicts(primaries, m1, series, per_ck)
+    family += group_verdicts(groups, m1, series, per_ck) + by_category + margins
     finalize(family)
     report["verdicts"] = [v.to_dict() for v in family]
     report["headline"] = headline(family, series, m1)

@@ -47,7 +47,7 @@ def headline_section(report: dict) -> list[str]:
                   + ("; each task of an lm-eval group is in its group's section below" if in_groups else "") + ":", ""]
         rows = []
         for v in h["rows"]:
-            if v["dataset"] in in_groups:
+            if v["dataset"].split("[")[0] in in_groups:
                 continue
             if v["axis"] == "fairness":
                 rows.append([v["axis"], v["dataset"], f"**{v['verdict']}**", v.get("what_happened") or v.get("reason", ""),
@@ -112,7 +112,8 @@ def group_section(sec: dict, report: dict) -> list[str]:
     for v in (v for v in sec["task_verdicts"] if v["axis"] == "accuracy"):
         d = report["datasets"].get(v["dataset"], {})
         label = v["compare"].split(" vs ")[0]
-        tr = (d.get("improvement", {}).get(label) or {}).get("transitions") or {}
+        tr = (d.get("improvement", {}).get(label) or {}).get("transitions") \
+            or (report.get("categories") or {}).get(v["dataset"], {}).get(label) or {}
         margin = next((m for m in sec["task_verdicts"] if m["axis"] != "accuracy" and m["dataset"] == v["dataset"]
                        and m["compare"] == v["compare"]), None)
         entry = d.get("pass1", {}).get(label) or {}

@@ -8,8 +8,11 @@ from harness_ext.report.inputs import Checkpoint
 from harness_ext.report.lmeval_results import leaf_tasks, top_groups
 from harness_ext.report.margins import AXIS as MARGIN_AXIS
 from harness_ext.report.margins import log_margins, margin_summary, margin_verdict
+from harness_ext.improve import compare_logs
 from harness_ext.report.verdicts import Verdict, accuracy_verdict
 from harness_ext.samples import SampleLog
+
+CATEGORY_FIELD = "category"  # MMLU-Pro's 14 subject categories live in this doc field
 
 
 def merged_groups(checkpoints: list[Checkpoint]) -> dict[str, list[str]]:
@@ -67,6 +70,34 @@ def margin_verdicts(datasets: list[str], m1: Checkpoint, series: dict, per_ck: d
     return out, summaries
 
 
+def categories(log: SampleLog) -> dict[str, SampleLog]:
+    """The log split by its docs' `category` field, when every doc has one and there are several."""
+    values = [d.doc.get(CATEGORY_FIELD) for d in log.docs.values()]
+    if not values or not all(isinstance(v, str) and v for v in values) or len(set(values)) < 2:
+        return {}
+    return {c: SampleLog(task=log.task, path=log.path, scored_by=log.scored_by, rescored_with=log.rescored_with,
+                         docs={i: d for i, d in log.docs.items() if d.doc[CATEGORY_FIELD] == c})
+            for c in sorted(set(values))}
+
+
+def category_verdicts(datasets: list[str], m1: Checkpoint, series: dict, per_ck: dict) -> tuple[list[Verdict], dict]:
+    """Per category of a task's docs (MMLU-Pro), last round vs M1: the paired accuracy test and transitions."""
+    out, table = [], {}
+    for method, cks in series.items():
+        last = cks[-1]
+        if last is m1:
+            continue
+        for ds in datasets:
+            a, b = greedy(per_ck, m1, ds), greedy(per_ck, last, ds)
+            mine = categories(b) if b is not None else {}
+            for cat, before in (categories(a) if a is not None else {}).items():
+                if cat in mine:
+                    name = f"{ds}[{CATEGORY_FIELD}={cat}]"
+                    out.append(accuracy_verdict("accuracy", name, method, vs(m1, last), before, mine[cat]))
+                    table.setdefault(name, {})[last.label] = compare_logs(before, mine[cat]).transitions()
+    return out, table
+
+
 def not_available(log: SampleLog, m1_sampled: SampleLog | None, has_margin: bool) -> list[str]:
     """What the report cannot measure for this task from its logs, and why."""
     out = []
@@ -97,7 +128,7 @@ def group_sections(groups: dict[str, list[str]], report: dict) -> dict:
             sections.append({
                 "name": name, "top": top, "is_group": name in groups, "tasks": tasks,
                 "group_verdicts": [v for v in verdicts if v["dataset"] == name and name in groups],
-                "task_verdicts": [v for v in verdicts if v["dataset"] in tasks
+                "task_verdicts": [v for v in verdicts if v["dataset"].split(f"[{CATEGORY_FIELD}=")[0] in tasks
                                   and v["axis"] in ("accuracy", MARGIN_AXIS)],
             })
     return {"top": top_groups(groups),
