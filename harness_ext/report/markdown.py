@@ -210,9 +210,6 @@ def render(report: dict, plots: list[str]) -> str:
         lines += [f"Not evaluated yet (left out): {', '.join(report['missing_checkpoints'])}.", ""]
     lines += headline_section(report)
     groups = report.get("task_groups") or {}
-    for v in groups.get("top_verdicts", []):
-        lines += [f"**{v['dataset']}** (every task of the run, pooled; {v['compare']}): {_verdict_cell(v)}; "
-                  f"{v['measure']}.", ""]
     for sec in groups.get("sections", []):
         lines += group_section(sec, report)
     in_groups = grouped_tasks(report)
