@@ -19,6 +19,7 @@ import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+from harness_ext import registry
 from harness_ext.distributed import process_state
 from harness_ext.errors import SelfimpError, cli_errors
 from harness_ext.eval_setting import EvalSetting, default_device
@@ -68,16 +69,7 @@ def default_tasks(train_task: str, embedded: bool = False) -> list[str]:
     Embedded: no separate diversity task (with one n for both it would repeat the passn sampling;
     selfimp-report takes diversity from the passn samples) and no pass1 task (the arith groups task is
     the same greedy evaluation with levels, and the report reads pass@1 from it)."""
-    tasks = [f"selfimp_{train_task}_passn"] if embedded else \
-        [f"selfimp_{train_task}_pass1", f"selfimp_{train_task}_passn", f"selfimp_{train_task}_diversity"]
-    if train_task == "gsm8k":
-        # OOD (tag selfimp_ood_gsm8k), with MATH through its groups task: the same greedy pass@1 plus levels
-        tasks += ["selfimp_math_groups", "selfimp_svamp_pass1", "selfimp_mawps_pass1"]
-    if train_task == "arith":
-        tasks += ["selfimp_arith_ood_pass1", "selfimp_arith_groups"]
-    if train_task == "math":
-        tasks += ["selfimp_math_groups"]
-    return tasks
+    return registry.default_eval_tasks(train_task, diversity=not embedded, pass1=not embedded)
 
 
 def is_dir_name(label: object) -> bool:
