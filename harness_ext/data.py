@@ -57,8 +57,7 @@ def _load_hub(spec: DatasetSpec, split: str) -> list[dict]:
         raw: list[dict] = []
         for config in spec.hub_configs:
             part = datasets.load_dataset(spec.hub_id, config, split=hub_split)
-            raw += ([{**r, "_config": config, "_index": i} for i, r in enumerate(part)]
-                    if len(spec.hub_configs) > 1 else list(part))
+            raw += [{**r, "_config": config, "_index": i} for i, r in enumerate(part)]
     except Exception as e:  # offline, missing, renamed: all mean the same to the user
         raise SelfimpError(f"could not load {spec.hub_id} ({split}) from the Hugging Face Hub: "
                            f"{type(e).__name__}: {e}. Set ${DATA_DIR_ENV} to a local copy "

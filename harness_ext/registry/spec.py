@@ -41,7 +41,7 @@ class DatasetSpec:
     max_gen_toks: int
     normalise: Normaliser | None = None
     hub_id: str | None = None
-    hub_configs: tuple[str | None, ...] = (None,)  # several: rows get `_config` and `_index`
+    hub_configs: tuple[str | None, ...] = (None,)  # Hub rows carry their `_config` and `_index`
     local_dir: str | None = None  # default: `name`
     split_files: Mapping[str, str] = field(default_factory=dict)  # split -> file / Hub split when they differ
     keep: Callable[[dict], bool] | None = None  # raw-row filter: a subset of a larger dataset
