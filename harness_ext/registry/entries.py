@@ -28,4 +28,7 @@ DATASETS = (
     DatasetSpec("mbpp", ("train", "validation", "test", "prompt"), "code", formats.CODE, 512, rows.mbpp,
                 hub_id="google-research-datasets/mbpp", hub_configs=("sanitized",), reversal=True,
                 builtin_tasks=("mbpp",)),
+    DatasetSpec("math_algebra", ("train", "test"), "math", formats.MATH, 1024, rows.math,
+                hub_id="EleutherAI/hendrycks_math", hub_configs=("algebra",), local_dir="math",
+                keep=lambda row: row["type"] == "Algebra", levels=(1, 2, 3, 4, 5)),
 )
