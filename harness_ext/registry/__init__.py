@@ -19,6 +19,11 @@ def names() -> tuple[str, ...]:
     return tuple(REGISTRY)
 
 
+def training_tasks() -> tuple[str, ...]:
+    """The datasets a model can be trained on: those with a `train` split."""
+    return tuple(s.name for s in DATASETS if "train" in s.splits)
+
+
 def get(name: str) -> DatasetSpec:
     if name not in REGISTRY:
         raise SelfimpError(f"unknown dataset {name!r}; valid: {', '.join(REGISTRY)}")
@@ -133,4 +138,4 @@ __all__ = ["DATASETS", "GREEDY", "REGISTRY", "SAMPLING", "TASK_PREFIX", "VARIANT
            "PromptFormat", "TaskDef", "Variant", "all_tasks", "builtin_prefixes", "builtin_verifier_name",
            "dataset_key", "declared_levels", "default_eval_tasks", "family_of_doc", "get", "greedy_task",
            "has_equations", "levels_of_doc", "names", "spec_of_doc", "task_name", "task_role", "tasks_of",
-           "variant_of_task"]
+           "training_tasks", "variant_of_task"]
