@@ -89,7 +89,6 @@ def distinct_equations(texts: Sequence[str]) -> float:
     return len(set(pooled)) / len(pooled) if pooled else math.nan
 
 
-LEVELS = {"math": (1, 2, 3, 4, 5), "arith": (1, 2, 3, 4)}  # declared difficulty levels, first to last
 MIN_TEXTS = 2  # a diversity score compares texts: fewer than 2 of a kind leave it undefined
 UNDEFINED = {
     "distinct_n": "fewer than 2 texts, or no n-gram of any order 1-5",

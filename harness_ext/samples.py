@@ -17,20 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness_ext import registry
 from harness_ext.errors import SelfimpError
 from harness_ext.io import read_jsonl_numbered
 
 SAMPLE_FILE_RE = re.compile(r"^samples_(?P<task>.+)_(?P<date>\d{4}-\d{2}-\d{2}T[\d\-.:]+)\.jsonl$")
-# suffixes of our own tasks that share one dataset (selfimp_gsm8k_pass1 and _passn: same problems)
-_OUR_SUFFIXES = ("_pass1", "_passn", "_diversity", "_improve", "_groups")
-# built-in lm-eval task name prefix -> shared verifier name
-BUILTIN_VERIFIERS = (
-    ("gsm8k", "gsm8k"),
-    ("minerva_math", "math"),
-    ("hendrycks_math", "math"),
-    ("leaderboard_math", "math"),
-    ("mbpp", "mbpp"),
-)
 
 
 @dataclass(frozen=True)
@@ -85,10 +76,7 @@ class SampleLog:
     @property
     def dataset(self) -> str:
         """Name shared by logs over the same problems (selfimp_gsm8k_pass1 and _passn -> selfimp_gsm8k)."""
-        for suffix in _OUR_SUFFIXES:
-            if self.task.endswith(suffix):
-                return self.task[: -len(suffix)]
-        return self.task
+        return registry.dataset_key(self.task)
 
     @property
     def n_samples(self) -> int:
@@ -98,10 +86,7 @@ class SampleLog:
 
 def builtin_verifier_name(task: str) -> str | None:
     """The shared verifier for an lm-eval built-in task name, or None if it is not one we rescore."""
-    for prefix, name in BUILTIN_VERIFIERS:
-        if task.startswith(prefix):
-            return name
-    return None
+    return registry.builtin_verifier_name(task)
 
 
 def find_sample_files(path: str | Path) -> dict[str, Path]:
@@ -174,7 +159,7 @@ def read_sample_file(path: Path, task: str, unscored_ok: bool = False) -> Sample
         elif not unscored_ok:
             raise SelfimpError(
                 f"{path}: task {task!r} logs no per-sample records and is not a built-in task we can rescore "
-                f"({', '.join(p + '*' for p, _ in BUILTIN_VERIFIERS)}); selfimp-report reads its per-doc metrics"
+                f"({', '.join(p + '*' for p in registry.builtin_prefixes())}); selfimp-report reads its per-doc metrics"
             )
     return log
 

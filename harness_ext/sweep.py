@@ -19,14 +19,27 @@ import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+from harness_ext import registry
 from harness_ext.distributed import process_state
 from harness_ext.errors import SelfimpError, cli_errors
 from harness_ext.eval_setting import EvalSetting, default_device
-from harness_ext.io import atomic_write_json, check_output_dir, read_json
+from harness_ext.io import check_output_dir, read_json
 from harness_ext.prompts import max_gen_toks
+from harness_ext.run_format import (
+    DEFAULT_SWEEP_SUBDIR,
+    MANIFEST,
+    RESULTS_PREFIX,
+    SWEEP_FILE,
+    TMP_PREFIX,
+    is_dir_name,
+    lm_eval_samples_file,
+    read_manifest,
+    read_sweep_settings,
+    results_file,
+    sweep_meta,
+    write_sweep,
+)
 
-SWEEP_FILE = "sweep.json"
-DEFAULT_SUBDIR = "sweep"  # default --out for a run: runs/<name>/sweep (what selfimp-report looks for)
 # Embedded CPU default (task arith, tiny model): greedy tasks on the 3000 test problems the trainer evaluates
 # (its recorded eval_setting; these limit / batch_size only serve runs that record none), so that IS(t) holds
 # ~200 problems and the accuracy and beyond-M1 verdicts can decide; the sampled task (8 samples per problem)
@@ -68,28 +81,14 @@ def default_tasks(train_task: str, embedded: bool = False) -> list[str]:
     Embedded: no separate diversity task (with one n for both it would repeat the passn sampling;
     selfimp-report takes diversity from the passn samples) and no pass1 task (the arith groups task is
     the same greedy evaluation with levels, and the report reads pass@1 from it)."""
-    tasks = [f"selfimp_{train_task}_passn"] if embedded else \
-        [f"selfimp_{train_task}_pass1", f"selfimp_{train_task}_passn", f"selfimp_{train_task}_diversity"]
-    if train_task == "gsm8k":
-        # OOD (tag selfimp_ood_gsm8k), with MATH through its groups task: the same greedy pass@1 plus levels
-        tasks += ["selfimp_math_groups", "selfimp_svamp_pass1", "selfimp_mawps_pass1"]
-    if train_task == "arith":
-        tasks += ["selfimp_arith_ood_pass1", "selfimp_arith_groups"]
-    if train_task == "math":
-        tasks += ["selfimp_math_groups"]
-    return tasks
-
-
-def is_dir_name(label: object) -> bool:
-    """A checkpoint label names one visible directory inside the sweep dir: no path, no dot-name."""
-    return isinstance(label, str) and bool(label) and not label.startswith(".") and not set(label) & set("/\\\0")
+    return registry.default_eval_tasks(train_task, diversity=not embedded, pass1=not embedded)
 
 
 def run_checkpoints(run_dir: Path) -> tuple[str, list[CheckpointSpec]]:
     """(training task, complete iterations) from a run's manifest.json."""
-    manifest = read_json(run_dir / "manifest.json")
-    where = run_dir / "manifest.json"
-    if not isinstance(manifest, dict) or not isinstance(manifest.get("iterations"), list):
+    manifest = read_manifest(run_dir)
+    where = run_dir / MANIFEST
+    if not isinstance(manifest.get("iterations"), list):
         raise SelfimpError(f"{where}: field 'iterations' must be a list")
     if not isinstance(manifest.get("task"), str):
         raise SelfimpError(f"{where}: field 'task' must be a task name")
@@ -113,10 +112,10 @@ def run_checkpoints(run_dir: Path) -> tuple[str, list[CheckpointSpec]]:
 
 def recorded_setting(run_dir: Path) -> EvalSetting | None:
     """The run's evaluation setting from manifest.json (None: a run made before it was recorded)."""
-    manifest = read_json(run_dir / "manifest.json")
+    manifest = read_manifest(run_dir)
     if "eval_setting" not in manifest:
         return None
-    return EvalSetting.from_dict(manifest["eval_setting"], str(run_dir / "manifest.json"))
+    return EvalSetting.from_dict(manifest["eval_setting"], str(run_dir / MANIFEST))
 
 
 def trainer_comparison(recorded: EvalSetting | None, settings: SweepSettings, train_task: str) -> dict:
@@ -191,30 +190,26 @@ def completed_tasks(label_dir: Path) -> set[str]:
     done: set[str] = set()
     if not label_dir.is_dir():
         return done
-    for results in label_dir.rglob("results_*.json"):
+    for results in label_dir.rglob(results_file("*")):
         if any(part.startswith(".") for part in results.relative_to(label_dir).parts):
             continue
-        date = results.stem.removeprefix("results_")
+        date = results.stem.removeprefix(RESULTS_PREFIX)
         try:
             tasks = read_json(results).get("results", {})
         except (SelfimpError, AttributeError):
             continue  # not a results file of lm-eval: its tasks count as not done
         if isinstance(tasks, dict):
-            done |= {t for t in tasks if (results.parent / f"samples_{t}_{date}.jsonl").is_file()}
+            done |= {t for t in tasks if (results.parent / lm_eval_samples_file(t, date)).is_file()}
     return done
 
 
 def check_settings(out: Path, meta: dict) -> None:
     """A sweep dir holds results of one set of settings: refuse to mix in others."""
-    path = out / SWEEP_FILE
-    if not path.is_file():
-        return
-    old = read_json(path)
-    if not isinstance(old, dict) or not isinstance(old.get("settings"), dict):
-        raise SelfimpError(f"{path}: not a sweep.json of selfimp-eval sweep (no 'settings' object); use another --out")
-    if old["settings"] != meta["settings"]:
-        diff = {k: (old["settings"].get(k), v) for k, v in meta["settings"].items() if old["settings"].get(k) != v}
-        raise SelfimpError(f"{path}: this sweep was made with other settings {diff} (old, new); use another --out")
+    old = read_sweep_settings(out)
+    if old is not None and old != meta["settings"]:
+        diff = {k: (old.get(k), v) for k, v in meta["settings"].items() if old.get(k) != v}
+        raise SelfimpError(f"{out / SWEEP_FILE}: this sweep was made with other settings {diff} (old, new); "
+                           "use another --out")
 
 
 def evaluate_checkpoint(spec: CheckpointSpec, tasks: list[str], settings: SweepSettings, task_manager,
@@ -227,7 +222,7 @@ def evaluate_checkpoint(spec: CheckpointSpec, tasks: list[str], settings: SweepS
     if not process_state().is_main_process:
         _simple_evaluate(spec, tasks, settings, task_manager, tracker=None)
         return None
-    tmp = out / spec.label / f".tmp-{time.time_ns()}"
+    tmp = out / spec.label / f"{TMP_PREFIX}{time.time_ns()}"
     tmp.mkdir(parents=True)
     try:
         tracker = EvaluationTracker(output_path=str(tmp / "lm_eval"))
@@ -260,7 +255,7 @@ def _save_into(spec: CheckpointSpec, results: dict | None, tracker, tmp: Path) -
         tracker.save_results_samples(task_name=task, samples=samples[task])
     files = [f for f in (tmp / "lm_eval").rglob("*") if f.is_file()]
     date = tracker.date_id
-    if not any(f.name == f"results_{date}.json" for f in files):
+    if not any(f.name == results_file(date) for f in files):
         raise SelfimpError(f"lm-eval did not write its results for {spec.label} into {tmp}")
     final = tmp / date
     final.mkdir()
@@ -293,7 +288,7 @@ def tasks_by_limit(tasks: list[str], settings: SweepSettings, task_manager) -> d
 def clean_stale(out: Path, labels: list[str]) -> None:
     """Remove temporary dirs a killed sweep left behind (never counted as results)."""
     for label in labels:
-        for tmp in (out / label).glob(".tmp-*"):
+        for tmp in (out / label).glob(f"{TMP_PREFIX}*"):
             shutil.rmtree(tmp, ignore_errors=True)
 
 
@@ -311,9 +306,8 @@ def sweep(out: Path, source: str, train_task: str, specs: list[CheckpointSpec], 
     if not state.is_main_process:
         log = _quiet
 
-    meta = {"format": 1, "source": source, "train_task": train_task,
-            "checkpoints": [asdict(s) for s in specs], "tasks": tasks, "n": settings.n,
-            "settings": json.loads(json.dumps(asdict(settings))), "trainer_comparison": comparison}
+    meta = sweep_meta(source, train_task, [asdict(s) for s in specs], tasks, settings.n,
+                      json.loads(json.dumps(asdict(settings))), comparison)
     check_settings(out, meta)
     for spec in specs:
         if not Path(spec.path).exists() and not is_hub_id(spec.path):
@@ -325,7 +319,7 @@ def sweep(out: Path, source: str, train_task: str, specs: list[CheckpointSpec], 
         if unknown:
             raise SelfimpError(f"--tasks: unknown task(s) {', '.join(unknown)} (see `selfimp-eval ls tasks`)")
         if state.is_main_process:
-            atomic_write_json(out / SWEEP_FILE, meta)
+            write_sweep(out, meta)
             clean_stale(out, [s.label for s in specs])
         done_now: dict[str, list[str]] = {}
         for spec in tqdm(specs, desc="sweep checkpoints", unit="ckpt", disable=not state.is_main_process):
@@ -389,8 +383,8 @@ def main(argv: list[str] | None = None) -> int:
         if not run_dir.is_dir():
             raise SelfimpError(f"{run_dir}: no such run directory")
         train_task, specs = run_checkpoints(run_dir)
-        embedded = train_task == "arith" and read_json(run_dir / "manifest.json").get("config", {}).get("model") is None
-        out = Path(args.out) if args.out else run_dir / DEFAULT_SUBDIR
+        embedded = train_task == "arith" and read_manifest(run_dir).get("config", {}).get("model") is None
+        out = Path(args.out) if args.out else run_dir / DEFAULT_SWEEP_SUBDIR
         source, recorded = str(run_dir), recorded_setting(run_dir)
     else:
         if not args.train_task or not args.out:

@@ -1,6 +1,7 @@
 """The logic behind the lm-eval task family in `lm_eval_tasks/` (its utils.py only re-exports this).
 
-Datasets come from `harness_ext.data`, prompts from `harness_ext.prompts`. A `VerifyFilter` judges
+Datasets come from `harness_ext.data`, prompts from `harness_ext.prompts`, and what a doc is from
+`harness_ext.registry` (lm-eval hands `doc_to_text` and `process_results` the doc alone). A `VerifyFilter` judges
 every sample of every doc in one batch with the shared verifier and leaves per sample a record
 `{"text", "answer", "correct"}` in `filtered_resps`; `process_*` functions only read those records,
 and the aggregations turn per-doc values into the task's metrics.
@@ -13,16 +14,15 @@ from typing import Any, Iterable, Sequence
 
 from lm_eval.api.filter import Filter
 
-from harness_ext import data, metrics, prompts
+from harness_ext import data, metrics, prompts, registry
 from harness_ext.errors import SelfimpError
 
 log = logging.getLogger(__name__)
 
 PASS_K = (1, 2, 4, 8, 16, 32, 64)
-LEVELS = metrics.LEVELS
 IMPROVE_KEYS = ("reference", "candidate")
 IN_IS = "in_improvement_set"
-_SCHEMA_TASK = (("test_list", "mbpp"), ("problem", "math"), ("choices", "csqa"))
+GROUP_DISPARITY_PREFIX = "group_disparity_"  # + dataset: the aggregation of its groups task
 
 
 # ---------------------------------------------------------------- datasets and prompts
@@ -30,7 +30,7 @@ def load_docs(name: str, split: str = "test", data_dir: str | None = None, **met
     """`custom_dataset` of every task: {"test": Dataset}; lm-eval also passes --metadata / model_args."""
     import datasets
 
-    if name == "mbpp":
+    if registry.get(name).unsafe_code:
         require_code_eval()
     return datasets.DatasetDict({"test": data.load_hf_dataset(name, split, data_dir)})
 
@@ -52,9 +52,9 @@ def load_improvement_docs(name: str, split: str = "test", data_dir: str | None =
         raise SelfimpError(
             f"selfimp_{name}_improve needs --metadata keys {', '.join(IMPROVE_KEYS)} (missing: "
             f"{', '.join(missing)}), e.g. --metadata '{{\"reference\": \"out/m1\", \"candidate\": \"out/m3\"}}'")
-    if name == "mbpp":
+    if registry.get(name).unsafe_code:
         require_code_eval()
-    task = f"selfimp_{name}_pass1"
+    task = registry.task_name(name, "pass1")
     iset = improvement_set(metadata["reference"], metadata["candidate"], task=task)
     rows = {r["id"]: r for r in data.load_rows(name, split, data_dir)}
     unknown = [i for i in (*iset.ids, *iset.forgotten, *iset.both, *iset.neither) if i not in rows]
@@ -85,8 +85,8 @@ def require_code_eval() -> None:
 
 
 def task_of_doc(doc: dict) -> str:
-    """The prompt family of a normalised row (all numeric datasets share gsm8k's)."""
-    return next((task for key, task in _SCHEMA_TASK if key in doc), "gsm8k")
+    """A dataset prompted like this normalised row (all numeric datasets share gsm8k's format)."""
+    return registry.spec_of_doc(doc).name
 
 
 def doc_to_text(doc: dict) -> str:
@@ -151,7 +151,8 @@ def process_diversity(doc: dict, results: Sequence) -> dict:
     (`metrics.UNDEFINED`: e.g. fewer than 2 texts)."""
     records = _records(results)
     out: dict[str, Any] = {"avg@n": sum(r["correct"] for r in records) / len(records)}
-    names = ("distinct_n", "distinct_equations") if data.domain_of(task_of_doc(doc)) == "numeric" else ("distinct_n",)
+    numeric = registry.spec_of_doc(doc).domain == "numeric"
+    names = ("distinct_n", "distinct_equations") if numeric else ("distinct_n",)
     for cls, want in (("correct", True), ("incorrect", False)):
         texts = [r["text"] for r in records if r["correct"] is want]
         enough = len(texts) >= metrics.MIN_TEXTS
@@ -166,7 +167,7 @@ def process_diversity(doc: dict, results: Sequence) -> dict:
 def process_groups(doc: dict, results: Sequence) -> dict:
     """Greedy pass@1 overall and for the doc's own level (other levels: None)."""
     correct = float(_records(results)[0]["correct"])
-    levels = LEVELS["math" if "problem" in doc else "arith"]
+    levels = registry.levels_of_doc(doc)
     out: dict[str, Any] = {"pass@1": correct}
     out.update({f"level_{lv}": correct if doc.get("level") == lv else None for lv in levels})
     out["group_disparity"] = [doc.get("level"), correct]
@@ -196,11 +197,23 @@ def _group_disparity(values: Sequence, levels: tuple[int, ...]) -> float:
     return metrics.group_disparity(acc, levels[0], levels[-1])
 
 
-def group_disparity_math(values: Sequence) -> float:
-    """(pass@1(Level 1) − pass@1(Level 5)) / pass@1(Level 1)."""
-    return _group_disparity(values, LEVELS["math"])
+def group_disparity_of(dataset: str):
+    """The `group_disparity` aggregation of one dataset's groups task: (L_first − L_last) / L_first
+    over its declared levels (math: Level 1 vs 5; arith: 1 vs 4 steps)."""
+    levels = registry.get(dataset).levels
+    if not levels:
+        raise SelfimpError(f"{dataset} declares no difficulty levels: it has no groups task")
+
+    def aggregate(values: Sequence) -> float:
+        return _group_disparity(values, levels)
+
+    aggregate.__name__ = f"{GROUP_DISPARITY_PREFIX}{dataset}"
+    return aggregate
 
 
-def group_disparity_arith(values: Sequence) -> float:
-    """(pass@1(1 step) − pass@1(4 steps)) / pass@1(1 step)."""
-    return _group_disparity(values, LEVELS["arith"])
+def __getattr__(name: str):
+    """`group_disparity_<dataset>` for every dataset with levels (what the YAMLs' `!function` name)."""
+    dataset = name.removeprefix(GROUP_DISPARITY_PREFIX)
+    if name.startswith(GROUP_DISPARITY_PREFIX) and registry.declared_levels(dataset):
+        return group_disparity_of(dataset)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -9,10 +9,9 @@ from typing import Any
 from harness_ext.errors import SelfimpError
 from harness_ext.eval_setting import EvalSetting
 from harness_ext.io import atomic_write_json, check_output_dir, read_json
+from harness_ext.run_format import MANIFEST
+from harness_ext.run_format import MANIFEST_FORMAT as FORMAT
 from selfimp_train.config import RESUME_FREE_FIELDS, TrainConfig
-
-FORMAT = 1
-MANIFEST = "manifest.json"
 
 
 def versions() -> dict[str, str]:

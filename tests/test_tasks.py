@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from harness_ext import data, metrics, prompts, tasks
+from harness_ext import data, metrics, prompts, registry, tasks
 from harness_ext.errors import SelfimpError
 from harness_ext.lm_eval_compat import merged_include_dir, task_manager, tasks_dir
 from tiny_lm import arith_tokenizer, byte_tokenizer, save_tiny_llama
@@ -34,11 +34,13 @@ def task_configs() -> dict[str, dict]:
 
 def test_every_task_config_matches_prompts_and_sampling_settings():
     cfgs = task_configs()
-    expected = {f"selfimp_{d}_{k}" for d in data.DOMAINS for k in ("pass1", "passn", "diversity", "improve")}
-    expected |= {"selfimp_math_groups", "selfimp_arith_groups", "selfimp_arith_ood_pass1"}
-    assert set(cfgs) == expected
+    defs = {t.name: t for t in registry.all_tasks()}
+    assert set(cfgs) == set(defs)
+    shipped = {f"selfimp_{d}_{k}" for d in ("gsm8k", "math", "csqa", "mbpp", "svamp", "mawps", "arith")
+               for k in ("pass1", "passn", "diversity", "improve")}
+    assert shipped | {"selfimp_math_groups", "selfimp_arith_groups", "selfimp_arith_ood_pass1"} <= set(cfgs)
     for name, cfg in cfgs.items():
-        ds, kind = name.split("_", 2)[1], name.split("_", 2)[2]
+        ds, kind = defs[name].dataset, name.removeprefix(f"selfimp_{defs[name].dataset}_")
         gen = cfg["generation_kwargs"]
         assert gen["until"] == prompts.stop_sequences(ds) and gen["max_gen_toks"] == prompts.max_gen_toks(ds)
         assert cfg["repeats"] == KINDS[kind], name

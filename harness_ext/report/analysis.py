@@ -8,7 +8,7 @@ from typing import Iterable
 
 import numpy as np
 
-from harness_ext import metrics
+from harness_ext import metrics, registry
 from harness_ext.errors import SelfimpError
 from harness_ext.improve import compare_logs
 from harness_ext.report.diversity import DiversityOptions, matched_diversity, pooled_diversity
@@ -48,11 +48,7 @@ class DatasetLogs:
 
 def task_role(log: SampleLog) -> str:
     """greedy | sampled | diversity | groups | improve, from the task name (built-ins: by sample count)."""
-    for suffix, role in (("_pass1", "greedy"), ("_passn", "sampled"), ("_diversity", "diversity"),
-                         ("_groups", "groups"), ("_improve", "improve")):
-        if log.task.endswith(suffix):
-            return role
-    return "greedy"
+    return registry.task_role(log.task)
 
 
 def dataset_logs(ck: Checkpoint) -> dict[str, DatasetLogs]:
@@ -88,7 +84,7 @@ def series_of(checkpoints: list[Checkpoint]) -> tuple[Checkpoint, dict[str, list
 
 def domain_of(dataset: str) -> str:
     """Verifier domain of a dataset key: selfimp_gsm8k -> gsm8k; built-in minerva_math -> math."""
-    return builtin_verifier_name(dataset) or dataset.removeprefix("selfimp_")
+    return builtin_verifier_name(dataset) or dataset.removeprefix(registry.TASK_PREFIX)
 
 
 def analyze(inp: ReportInput, opts: Options = Options()) -> dict:

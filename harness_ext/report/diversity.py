@@ -7,11 +7,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from harness_ext import metrics
+from harness_ext import metrics, registry
 from harness_ext.report.stats import mean_ci
 from harness_ext.samples import SampleLog
 
-EQUATION_DOMAINS = ("gsm8k", "arith")  # `<<expr=value>>` annotations
 KINDS = (("correct", True), ("incorrect", False))
 DRAWS = 5  # random subsets per problem and model, averaged
 
@@ -23,7 +22,7 @@ class DiversityOptions:
 
 
 def metric_names(domain: str, sbert: bool) -> list[str]:
-    return ["distinct_n"] + (["sbert"] if sbert else []) + (["distinct_equations"] if domain in EQUATION_DOMAINS else [])
+    return ["distinct_n"] + (["sbert"] if sbert else []) + (["distinct_equations"] if registry.has_equations(domain) else [])
 
 
 def scores(groups: list[list[str]], name: str) -> list[float]:

@@ -5,7 +5,7 @@ import math
 
 import numpy as np
 
-from harness_ext import metrics
+from harness_ext import metrics, registry
 from harness_ext.report.inputs import Checkpoint
 from harness_ext.report.stats import statistic_ci
 from harness_ext.samples import SampleLog
@@ -13,12 +13,12 @@ from harness_ext.samples import SampleLog
 
 def group_logs(ck: Checkpoint) -> dict[str, SampleLog]:
     """The checkpoint's `*_groups` logs (greedy, with a level per doc), by dataset."""
-    return {log.dataset: log for log in ck.logs.values() if log.task.endswith("_groups")}
+    return {log.dataset: log for log in ck.logs.values() if registry.task_role(log.task) == "groups"}
 
 
 def declared_levels(dataset: str) -> tuple[int, int] | None:
     """(first, last) declared level of a groups dataset (selfimp_math: 1, 5; selfimp_arith: 1, 4)."""
-    levels = metrics.LEVELS.get(dataset.removeprefix("selfimp_"))
+    levels = registry.declared_levels(dataset.removeprefix(registry.TASK_PREFIX))
     return (levels[0], levels[-1]) if levels else None
 
 

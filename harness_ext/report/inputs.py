@@ -5,14 +5,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness_ext.errors import SelfimpError
-from harness_ext.io import read_json, read_jsonl
 from harness_ext.report.lmeval_results import RunResults, read_run_results
 from harness_ext.report.task_metrics import MetricOverride, apply_primary_metric
+from harness_ext.run_format import (
+    DEFAULT_SWEEP_SUBDIR,
+    is_run_dir,
+    is_sweep_dir,
+    lm_eval_samples_file,
+    read_m1_probe,
+    read_sweep,
+    round_samples,
+)
 from harness_ext.samples import SampleLog, read_sample_logs
-from harness_ext.sweep import DEFAULT_SUBDIR, SWEEP_FILE, is_dir_name
-
-MANIFEST_FILE = "manifest.json"
-M1_PROBE_FILE = "m1_test_samples.jsonl"  # written by selfimp_train.summary (M1_TEST_SAMPLES)
 
 
 @dataclass
@@ -69,27 +73,22 @@ def load_inputs(paths: list[str | Path], overrides: list[MetricOverride] = ()) -
         raise SelfimpError("no input: give a sweep dir, a run dir or sample-log dirs")
     if len(paths) == 1:
         path = Path(paths[0])
-        if (path / SWEEP_FILE).is_file():
+        if is_sweep_dir(path):
             return load_sweep(path, overrides)
-        if (path / MANIFEST_FILE).is_file():
-            sweep = path / DEFAULT_SUBDIR
-            if not (sweep / SWEEP_FILE).is_file():
+        if is_run_dir(path):
+            sweep = path / DEFAULT_SWEEP_SUBDIR
+            if not is_sweep_dir(sweep):
                 raise SelfimpError(f"{path}: training run with no sweep yet: run `selfimp-eval sweep {path}` first")
             inp = load_sweep(sweep, overrides)
             inp.train_samples = m1_train_samples(path)
-            probe = path / M1_PROBE_FILE
-            inp.m1_probe = read_jsonl(probe) if probe.is_file() else None
+            inp.m1_probe = read_m1_probe(path)
             return inp
     return load_log_dirs([Path(p) for p in paths], overrides=overrides)
 
 
 def m1_train_samples(run_dir: Path) -> list[dict] | None:
     """M1's samples on training questions: the run's round-2 samples file, when it has one."""
-    manifest = read_json(run_dir / MANIFEST_FILE)
-    its = manifest.get("iterations") if isinstance(manifest, dict) else None
-    files = [it.get("samples") for it in its or [] if isinstance(it, dict) and it.get("t") == 2 and it.get("samples")]
-    path = run_dir / files[0] if files else None
-    return read_jsonl(path) if path is not None and path.is_file() else None
+    return round_samples(run_dir, 2)
 
 
 def load_log_dirs(paths: list[Path], method: str = "run", overrides: list[MetricOverride] = ()) -> ReportInput:
@@ -103,18 +102,11 @@ def load_log_dirs(paths: list[Path], method: str = "run", overrides: list[Metric
 
 
 def load_sweep(sweep: Path, overrides: list[MetricOverride] = ()) -> ReportInput:
-    meta = read_json(sweep / SWEEP_FILE)
-    where = sweep / SWEEP_FILE
-    if not isinstance(meta, dict) or not isinstance(meta.get("checkpoints"), list):
-        raise SelfimpError(f"{where}: field 'checkpoints' must be a list")
+    meta = read_sweep(sweep)
     checkpoints, missing = [], []
-    for i, entry in enumerate(meta["checkpoints"]):
-        if not isinstance(entry, dict) or not isinstance(entry.get("label"), str) or not isinstance(entry.get("t"), int):
-            raise SelfimpError(f"{where}: checkpoints[{i}] needs a str 'label' and an int 't'")
-        if not is_dir_name(entry["label"]):
-            raise SelfimpError(f"{where}: checkpoints[{i}].label {entry['label']!r} is not a directory name")
+    for entry in meta["checkpoints"]:
         out = sweep / entry["label"]
-        if not out.is_dir() or not any(out.rglob("samples_*.jsonl")):
+        if not out.is_dir() or not any(out.rglob(lm_eval_samples_file("*", "*"))):
             missing.append(entry["label"])
             continue
         method = entry.get("method") or "run"
@@ -122,10 +114,7 @@ def load_sweep(sweep: Path, overrides: list[MetricOverride] = ()) -> ReportInput
     if not checkpoints:
         raise SelfimpError(f"{sweep}: no checkpoint of the sweep has sample logs yet")
     check_doc_id_joins(checkpoints)
-    comparison = meta.get("trainer_comparison")
-    if comparison is not None and not isinstance(comparison, dict):
-        raise SelfimpError(f"{where}: field 'trainer_comparison' must be an object or null")
     return ReportInput(
         source=[str(sweep)], checkpoints=checkpoints, train_task=meta.get("train_task"), missing=missing,
-        trainer_comparison=comparison,
+        trainer_comparison=meta.get("trainer_comparison"),
     )

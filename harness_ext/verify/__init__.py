@@ -1,6 +1,10 @@
-"""One verifier per domain, shared by training and evaluation: `get_verifier(name)`."""
+"""One verifier per domain, shared by training and evaluation: `get_verifier(name)` for any
+registered dataset (`harness_ext.registry`: its `domain` names the verifier)."""
 from __future__ import annotations
 
+from typing import Callable
+
+from harness_ext import registry
 from harness_ext.errors import SelfimpError
 from harness_ext.verify.base import Verifier
 from harness_ext.verify.choice import ChoiceReference, ChoiceVerifier
@@ -8,21 +12,20 @@ from harness_ext.verify.math_expr import MathVerifier
 from harness_ext.verify.numeric import NumericVerifier
 from harness_ext.verify.program import CodeTests, ProgramVerifier
 
-NUMERIC_TASKS = ("gsm8k", "arith", "svamp", "mawps")
-VERIFIER_NAMES = (*NUMERIC_TASKS, "math", "csqa", "mbpp")
+VERIFIERS: dict[str, Callable[[str], Verifier]] = {
+    "numeric": NumericVerifier,
+    "math": lambda name: MathVerifier(),
+    "csqa": lambda name: ChoiceVerifier(),
+    "code": lambda name: ProgramVerifier(),
+}
+VERIFIER_NAMES = registry.names()
 
 
 def get_verifier(name: str) -> Verifier:
-    """The verifier for a task name: gsm8k, arith, svamp, mawps (numeric), math, csqa, mbpp."""
-    if name in NUMERIC_TASKS:
-        return NumericVerifier(name)
-    if name == "math":
-        return MathVerifier()
-    if name == "csqa":
-        return ChoiceVerifier()
-    if name == "mbpp":
-        return ProgramVerifier()
-    raise SelfimpError(f"unknown verifier {name!r}; valid names: {', '.join(VERIFIER_NAMES)}")
+    """The verifier of a dataset's domain: gsm8k, arith, svamp, mawps (numeric), math, csqa, mbpp, ..."""
+    if name not in registry.REGISTRY:
+        raise SelfimpError(f"unknown verifier {name!r}; valid names: {', '.join(VERIFIER_NAMES)}")
+    return VERIFIERS[registry.get(name).domain](name)
 
 
-__all__ = ["ChoiceReference", "CodeTests", "Verifier", "VERIFIER_NAMES", "get_verifier"]
+__all__ = ["ChoiceReference", "CodeTests", "Verifier", "VERIFIERS", "VERIFIER_NAMES", "get_verifier"]

@@ -1,0 +1,84 @@
+"""The records of the dataset registry: a prompt format, a dataset spec, an lm-eval task variant."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Mapping
+
+Normaliser = Callable[[dict, str, int], dict]  # (raw row, split, index) -> normalised row
+
+
+@dataclass(frozen=True)
+class PromptFormat:
+    """One zero-shot prompt family, shared by training and evaluation.
+
+    The prompt is `template.format(**fields(doc))`, the SFT target `gold(doc)`. `doc_key` is a field
+    that only rows of this format carry (the lm-eval glue sees only the doc); None: the fallback.
+    """
+
+    name: str
+    template: str
+    fields: Callable[[dict], dict]
+    gold: Callable[[dict], str]
+    stop: tuple[str, ...]
+    doc_key: str | None = None
+
+    def prompt(self, doc: dict) -> str:
+        return self.template.format(**self.fields(doc))
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """Everything selfimp knows about one dataset (cf. lighteval's `LightevalTaskConfig`).
+
+    Rows come from `generate(split)` (synthetic), or from `<SELFIMP_DATA_DIR>/<local_dir>/<file>.jsonl`,
+    or from the Hub (`hub_id`, each of `hub_configs`), through `normalise`.
+    """
+
+    name: str
+    splits: tuple[str, ...]
+    domain: str  # the verifier of harness_ext.verify: numeric | math | csqa | code
+    prompt: PromptFormat
+    max_gen_toks: int
+    normalise: Normaliser | None = None
+    hub_id: str | None = None
+    hub_configs: tuple[str | None, ...] = (None,)  # Hub rows carry their `_config` and `_index`
+    local_dir: str | None = None  # default: `name`
+    split_files: Mapping[str, str] = field(default_factory=dict)  # split -> file / Hub split when they differ
+    keep: Callable[[dict], bool] | None = None  # raw-row filter: a subset of a larger dataset
+    generate: Callable[[str], list[dict]] | None = None  # synthetic rows of a split, never downloaded
+    levels: tuple[int, ...] = ()  # declared difficulty levels, first to last (row field `level`)
+    equations: bool = False  # gold solutions write `<<expr=value>>`: report Distinct Equations
+    ood: tuple[str, ...] = ()  # OOD datasets evaluated for a model trained on this one
+    eval_splits: tuple[str, ...] = ()  # extra splits with a greedy task `selfimp_<name>_<split>_pass1`
+    reversal: bool = False  # one of the paper's four datasets (tag `selfimp_reversal`)
+    builtin_tasks: tuple[str, ...] = ()  # name prefixes of lm-eval built-in tasks we rescore
+
+    @property
+    def unsafe_code(self) -> bool:
+        """Judging runs model-written code (HF_ALLOW_CODE_EVAL=1, lm-eval's unsafe_code)."""
+        return self.domain == "code"
+
+    def file_split(self, split: str) -> str:
+        return self.split_files.get(split, split)
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One kind of lm-eval task every dataset gets: `selfimp_<dataset>_<suffix>`."""
+
+    suffix: str
+    role: str  # how a report reads its log: greedy | sampled | diversity | groups | improve
+    template: str  # lm_eval_tasks/_templates/<template>, `{name}` filled for per-dataset ones
+    sampled: bool
+    what: str  # the comment line of the task YAML
+
+
+@dataclass(frozen=True)
+class TaskDef:
+    """One lm-eval task of one dataset."""
+
+    name: str
+    dataset: str
+    variant: Variant
+    split: str = "test"
+    tags: tuple[str, ...] = ()

@@ -1,0 +1,123 @@
+"""The dataset registry: the committed task YAMLs are exactly what it generates, every module's view
+agrees with it, and a dataset added by one registry entry (math_algebra, docs/add-a-dataset.md)
+loads in lm-eval and is scored by the shared verifier."""
+from __future__ import annotations
+
+import math
+
+import pytest
+from lm_eval.api.model import LM
+
+from harness_ext import data, gen_task_yamls, prompts, registry, sweep, tasks
+from harness_ext.errors import SelfimpError
+from harness_ext.lm_eval_compat import task_manager, tasks_dir
+from harness_ext.verify import get_verifier
+
+NEW = "math_algebra"  # the dataset docs/add-a-dataset.md adds: one entry in harness_ext/registry/entries.py
+
+
+# ---------------------------------------------------------------- generated YAMLs
+def test_committed_task_yamls_are_what_the_registry_generates(tmp_path):
+    written = gen_task_yamls.write(tmp_path)
+    committed = {str(p.relative_to(tasks_dir())) for g in gen_task_yamls.GENERATED_GLOBS for p in tasks_dir().glob(g)}
+    assert set(written) == committed, "run `python -m harness_ext.gen_task_yamls` and commit lm_eval_tasks/"
+    for rel in written:
+        assert (tmp_path / rel).read_text() == (tasks_dir() / rel).read_text(), \
+            f"{rel} differs: run `python -m harness_ext.gen_task_yamls` and commit lm_eval_tasks/"
+    assert gen_task_yamls.differences(tasks_dir()) == []
+
+
+def test_check_reports_a_hand_edit_and_a_stale_file(tmp_path, capsys):
+    gen_task_yamls.write(tmp_path)
+    edited = tmp_path / "arith" / "selfimp_arith_pass1.yaml"
+    edited.write_text(edited.read_text().replace("max_gen_toks: 128", "max_gen_toks: 64"))
+    (tmp_path / "arith" / "selfimp_arith_old_pass1.yaml").write_text("task: old\n")
+    assert gen_task_yamls.main(["--out", str(tmp_path), "--check"]) == 1
+    out = capsys.readouterr().out
+    assert "arith/selfimp_arith_pass1.yaml: differs" in out
+    assert "arith/selfimp_arith_old_pass1.yaml: not generated from the registry" in out
+    gen_task_yamls.main(["--out", str(tmp_path)])
+    assert gen_task_yamls.differences(tmp_path) == []
+    assert not (tmp_path / "arith" / "selfimp_arith_old_pass1.yaml").exists()
+
+
+# ---------------------------------------------------------------- one source of truth
+def test_every_module_asks_the_registry():
+    for spec in registry.DATASETS:
+        assert data.SPLITS[spec.name] == spec.splits and data.domain_of(spec.name) == spec.domain
+        assert prompts.max_gen_toks(spec.name) == spec.max_gen_toks
+        assert prompts.stop_sequences(spec.name) == list(spec.prompt.stop)
+        assert get_verifier(spec.name) is not None
+    assert sweep.default_tasks("gsm8k") == registry.default_eval_tasks("gsm8k")
+    assert registry.dataset_key("selfimp_arith_ood_pass1") == "selfimp_arith_ood"
+    assert registry.task_role("selfimp_math_algebra_groups") == "groups"
+    assert registry.builtin_verifier_name("hendrycks_math_algebra") == "math"
+    with pytest.raises(SelfimpError, match="unknown dataset 'gsm9k'; valid: gsm8k, arith"):
+        registry.get("gsm9k")
+
+
+def test_a_doc_is_prompted_by_its_format_and_grouped_by_its_declared_levels():
+    arith_doc = data.load_rows("arith", "test")[0]
+    assert tasks.doc_to_text(arith_doc) == prompts.prompt("arith", arith_doc)
+    assert registry.levels_of_doc(arith_doc) == (1, 2, 3, 4)
+    algebra = data.load_rows(NEW, "test")[0]
+    assert tasks.doc_to_text(algebra) == prompts.prompt(NEW, algebra) == prompts.prompt("math", algebra)
+    assert registry.levels_of_doc(algebra) == (1, 2, 3, 4, 5)
+    assert tasks.group_disparity_math_algebra([[1, 1.0], [5, 0.0], [5, 1.0]]) == pytest.approx(0.5)
+    with pytest.raises(AttributeError):
+        tasks.group_disparity_gsm8k  # noqa: B018 (no levels, no aggregation)
+
+
+# ---------------------------------------------------------------- the added dataset
+def test_new_dataset_rows_are_the_algebra_subset_of_math():
+    rows = data.load_rows(NEW, "test")
+    algebra = [r for r in data.load_rows("math", "test") if r["type"] == "Algebra"]
+    assert rows == algebra and len(rows) == 1187
+    assert {r["level"] for r in rows} <= set(registry.get(NEW).levels)
+
+
+class GoldLM(LM):
+    """Answers a prompt with its doc's gold solution when the doc is in `right`, else with a wrong box."""
+
+    def __init__(self, docs: list[dict], right: set[str]):
+        super().__init__()
+        self.by_prompt = {prompts.prompt(NEW, d): d for d in docs}
+        self.right, self.requests = right, []
+
+    def generate_until(self, requests, disable_tqdm: bool = False) -> list[str]:
+        self.requests += [r.args for r in requests]
+        docs = [self.by_prompt[r.args[0]] for r in requests]
+        return [prompts.gold_completion(NEW, d) if d["id"] in self.right else " So $\\boxed{-12345}$." for d in docs]
+
+    def loglikelihood(self, requests, disable_tqdm: bool = False):
+        raise NotImplementedError
+
+    def loglikelihood_rolling(self, requests, disable_tqdm: bool = False):
+        raise NotImplementedError
+
+
+def test_new_dataset_tasks_load_in_lm_eval_and_score_with_the_shared_verifier():
+    import lm_eval
+
+    names = [t.name for t in registry.tasks_of(NEW)]
+    assert names == [f"selfimp_{NEW}_{k}" for k in ("pass1", "passn", "diversity", "improve", "groups")]
+    tm = task_manager(include_defaults=False)
+    assert set(names) <= set(tm.all_tasks) and tm.task_index[f"selfimp_{NEW}"].tags == set(names)
+    docs = data.load_rows(NEW, "test")[:8]
+    right = {d["id"] for d in docs[::2]}
+    model = GoldLM(docs, right)
+    out = lm_eval.simple_evaluate(model=model, tasks=[f"selfimp_{NEW}_pass1", f"selfimp_{NEW}_groups"], limit=8,
+                                  task_manager=tm, log_samples=True, bootstrap_iters=0)
+    until, gen = model.requests[0][1]["until"], model.requests[0][1]
+    assert until == prompts.stop_sequences(NEW) and gen["max_gen_toks"] == 1024 and gen["do_sample"] is False
+    assert out["results"][f"selfimp_{NEW}_pass1"]["pass@1,verify"] == 0.5
+    logged = {s["doc"]["id"]: s["filtered_resps"][0][0] for s in out["samples"][f"selfimp_{NEW}_pass1"]}
+    verdicts = get_verifier(NEW).records([prompts.gold_completion(NEW, d) for d in docs],
+                                         [get_verifier(NEW).reference(d) for d in docs])
+    assert {i: r["correct"] for i, r in logged.items()} == {d["id"]: d["id"] in right for d in docs}
+    assert all(v["correct"] for v in verdicts)
+    groups = out["results"][f"selfimp_{NEW}_groups"]
+    by_level = {lv: [d["id"] in right for d in docs if d["level"] == lv] for lv in range(1, 6)}
+    for lv, solved in by_level.items():
+        value = groups[f"level_{lv},verify"]
+        assert (math.isnan(value) if not solved else value == pytest.approx(sum(solved) / len(solved))), lv
