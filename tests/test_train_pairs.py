@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from selfimp_train.pairs import dpo_pairs, round_update, sft_examples
+from selfimp_train.methods import round_update
+from selfimp_train.pairs import dpo_pairs, sft_examples
 
 PROMPTS = {"q1": "Question: one\nAnswer:", "q2": "Question: two\nAnswer:", "q3": "Question: three\nAnswer:"}
 
