@@ -36,3 +36,13 @@ def test_dpo_update_trains_and_saves(tmp_path, loss):
     assert any(not torch.equal(before[k], saved[k]) for k in before)
     reference = trainer.ref_model.state_dict()
     assert all(torch.equal(before[k], reference[k]) for k in before), "the reference stays frozen"
+
+
+def test_lora_config_comes_from_trl_model_config():
+    from selfimp_train.trainers import peft_config
+
+    assert peft_config(parse_config([])) is None
+    lora = peft_config(parse_config(["--lora", "--lora_r", "4"]))
+    assert (lora.r, lora.lora_alpha, lora.task_type, lora.target_modules) == (4, 32, "CAUSAL_LM", "all-linear")
+    # One named module stays a module name (TRL's ModelConfig would make it a full-name regex).
+    assert peft_config(parse_config(["--lora", "--lora_target_modules", "q_proj"])).target_modules == {"q_proj"}
