@@ -52,9 +52,11 @@ class LoopArgs:
 
     _argument_group_name: ClassVar[str] = "run"
     task: str = _f("arith", f"Task: one of {', '.join(TASKS)}.")
-    model: str | None = _f(None, "Base model: HF id, local dir, or `smollm2`. None with task arith = embedded tiny Llama.")
+    model: str | None = _f(None, "Base model: HF id, local dir, or `smollm2`. "
+                                 "None with task arith = embedded tiny Llama.")
     apply_chat_template: bool = _f(False, "Train and sample on the prompt as the user turn of the model's chat "
-                                          "template, as lm-eval's --apply_chat_template does (evaluate with that flag too).")
+                                          "template, as lm-eval's --apply_chat_template does "
+                                          "(evaluate with that flag too).")
     method: str = _f("sft", f"Self-improvement method: one of {', '.join(METHODS)}.")
     iters: int = _f(5, "Number of models T (M1 plus T-1 self-improvement rounds).")
     seed: int = _f(0, "Seed for model init, sampling and training.")
@@ -92,7 +94,8 @@ class SamplingArgs:
     sample_batch_size: int = _f(64, "Prompts per generate call (HF sampler).")
     tensor_parallel_size: int = _f(1, "vLLM tensor parallel size.")
     data_parallel_size: int = _f(1, "vLLM data parallel size.")
-    vllm_kwargs: str | None = _f(None, "JSON dict passed to vllm.LLM, e.g. '{\"distributed_executor_backend\": \"ray\"}'.")
+    vllm_kwargs: str | None = _f(None, "JSON dict passed to vllm.LLM, "
+                                       "e.g. '{\"distributed_executor_backend\": \"ray\"}'.")
 
 
 @dataclass
@@ -132,7 +135,8 @@ class DPOArgs:
     dpo_epochs: float = _f(1.0, "Epochs of each DPO round.")
     dpo_warmup_ratio: float = _f(0.1, "Warm-up fraction of DPO rounds.")
     dpo_beta: float = _f(0.1, "DPO beta.")
-    dpo_loss_type: list[str] = _f(["sigmoid"], "TRL DPO loss types; RPO = `sigmoid sft` with --dpo_loss_weights 1.0 <alpha>.")
+    dpo_loss_type: list[str] = _f(["sigmoid"], "TRL DPO loss types; "
+                                               "RPO = `sigmoid sft` with --dpo_loss_weights 1.0 <alpha>.")
     dpo_loss_weights: list[float] | None = _f(None, "Weights of --dpo_loss_type.")
     max_pairs_per_question: int = _f(5, "Max (correct, incorrect) pairs per question.")
 
@@ -184,8 +188,9 @@ class TrainConfig(*reversed(CONFIG_PARTS)):  # type: ignore[misc]  # fields in C
         choices = {"task": TASKS, "method": METHODS, "sampler": SAMPLERS, "sample_dtype": DTYPES,
                    "eval_dtype": EVAL_DTYPES}
         for name, allowed in choices.items():
-            if getattr(self, name) not in allowed:
-                raise SelfimpError(f"--{name}: unknown value {getattr(self, name)!r} (choose from {', '.join(allowed)})")
+            value = getattr(self, name)
+            if value not in allowed:
+                raise SelfimpError(f"--{name}: unknown value {value!r} (choose from {', '.join(allowed)})")
         for name in _POSITIVE:
             if getattr(self, name) < 1:
                 raise SelfimpError(f"--{name}: must be a positive integer, got {getattr(self, name)!r}")

@@ -70,8 +70,8 @@ def plan(cfg: TrainConfig) -> list[Iteration]:
             samples = "samples_2.jsonl" if t == 2 else f"{prefix}samples_{t}.jsonl"
             step = Iteration(
                 t=t, method=method, update=round_update(method, t), label=f"{prefix.replace('/', '-')}M{t}",
-                checkpoint=f"{prefix}iter_{t}", seed=cfg.seed + t, parent=parent.label, parent_checkpoint=parent.checkpoint,
-                samples=samples,
+                checkpoint=f"{prefix}iter_{t}", seed=cfg.seed + t, parent=parent.label,
+                parent_checkpoint=parent.checkpoint, samples=samples,
             )
             steps.append(step)
             parent = step

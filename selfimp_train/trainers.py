@@ -50,9 +50,10 @@ def shared_args(job: TrainJob) -> dict[str, Any]:
     """The `TrainingArguments` every update shares: TrainerArgs' fields (named as TRL's) and fixed settings."""
     shared = {f.name: getattr(job.cfg, f.name) for f in dataclasses.fields(TrainerArgs)}
     min_lr_rate = shared.pop("min_lr_rate")
+    with_min_lr = job.cfg.lr_scheduler_type == "cosine_with_min_lr"
     return {
         **shared,
-        "lr_scheduler_kwargs": {"min_lr_rate": min_lr_rate} if job.cfg.lr_scheduler_type == "cosine_with_min_lr" else None,
+        "lr_scheduler_kwargs": {"min_lr_rate": min_lr_rate} if with_min_lr else None,
         "output_dir": str(job.scratch),
         "seed": job.seed,
         "data_seed": job.seed,

@@ -82,8 +82,8 @@ def trainer_prompt_ids(cfg: TrainConfig, data, doc: dict) -> tuple[list[int], li
     """(prompt ids, completion ids) of `doc` in the dataset TRL's SFTTrainer trains on (M1's path)."""
     model, tokenizer = load_model(cfg.model)
     example = {"prompt": data.prompts[doc["id"]], "completion": prompts.gold_completion(cfg.task, doc)}
-    trainer = trainers.gold_sft_trainer(trainers.TrainJob(cfg, model, tokenizer, [example], seed=0, scratch=Path(cfg.out)))
-    row = trainer.train_dataset[0]
+    job = trainers.TrainJob(cfg, model, tokenizer, [example], seed=0, scratch=Path(cfg.out))
+    row = trainers.gold_sft_trainer(job).train_dataset[0]
     ids, labels = row["input_ids"], row["labels"]  # labels: -100 on the prompt (completion-only loss)
     assert ids[: labels.count(-100)] == [i for i, lab in zip(ids, labels) if lab == -100]
     return ids[: labels.count(-100)], ids[labels.count(-100):]
