@@ -284,6 +284,7 @@ def read_config_file(file: Path) -> dict[str, Any]:
 
 
 def preset_file(name: str) -> Path:
+    """The shipped preset `name` (package data in selfimp_train/presets/)."""
     return Path(str(resources.files("selfimp_train") / "presets" / f"{name}.yaml"))
 
 
@@ -317,7 +318,7 @@ def _parse(argv: list[str], *defaults: dict[str, Any]) -> TrainConfig:
 def parse_config(argv: list[str] | None = None) -> TrainConfig:
     """Build the config from defaults, preset, YAML (`--config`) and command-line flags."""
     argv = sys.argv[1:] if argv is None else list(argv)
-    flags = make_parser().parse_args(args=argv)  # only to find --config, --task and --model
+    flags = make_parser().parse_args(args=argv)  # bad flags stop here; it names the --config file
     from_file = read_config_file(config_file(flags.config)) if flags.config else {}
     cfg = _parse(argv, from_file)
     return _parse(argv, EMBEDDED_PRESET, from_file) if cfg.embedded else cfg
