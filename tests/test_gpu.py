@@ -124,7 +124,8 @@ def _train_cfg(checkpoint: Path, lora: bool):
     from selfimp_train.config import TrainConfig
 
     return dataclasses.replace(TrainConfig(task="arith", model=str(checkpoint)), lora=lora, bf16=True,
-                               per_device_train_batch_size=8, max_length=256, logging_steps=1000)
+                               per_device_train_batch_size=8, max_length=256, logging_steps=1000,
+                               sft_epochs=1.0, sft_warmup_ratio=0.0)
 
 
 def _tokens(tokenizer, texts: list[str]) -> int:
@@ -148,7 +149,6 @@ def test_one_sft_and_one_dpo_update(checkpoint, arith_rows, figures, lora, tmp_p
     torch.cuda.reset_peak_memory_stats()
 
     start = time.perf_counter()
-    cfg = dataclasses.replace(cfg, sft_epochs=1.0, sft_warmup_ratio=0.0)
     job = TrainJob(cfg, AutoModelForCausalLM.from_pretrained(checkpoint), tokenizer, examples, seed=0,
                    scratch=tmp_path / "sft")
     sft = train_and_save(sft_trainer(job), tmp_path / "m2", lora)
