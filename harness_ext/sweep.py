@@ -1,7 +1,7 @@
 """`selfimp-eval sweep`: evaluate every checkpoint of a training run (or a given list) with the same
 lm-eval settings, one `simple_evaluate` per checkpoint, writing lm-eval's own output files.
 
-    selfimp-eval sweep runs/<name> [--tasks ...] [--n 64] [--limit N] [--out DIR]
+    selfimp-eval sweep runs/<name> [--tasks ...] [--n 64] [--limit N] [--sampled-limit N] [--out DIR]
     selfimp-eval sweep --checkpoints m1_dir m2_dir --labels M1 M2 --train-task gsm8k --out DIR
 
 Layout: `<out>/sweep.json` and `<out>/<label>/<date>/{results_<date>.json, samples_<task>_<date>.jsonl}`.
@@ -16,7 +16,7 @@ import json
 import shutil
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from harness_ext.distributed import process_state
@@ -27,10 +27,11 @@ from harness_ext.prompts import max_gen_toks
 
 SWEEP_FILE = "sweep.json"
 DEFAULT_SUBDIR = "sweep"  # default --out for a run: runs/<name>/sweep (what selfimp-report looks for)
-# Embedded CPU default (task arith, tiny model): the 300 test problems the trainer evaluates (its recorded
-# eval_setting; these limit / batch_size only serve runs that record none), ~3300 generations per checkpoint
-# (300 greedy x 3 tasks + 300 x 8 samples): 5 checkpoints in ~2 min on 2 idle cores, IS(t) at ~15-25 problems.
-EMBEDDED = {"limit": 300, "n": 8, "batch_size": 64, "threads": 1}
+# Embedded CPU default (task arith, tiny model): greedy tasks on the 3000 test problems the trainer evaluates
+# (its recorded eval_setting; these limit / batch_size only serve runs that record none), so that IS(t) holds
+# ~200 problems and the accuracy and beyond-M1 verdicts can decide; the sampled task (8 samples per problem)
+# on the first 300, enough for pass@k and the matched-count diversity test.
+EMBEDDED = {"limit": 3000, "sampled_limit": 300, "n": 8, "batch_size": 256, "threads": 1}
 # threads 1: on 2 shared cores, torch's 2 OpenMP threads made HF generate of the tiny embedded model
 # up to 24x slower (64 x 128-token samples: 57.8 s vs 2.4 s at load 10); a tiny model gains nothing from more.
 
@@ -52,6 +53,7 @@ class SweepSettings:
     dtype: str = "float32"
     n: int | None = None
     limit: int | None = None
+    sampled_limit: int | None = None  # problems of the tasks that draw several samples per problem (None: limit)
     batch_size: str = "auto"
     device: str | None = None
     seed: int = 0
@@ -63,11 +65,11 @@ class SweepSettings:
 def default_tasks(train_task: str, embedded: bool = False) -> list[str]:
     """pass@1, pass@k and diversity of the training task, plus OOD and difficulty groups where defined.
 
-    Embedded: no separate diversity task; with one n for both it would repeat the passn sampling, and
-    selfimp-report takes diversity from the passn samples when there is no diversity log."""
-    tasks = [f"selfimp_{train_task}_pass1", f"selfimp_{train_task}_passn"]
-    if not embedded:
-        tasks.append(f"selfimp_{train_task}_diversity")
+    Embedded: no separate diversity task (with one n for both it would repeat the passn sampling;
+    selfimp-report takes diversity from the passn samples) and no pass1 task (the arith groups task is
+    the same greedy evaluation with levels, and the report reads pass@1 from it)."""
+    tasks = [f"selfimp_{train_task}_passn"] if embedded else \
+        [f"selfimp_{train_task}_pass1", f"selfimp_{train_task}_passn", f"selfimp_{train_task}_diversity"]
     if train_task == "gsm8k":
         # OOD (tag selfimp_ood_gsm8k), with MATH through its groups task: the same greedy pass@1 plus levels
         tasks += ["selfimp_math_groups", "selfimp_svamp_pass1", "selfimp_mawps_pass1"]
@@ -137,7 +139,8 @@ def trainer_comparison(recorded: EvalSetting | None, settings: SweepSettings, tr
 def sweep_settings(args: argparse.Namespace, recorded: EvalSetting | None, train_task: str,
                    embedded: bool) -> SweepSettings:
     """Explicit flags win; then the run's recorded evaluation setting; then the (embedded) defaults."""
-    values = {"model": "hf", "dtype": "float32", "batch_size": "auto", "limit": None, "gen_kwargs": None,
+    values = {"model": "hf", "dtype": "float32", "batch_size": "auto", "limit": None, "sampled_limit": None,
+              "gen_kwargs": None,
               **{k: v for k, v in (EMBEDDED if embedded else {}).items() if k != "threads"}}
     if recorded is not None:
         longer = recorded.max_new_tokens != max_gen_toks(train_task)
@@ -146,10 +149,12 @@ def sweep_settings(args: argparse.Namespace, recorded: EvalSetting | None, train
                       gen_kwargs=f"max_gen_toks={recorded.max_new_tokens}" if longer else None,
                       apply_chat_template=recorded.chat_template)
     given = {"model": args.model, "dtype": args.dtype, "batch_size": args.batch_size, "limit": args.limit,
-             "gen_kwargs": args.gen_kwargs, "n": args.n, "apply_chat_template": args.apply_chat_template}
+             "sampled_limit": args.sampled_limit, "gen_kwargs": args.gen_kwargs, "n": args.n,
+             "apply_chat_template": args.apply_chat_template}
     values.update({k: v for k, v in given.items() if v is not None})
     return SweepSettings(model=values["model"], model_args=args.model_args, dtype=values["dtype"], n=values.get("n"),
-                         limit=values["limit"], batch_size=str(values["batch_size"]),
+                         limit=values["limit"], sampled_limit=values["sampled_limit"],
+                         batch_size=str(values["batch_size"]),
                          device=args.device or default_device(), seed=args.seed, gen_kwargs=values["gen_kwargs"],
                          apply_chat_template=bool(values.get("apply_chat_template")))
 
@@ -267,6 +272,24 @@ def _save_into(spec: CheckpointSpec, results: dict | None, tracker, tmp: Path) -
     return target
 
 
+def draws_samples(task: str, task_manager) -> bool:
+    """Does the lm-eval task draw several samples per problem (repeats > 1 or do_sample)? From the
+    task index's resolved config, so a sweep's --n override counts."""
+    config = getattr(task_manager.task_index.get(task), "cfg", None) or {}
+    return int(config.get("repeats") or 1) > 1 or bool((config.get("generation_kwargs") or {}).get("do_sample"))
+
+
+def tasks_by_limit(tasks: list[str], settings: SweepSettings, task_manager) -> dict[int | None, list[str]]:
+    """One lm-eval call per problem limit: sampled tasks take `sampled_limit` where it is set (never more
+    than `limit`)."""
+    sampled_limit = min(x for x in (settings.sampled_limit, settings.limit) if x is not None) \
+        if settings.sampled_limit is not None else settings.limit
+    groups: dict[int | None, list[str]] = {}
+    for task in tasks:
+        groups.setdefault(sampled_limit if draws_samples(task, task_manager) else settings.limit, []).append(task)
+    return groups
+
+
 def clean_stale(out: Path, labels: list[str]) -> None:
     """Remove temporary dirs a killed sweep left behind (never counted as results)."""
     for label in labels:
@@ -312,7 +335,8 @@ def sweep(out: Path, source: str, train_task: str, specs: list[CheckpointSpec], 
                 log(f"{spec.label}: all {len(tasks)} tasks already evaluated, skipped")
                 continue
             log(f"{spec.label}: evaluating {', '.join(missing)}")
-            evaluate_checkpoint(spec, missing, settings, tm, out)
+            for limit, group in tasks_by_limit(missing, settings, tm).items():
+                evaluate_checkpoint(spec, group, replace(settings, limit=limit), tm, out)
             done_now[spec.label] = missing
         state.wait_for_everyone()
     return done_now
@@ -341,6 +365,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dtype", help="model dtype for every checkpoint (default: the run's eval dtype, else float32)")
     p.add_argument("--n", type=int, help="samples per problem of the sampling tasks (default: theirs, 64 / 50)")
     p.add_argument("--limit", type=int, help="evaluate the first N problems of each task (default: the run's)")
+    p.add_argument("--sampled-limit", type=int, help="the first N problems of the tasks that draw several samples "
+                                                       "per problem (default: --limit; embedded arith: 300)")
     p.add_argument("--batch-size", default=None, help="lm-eval batch size (default: the run's eval batch, else auto)")
     p.add_argument("--device", default=None, help="torch device, e.g. cpu or cuda:0")
     p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
@@ -374,8 +400,9 @@ def main(argv: list[str] | None = None) -> int:
     check_output_dir(out)
     if args.n is not None and args.n < 1:
         raise SelfimpError(f"--n must be >= 1 (got {args.n})")
-    if args.limit is not None and args.limit < 1:
-        raise SelfimpError(f"--limit must be >= 1 (got {args.limit})")
+    for flag, value in (("--limit", args.limit), ("--sampled-limit", args.sampled_limit)):
+        if value is not None and value < 1:
+            raise SelfimpError(f"{flag} must be >= 1 (got {value})")
     settings = sweep_settings(args, recorded, train_task, embedded)
     comparison = trainer_comparison(recorded, settings, train_task) if args.run else None
     threads = args.threads or (EMBEDDED["threads"] if embedded else None)

@@ -48,13 +48,14 @@ def judge(data: TaskData, question_ids: list[str], completions: list[list[str]])
 
 
 def generate_judged(cfg: TrainConfig, data: TaskData, checkpoint: Path, question_ids: list[str],
-                    decoding: Decoding, path: Path) -> list[dict]:
-    """Sample → judge → write: `decoding.n` judged completions per question, written to `path` (JSONL)."""
+                    decoding: Decoding, path: Path, before: list[dict] | None = None) -> list[dict]:
+    """Sample → judge → write: `decoding.n` judged completions per question, written to `path` (JSONL)
+    after the records `before` (a cached file being extended); returns all records written."""
     sampler = make_sampler(cfg, checkpoint, decoding)
     completions = sampler.generate([data.prompts[i] for i in question_ids], decoding.n, decoding.temperature,
                                    decoding.top_p, data.max_new_tokens, data.stop)
     sampler.close()
-    records = judge(data, question_ids, completions)
+    records = [*(before or []), *judge(data, question_ids, completions)]
     atomic_write_jsonl(path, records)
     return records
 

@@ -15,7 +15,7 @@ from selfimp_train.generation import EVAL_RECORDS, generate_judged, sampling
 from selfimp_train.pairs import group_by_question
 from selfimp_train.task_data import load_task
 
-M1_TEST_SAMPLES = "m1_test_samples.jsonl"  # M1's samples on the test questions it fails greedily
+M1_TEST_SAMPLES = "m1_test_samples.jsonl"  # M1's samples on the test questions of the improvement sets
 SUMMARY = "summary.json"
 
 
@@ -30,35 +30,35 @@ def greedy_solved(run_dir: Path, checkpoint: str) -> dict[str, bool]:
     return {r["question_id"]: r["correct"] for r in read_jsonl(run_dir / checkpoint / EVAL_RECORDS)}
 
 
-def m1_test_samples(cfg: TrainConfig, run_dir: Path, failed: list[str]) -> list[dict]:
-    """`cfg.is_samples` samples from M1 per test question it fails greedily, in the evaluation dtype
-    (cached in the run dir)."""
+def m1_test_samples(cfg: TrainConfig, run_dir: Path, question_ids: list[str]) -> list[dict]:
+    """`cfg.is_samples` samples from M1 per test question of `question_ids`, in the evaluation dtype.
+    Cached in the run dir; questions the cache lacks (a run extended with more rounds) are sampled and added."""
     path = run_dir / M1_TEST_SAMPLES
-    if path.is_file():
-        return read_jsonl(path)
+    cached = read_jsonl(path) if path.is_file() else []
+    have = {r["question_id"] for r in cached}
+    missing = [qid for qid in question_ids if qid not in have]
+    if not missing:
+        return cached
     data = load_task(cfg)
     decoding = sampling(cfg, cfg.is_samples, seed=cfg.seed * 1000 + 1, dtype=data.eval.dtype)
-    return generate_judged(cfg, data, run_dir / "iter_1", failed, decoding, path)
+    return generate_judged(cfg, data, run_dir / "iter_1", missing, decoding, path, before=cached)
 
 
 def improvement_check(cfg: TrainConfig, run_dir: Path, iterations: list[dict]) -> dict[str, dict[str, Any]]:
-    """Per model M_t (t >= 2): |IS(t)| and M1's pass@k on IS(t) for k = 1, sqrt(N'), N'."""
+    """Per model M_t (t >= 2): |IS(t)| and M1's pass@k on IS(t) for k = 1, sqrt(N'), N'. M1 is probed
+    on the union of the IS(t) only: a few hundred questions, however large the test split."""
     m1 = greedy_solved(run_dir, "iter_1")
-    failed = [qid for qid, ok in m1.items() if not ok]
-    records = m1_test_samples(cfg, run_dir, failed)
+    later = [it for it in iterations if it["t"] >= 2]
+    sets = {it["label"]: compare_solved(m1, greedy_solved(run_dir, it["checkpoint"])).ids for it in later}
+    union = sorted({qid for ids in sets.values() for qid in ids})
+    records = m1_test_samples(cfg, run_dir, union) if union else []
     correct = {qid: sum(r["correct"] for r in recs) for qid, recs in group_by_question(records).items()}
     n = cfg.is_samples
     ks = sorted({1, max(1, round(math.sqrt(n))), n})
-    out = {}
-    for it in iterations:
-        if it["t"] < 2:
-            continue
-        ids = compare_solved(m1, greedy_solved(run_dir, it["checkpoint"])).ids
-        out[it["label"]] = {
-            "is_size": len(ids),
-            **{f"m1_pass@{k}": (sum(pass_at_k(n, correct[q], k) for q in ids) / len(ids) if ids else None) for k in ks},
-        }
-    return out
+    return {label: {"is_size": len(ids),
+                    **{f"m1_pass@{k}": (sum(pass_at_k(n, correct[q], k) for q in ids) / len(ids) if ids else None)
+                       for k in ks}}
+            for label, ids in sets.items()}
 
 
 def summarize(cfg: TrainConfig, manifest: dict) -> dict[str, Any]:

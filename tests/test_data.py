@@ -20,7 +20,7 @@ def local_data(monkeypatch):
 @pytest.mark.parametrize("name,split,n", [
     ("gsm8k", "test", 1319), ("math", "test", 5000), ("csqa", "test", 1221),
     ("mbpp", "test", 257), ("svamp", "test", 1000), ("mawps", "test", 2065),
-    ("arith", "test", 300), ("arith", "train", 3000), ("arith", "ood", 300)])
+    ("arith", "test", 3000), ("arith", "train", 3000), ("arith", "ood", 300)])
 def test_rows_have_unique_stable_string_ids(name, split, n):
     rows = data.load_rows(name, split)
     assert len(rows) == n

@@ -277,7 +277,7 @@ def test_coverage_on_training_questions_from_the_runs_own_samples(tmp_path):
 
 
 def test_the_runs_deeper_probe_of_m1_decides_the_beyond_axis(tmp_path):
-    """A run dir's m1_test_samples.jsonl (64 samples per test question M1 fails) is deeper than the
+    """A run dir's m1_test_samples.jsonl (64 samples per test question of the improvement sets) is deeper than the
     sweep's n = 4: M1's pass@k on IS(t) and the beyond-M1 test use it."""
     build_sweep(tmp_path)
     (tmp_path / "manifest.json").write_text(json.dumps({"iterations": []}))

@@ -58,7 +58,9 @@ def test_checkpoints_from_manifest_and_lists(tmp_path):
     assert default_tasks("gsm8k")[3:] == ["selfimp_math_groups", "selfimp_svamp_pass1", "selfimp_mawps_pass1"]
     assert "selfimp_math_groups" in default_tasks("math") and "selfimp_arith_groups" in default_tasks("arith")
     assert "selfimp_arith_diversity" in default_tasks("arith")
-    assert "selfimp_arith_diversity" not in default_tasks("arith", embedded=True)  # report uses passn samples
+    embedded = default_tasks("arith", embedded=True)  # report: diversity from passn, pass@1 from groups
+    assert "selfimp_arith_diversity" not in embedded and "selfimp_arith_pass1" not in embedded
+    assert "selfimp_arith_groups" in embedded
     assert [s.label for s in explicit_checkpoints(["a/m1", "b/m2"], None)] == ["m1", "m2"]
     with pytest.raises(SelfimpError, match="2 checkpoints"):
         explicit_checkpoints(["a", "b"], ["x"])
@@ -196,3 +198,19 @@ def test_run_setting_is_the_default_and_a_departure_is_reported(tmp_path, capsys
     assert e.value.code == 2
     assert f"{run / 'manifest.json'}: field 'eval_setting.dtype'" in capsys.readouterr().err
     assert not (run / "sweep").exists()
+
+
+def test_sampled_tasks_take_their_own_limit(tmp_path, capsys):
+    """--sampled-limit: the greedy tasks evaluate the first 4 problems, the sampling task the first 2,
+    in two lm-eval calls whose logs the report reads as one checkpoint."""
+    run = make_run(tmp_path / "run", n_iters=1, incomplete=False)
+    out = tmp_path / "sweep"
+    assert main([str(run), "--tasks", *TASKS, "--limit", "4", "--sampled-limit", "2", "--n", "2", "--batch-size", "8",
+                 "--gen-kwargs", "max_gen_toks=6", "--out", str(out)]) == 0
+    assert completed_tasks(out / "M1") == set(TASKS) and len(list((out / "M1").iterdir())) == 2
+    logs = read_sample_logs(out / "M1")
+    assert len(logs["selfimp_arith_pass1"].docs) == 4 and len(logs["selfimp_arith_passn"].docs) == 2
+    assert json.loads((out / "sweep.json").read_text())["settings"]["sampled_limit"] == 2
+    with pytest.raises(SystemExit) as e:
+        main([str(run), "--sampled-limit", "0", "--out", str(tmp_path / "bad")])
+    assert e.value.code == 2 and "--sampled-limit must be >= 1" in capsys.readouterr().err

@@ -17,7 +17,9 @@ from harness_ext.samples import read_sample_logs
 from harness_ext.sweep import main as sweep_main
 from harness_ext.verify import get_verifier
 from selfimp_train.cli import main
+from selfimp_train.config import TrainConfig
 from selfimp_train.pairs import dpo_pairs, sft_examples
+from selfimp_train.summary import M1_TEST_SAMPLES, m1_test_samples
 
 # Tiny but real: M1 is SFT'd from scratch briefly, so right answers in round 2 are rare but exist.
 TINY = ["--m1_max_examples", "160", "--m1_epochs", "1", "--per_device_train_batch_size", "16",
@@ -119,6 +121,20 @@ def test_summary_reports_improvement_sets(all_methods):
         it = next(i for i in manifest["iterations"] if i["label"] == label)
         solved = {r["question_id"] for r in read_jsonl(run_dir / it["checkpoint"] / "eval_greedy.jsonl") if r["correct"]}
         assert s["is_size"] == len(solved - m1_solved)
+
+
+def test_m1_probe_samples_the_asked_questions_once(all_methods, tmp_path):
+    """M1's deep probe covers exactly the questions asked (the union of the IS sets); a later call with
+    more questions (a run extended by rounds) samples only the new ones and keeps the cached ones."""
+    run_dir, manifest = all_methods
+    (tmp_path / "iter_1").symlink_to(run_dir / "iter_1")
+    cfg = TrainConfig(**{**manifest["config"], "out": str(tmp_path)})
+    ids = [r["question_id"] for r in read_jsonl(run_dir / "iter_1" / "eval_greedy.jsonl")]
+    first = m1_test_samples(cfg, tmp_path, ids[:2])
+    assert sorted(r["question_id"] for r in first) == sorted(ids[:2] * cfg.is_samples)
+    extended = m1_test_samples(cfg, tmp_path, ids[:3])
+    assert extended[: len(first)] == first and [r["question_id"] for r in extended[len(first):]] == [ids[2]] * cfg.is_samples
+    assert read_jsonl(tmp_path / M1_TEST_SAMPLES) == extended
 
 
 def test_lora_run_saves_adapter_and_merged_checkpoint(tmp_path, all_methods):
