@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import sys
 import re
+import sys
 import typing
 from dataclasses import dataclass, field
 from importlib import resources
