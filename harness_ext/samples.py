@@ -2,8 +2,11 @@
 
 Our tasks log one record per generated sample in `filtered_resps[0]`
 (`{"text", "answer", "correct"}`; lm-eval stores it as JSON or as a Python repr string).
-Logs of lm-eval's built-in tasks (gsm8k, gsm8k_cot, minerva_math, hendrycks_math, mbpp) carry
-only raw generations: those are rescored here with the shared verifier of their domain.
+Logs of lm-eval's built-in tasks (gsm8k, gsm8k_cot, minerva_math, hendrycks_math, leaderboard_math,
+mbpp) carry only raw generations: those are rescored here with the shared verifier of their domain.
+Any other task's log is kept with lm-eval's own per-doc scores (`DocRecord.metrics`), and
+`score_by_metric` turns one of them into the per-doc verdict (the report picks which:
+`harness_ext.report.task_metrics`).
 """
 from __future__ import annotations
 
@@ -25,6 +28,7 @@ BUILTIN_VERIFIERS = (
     ("gsm8k", "gsm8k"),
     ("minerva_math", "math"),
     ("hendrycks_math", "math"),
+    ("leaderboard_math", "math"),
     ("mbpp", "mbpp"),
 )
 
@@ -40,12 +44,20 @@ class Sample:
 
 @dataclass
 class DocRecord:
-    """All samples of one doc; `solved` is the first (greedy, for pass@1 tasks) sample's verdict."""
+    """All samples of one doc; `solved` is the first (greedy, for pass@1 tasks) sample's verdict.
+
+    `metrics` holds lm-eval's own per-doc scores of every logged filter, keyed as in results_*.json
+    ("acc,none", "exact_match,strict-match"); `resps`, `target` and `arguments` are the log's fields."""
 
     id: str
     doc_id: int
     doc: dict
     samples: list[Sample]
+    metrics: dict[str, Any] = field(default_factory=dict)
+    resps: Any = None
+    target: str | None = None
+    arguments: Any = None
+    doc_hash: str | None = None
 
     @property
     def n(self) -> int:
@@ -68,6 +80,7 @@ class SampleLog:
     path: Path
     docs: dict[str, DocRecord] = field(default_factory=dict)
     rescored_with: str | None = None  # verifier name when rebuilt from a built-in task's raw resps
+    scored_by: str | None = None  # "metric,filter" of lm-eval's per-doc score when `score_by_metric` set the verdicts
 
     @property
     def dataset(self) -> str:
@@ -113,9 +126,9 @@ def find_sample_files(path: str | Path) -> dict[str, Path]:
     return {task: f for task, (_, f) in sorted(newest.items())}
 
 
-def read_sample_logs(path: str | Path) -> dict[str, SampleLog]:
-    """Read the newest sample log of every task found under `path`."""
-    return {task: read_sample_file(f, task) for task, f in find_sample_files(path).items()}
+def read_sample_logs(path: str | Path, unscored_ok: bool = False) -> dict[str, SampleLog]:
+    """Read the newest sample log of every task found under `path` (`unscored_ok`: see read_sample_file)."""
+    return {task: read_sample_file(f, task, unscored_ok) for task, f in find_sample_files(path).items()}
 
 
 def read_sample_log(path: str | Path, task: str | None = None) -> SampleLog:
@@ -130,27 +143,86 @@ def read_sample_log(path: str | Path, task: str | None = None) -> SampleLog:
     return read_sample_file(files[task], task)
 
 
-def read_sample_file(path: Path, task: str) -> SampleLog:
+def read_sample_file(path: Path, task: str, unscored_ok: bool = False) -> SampleLog:
+    """One task's log: our per-sample records, or a built-in family rescored by its verifier; any
+    other task raises unless `unscored_ok`, which keeps its docs with lm-eval's per-doc scores and
+    no samples yet (`score_by_metric` adds them)."""
     rows = read_jsonl_numbered(path)
     if not rows:
         raise SelfimpError(f"{path}: empty sample log")
     log = SampleLog(task=task, path=path)
     raw: list[tuple[int, dict]] = []
+    by_doc_id: dict[int, DocRecord] = {}
     for lineno, row in rows:
         _check_line(row, path, lineno)
+        record = by_doc_id.get(row["doc_id"])
+        if record is not None:  # lm-eval writes one line per (doc, filter): keep the first filter's samples
+            record.metrics.update(_line_metrics(row))
+            continue
         samples = _our_records(row["filtered_resps"], path, lineno)
-        doc_key = doc_stable_id(row)
-        if doc_key in log.docs:
-            continue  # lm-eval writes one line per (doc, filter): keep the first filter's
         if samples is None:
             raw.append((lineno, row))
-            samples = []
-        log.docs[doc_key] = DocRecord(id=doc_key, doc_id=row["doc_id"], doc=row["doc"], samples=samples)
+        record = DocRecord(id=_unique_key(log.docs, doc_stable_id(row)), doc_id=row["doc_id"], doc=row["doc"],
+                           samples=samples or [], metrics=_line_metrics(row), resps=row.get("resps"),
+                           target=row.get("target"), arguments=row.get("arguments"), doc_hash=row.get("doc_hash"))
+        by_doc_id[row["doc_id"]] = log.docs[record.id] = record
     if raw:
         if len(raw) != len(log.docs):
             raise SelfimpError(f"{path}:{raw[0][0]}: filtered_resps has no per-sample records on some lines only")
-        log.rescored_with = _rescore(log, [row for _, row in raw], path)
+        if builtin_verifier_name(task) is not None:
+            log.rescored_with = _rescore(log, [row for _, row in raw], path)
+        elif not unscored_ok:
+            raise SelfimpError(
+                f"{path}: task {task!r} logs no per-sample records and is not a built-in task we can rescore "
+                f"({', '.join(p + '*' for p, _ in BUILTIN_VERIFIERS)}); selfimp-report reads its per-doc metrics"
+            )
     return log
+
+
+def _line_metrics(row: dict) -> dict[str, Any]:
+    """lm-eval's per-doc scores on one line, keyed "metric,filter" as in results_*.json."""
+    names = row.get("metrics")
+    filt = row.get("filter") or "none"
+    return {f"{name},{filt}": row[name] for name in names or [] if isinstance(name, str) and name in row}
+
+
+def _unique_key(docs: dict[str, DocRecord], key: str) -> str:
+    """The doc's stable id; the k-th doc of a log with the same content (same doc_hash) gets `#k`,
+    so identical docs stay apart and join in order across runs."""
+    if key not in docs:
+        return key
+    k = 2
+    while f"{key}#{k}" in docs:
+        k += 1
+    return f"{key}#{k}"
+
+
+def score_by_metric(log: SampleLog, key: str, threshold: float | None = None) -> None:
+    """Per doc, one sample whose verdict is lm-eval's own score `key` ("metric,filter"): a bool or
+    0/1 as it is; any other number only with `threshold` (solved when score >= threshold)."""
+    for record in log.docs.values():
+        if key not in record.metrics:
+            have = ", ".join(sorted(record.metrics)) or "none"
+            raise SelfimpError(f"{log.path}: doc {record.doc_id} has no per-doc score {key!r} (it has: {have})")
+        value = record.metrics[key]
+        if isinstance(value, bool) or value in (0, 1):
+            correct = bool(value)
+        elif isinstance(value, (int, float)) and threshold is not None:
+            correct = value >= threshold
+        else:
+            raise SelfimpError(
+                f"{log.path}: doc {record.doc_id}: {key} = {value!r:.80} is not a binary per-doc score; "
+                f"give a threshold (--metric {log.task}={key.split(',')[0]}>=T) or another metric"
+            )
+        record.samples = [Sample(text=_first_generation(record.resps), answer=None, correct=correct)]
+    log.scored_by = key if threshold is None else f"{key} >= {threshold:g}"
+
+
+def _first_generation(resps: Any) -> str:
+    """The first generated text of a generate_until line ("" for loglikelihood lines)."""
+    if isinstance(resps, list) and resps and isinstance(resps[0], list) and resps[0] and isinstance(resps[0][0], str):
+        return resps[0][0]
+    return ""
 
 
 def _check_line(row: dict, path: Path, lineno: int) -> None:
@@ -209,11 +281,6 @@ def _as_record(x: Any) -> dict | None:
 def _rescore(log: SampleLog, rows: list[dict], path: Path) -> str:
     """Rebuild per-sample records of a built-in task's log from its raw `resps` with our verifier."""
     name = builtin_verifier_name(log.task)
-    if name is None:
-        raise SelfimpError(
-            f"{path}: task {log.task!r} logs no per-sample records and is not a built-in task we can rescore "
-            f"({', '.join(p + '*' for p, _ in BUILTIN_VERIFIERS)})"
-        )
     from harness_ext.verify import get_verifier
 
     verifier = get_verifier(name)
@@ -226,6 +293,7 @@ def _rescore(log: SampleLog, rows: list[dict], path: Path) -> str:
     flat = [t for ts in texts for t in ts]
     refs = [verifier.reference(row["doc"]) for row, ts in zip(rows, texts) for _ in ts]
     records = iter(verifier.records(flat, refs))
+    by_doc_id = {d.doc_id: d for d in log.docs.values()}
     for row, ts in zip(rows, texts):
-        log.docs[doc_stable_id(row)].samples.extend(Sample(**next(records)) for _ in ts)
+        by_doc_id[row["doc_id"]].samples.extend(Sample(**next(records)) for _ in ts)
     return name

@@ -3,7 +3,7 @@
     selfimp-report runs/<name>                       # a training run (reads runs/<name>/sweep)
     selfimp-report <sweep dir>                        # what `selfimp-eval sweep` wrote
     selfimp-report M1_dir M2_dir ... [--out report/]  # one lm-eval output dir per checkpoint, M1 first
-    selfimp-report --compare base_dir tuned_dir       # reversal check of any two lm-eval runs (built-in tasks too)
+    selfimp-report --compare base_dir tuned_dir       # reversal check of any two lm-eval runs (any task, any group)
 """
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from harness_ext.report.analysis import Options, analyze, json_ready
 from harness_ext.report.inputs import load_inputs, load_log_dirs
 from harness_ext.report.markdown import render
 from harness_ext.report.plots import write_plots
+from harness_ext.report.task_metrics import parse_overrides
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,19 +28,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--train-task", help="training task of plain log dirs (gsm8k, math, ...): the others are OOD")
     p.add_argument("--no-sbert", action="store_true", help="skip Sentence-BERT diversity (the slow part)")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    p.add_argument("--metric", action="append", metavar="TASK=METRIC[,FILTER][>=T]",
+                   help="per-doc score that decides 'solved' for TASK (a glob; repeatable), instead of the task's "
+                        "declared primary metric or selfimp's verifier; a non-binary score needs >=T")
     return p
 
 
 def write_report(inputs: list[str] | None, out: str | Path, compare: list[str] | None = None,
-                 opts: Options = Options(), train_task: str | None = None) -> dict:
+                 opts: Options = Options(), train_task: str | None = None, metrics: list[str] | None = None) -> dict:
     """Analyse the logs and write report.json, report.md and the plots into `out`; returns report.json's data."""
     if compare and inputs:
         raise SelfimpError("give either input dirs or --compare BASE TUNED, not both")
     check_output_dir(out)
+    overrides = parse_overrides(metrics)
     if compare:
-        inp = load_log_dirs([Path(p) for p in compare], method="tuned")
+        inp = load_log_dirs([Path(p) for p in compare], method="tuned", overrides=overrides)
     else:
-        inp = load_inputs(list(inputs or []))
+        inp = load_inputs(list(inputs or []), overrides)
     inp.train_task = train_task or inp.train_task
     report = json_ready(analyze(inp, opts))
     report["trainer_comparison"] = inp.trainer_comparison
@@ -57,6 +62,6 @@ def main(argv: list[str] | None = None) -> int:
     if not args.inputs and not args.compare:
         raise SelfimpError("no input: give a sweep dir, a run dir, sample-log dirs or --compare BASE TUNED")
     write_report(args.inputs, args.out, args.compare, Options(sbert=not args.no_sbert, seed=args.seed),
-                 train_task=args.train_task)
+                 train_task=args.train_task, metrics=args.metric)
     print(f"wrote {Path(args.out) / 'report.md'} and report.json")
     return 0

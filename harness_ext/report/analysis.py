@@ -16,6 +16,15 @@ from harness_ext.report.family import headline, trajectory_table, verdict_family
 from harness_ext.report.groups import analyze_groups, group_logs
 from harness_ext.report.inputs import Checkpoint, ReportInput
 from harness_ext.report.stats import clopper_pearson, mean_ci, paired_diff_newcombe
+from harness_ext.report.task_metrics import verifier_agreement
+from harness_ext.report.task_groups import (
+    category_verdicts,
+    group_sections,
+    group_verdicts,
+    margin_verdicts,
+    merged_groups,
+    not_available,
+)
 from harness_ext.report.verdicts import doc_scores, finalize, is_avg_at_n
 from harness_ext.samples import SampleLog, builtin_verifier_name
 
@@ -107,11 +116,21 @@ def analyze(inp: ReportInput, opts: Options = Options()) -> dict:
     report["ood_pooled"] = pooled_ood(m1, series, per_ck, ood)
     report["groups"] = analyze_groups(inp.checkpoints, opts.seed)
     family = verdict_family(report, m1, series, per_ck, primaries, ood)
+    groups = merged_groups(inp.checkpoints)
+    margins, margin_table = margin_verdicts(primaries, m1, series, per_ck)
+    by_category, report["categories"] = category_verdicts(primaries, m1, series, per_ck)
+    family += group_verdicts(groups, m1, series, per_ck) + by_category + margins
     finalize(family)
     report["verdicts"] = [v.to_dict() for v in family]
     report["headline"] = headline(family, series, m1)
     for ds in primaries:
-        report["datasets"][ds]["trajectory"] = trajectory_table(family, ds, report["datasets"][ds]["pass1"], series)
+        d = report["datasets"][ds]
+        d["trajectory"] = trajectory_table(family, ds, d["pass1"], series)
+        d["margin"] = margin_table.get(ds)
+        m1_logs = per_ck[m1.label].get(ds, DatasetLogs())
+        if m1_logs.greedy is not None:
+            d["not_available"] = not_available(m1_logs.greedy, m1_logs.sampled, ds in margin_table)
+    report["task_groups"] = group_sections(groups, report) if groups else None
     return report
 
 
@@ -146,7 +165,10 @@ def pass1_table(ds: str, checkpoints: list[Checkpoint], per_ck: dict, seed: int)
         log = per_ck[ck.label].get(ds, DatasetLogs()).greedy
         if log is not None:
             measure = f"avg@{log.n_samples}" if is_avg_at_n(log) else "greedy pass@1"
+            if log.scored_by is not None:
+                measure = f"lm-eval's {log.scored_by}"
             out[ck.label] = {"task": log.task, "n_docs": len(log.docs), "measure": measure,
+                             "rescored_with": log.rescored_with, "lm_eval_agreement": verifier_agreement(log, ck.results),
                              **mean_ci(list(doc_scores(log).values()), seed).to_dict()}
     return out
 
@@ -233,7 +255,8 @@ def probe_is(ids: tuple[str, ...], probe: Probe | None) -> dict:
     """M1's unbiased pass@k on the IS docs the probe holds, and the share it never solves
     (Clopper-Pearson interval)."""
     if probe is None:
-        return {"m1_pass_at_k": None, "n_probed": 0, "note": "no sampled (passn) log of M1"}
+        return {"m1_pass_at_k": None, "n_probed": 0,
+                "note": "no IS probe: M1 has no log with several samples per doc (a passn log or repeats)"}
     counts, _, source = probe
     docs = [counts[i] for i in ids if i in counts]
     if not docs:

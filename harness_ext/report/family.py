@@ -13,7 +13,7 @@ from harness_ext.report.verdicts import (
     fairness_summary,
 )
 
-HEADLINE_AXES = ("accuracy", "beyond M1's sampling space", "diversity", "OOD")
+HEADLINE_AXES = ("accuracy", "beyond M1's sampling space", "diversity", "OOD", "confidence (log-likelihood margin)")
 
 
 def greedy(per_ck: dict, ck: Checkpoint, ds: str):

@@ -6,6 +6,8 @@ from pathlib import Path
 
 from harness_ext.errors import SelfimpError
 from harness_ext.io import read_json, read_jsonl
+from harness_ext.report.lmeval_results import RunResults, read_run_results
+from harness_ext.report.task_metrics import MetricOverride, apply_primary_metric
 from harness_ext.samples import SampleLog, read_sample_logs
 from harness_ext.sweep import DEFAULT_SUBDIR, SWEEP_FILE, is_dir_name
 
@@ -21,6 +23,7 @@ class Checkpoint:
     t: int
     method: str
     logs: dict[str, SampleLog]
+    results: RunResults = field(default_factory=RunResults)  # its results_*.json: metrics, groups
 
 
 @dataclass
@@ -34,24 +37,50 @@ class ReportInput:
     trainer_comparison: dict | None = None  # sweep.json's: same evaluation setting as the trainer's?
 
 
-def load_inputs(paths: list[str | Path]) -> ReportInput:
+def read_checkpoint(path: Path, label: str, t: int, method: str,
+                    overrides: list[MetricOverride] = ()) -> Checkpoint:
+    """One lm-eval output dir: its sample logs, each task's per-doc verdicts (our records, a
+    verifier, or the task's primary metric) and its results files."""
+    results = read_run_results(path)
+    logs = read_sample_logs(path, unscored_ok=True)
+    for log in logs.values():
+        apply_primary_metric(log, results, list(overrides))
+    return Checkpoint(label=label, t=t, method=method, logs=logs, results=results)
+
+
+def check_doc_id_joins(checkpoints: list[Checkpoint]) -> None:
+    """Logs without doc_hash join by doc_id only: the docs under one doc_id must then be the same."""
+    first: dict[tuple[str, str], tuple[str, dict]] = {}
+    for ck in checkpoints:
+        for task, log in ck.logs.items():
+            for key, record in log.docs.items():
+                if record.doc_hash or not key.startswith("doc-"):
+                    continue
+                label, doc = first.setdefault((task, key), (ck.label, record.doc))
+                if doc != record.doc:
+                    raise SelfimpError(
+                        f"{log.path}: doc_id {record.doc_id} of task {task!r} is another doc than in {label!r}: "
+                        "logs without doc_hash join by doc_id, so both runs must hold the same docs in the same order")
+
+
+def load_inputs(paths: list[str | Path], overrides: list[MetricOverride] = ()) -> ReportInput:
     """A sweep dir (sweep.json), a run dir (manifest.json + sweep/), or one log dir per checkpoint, M1 first."""
     if not paths:
         raise SelfimpError("no input: give a sweep dir, a run dir or sample-log dirs")
     if len(paths) == 1:
         path = Path(paths[0])
         if (path / SWEEP_FILE).is_file():
-            return load_sweep(path)
+            return load_sweep(path, overrides)
         if (path / MANIFEST_FILE).is_file():
             sweep = path / DEFAULT_SUBDIR
             if not (sweep / SWEEP_FILE).is_file():
                 raise SelfimpError(f"{path}: training run with no sweep yet: run `selfimp-eval sweep {path}` first")
-            inp = load_sweep(sweep)
+            inp = load_sweep(sweep, overrides)
             inp.train_samples = m1_train_samples(path)
             probe = path / M1_PROBE_FILE
             inp.m1_probe = read_jsonl(probe) if probe.is_file() else None
             return inp
-    return load_log_dirs([Path(p) for p in paths])
+    return load_log_dirs([Path(p) for p in paths], overrides=overrides)
 
 
 def m1_train_samples(run_dir: Path) -> list[dict] | None:
@@ -63,19 +92,17 @@ def m1_train_samples(run_dir: Path) -> list[dict] | None:
     return read_jsonl(path) if path is not None and path.is_file() else None
 
 
-def load_log_dirs(paths: list[Path], method: str = "run") -> ReportInput:
+def load_log_dirs(paths: list[Path], method: str = "run", overrides: list[MetricOverride] = ()) -> ReportInput:
     """Each path holds one checkpoint's lm-eval output; the first is the reference M1."""
     labels = [p.name or str(p) for p in paths]
     if len(set(labels)) != len(labels):
         labels = [str(p) for p in paths]
-    checkpoints = [
-        Checkpoint(label=label, t=i, method=method, logs=read_sample_logs(p))
-        for i, (label, p) in enumerate(zip(labels, paths), 1)
-    ]
+    checkpoints = [read_checkpoint(p, label, i, method, overrides) for i, (label, p) in enumerate(zip(labels, paths), 1)]
+    check_doc_id_joins(checkpoints)
     return ReportInput(source=[str(p) for p in paths], checkpoints=checkpoints)
 
 
-def load_sweep(sweep: Path) -> ReportInput:
+def load_sweep(sweep: Path, overrides: list[MetricOverride] = ()) -> ReportInput:
     meta = read_json(sweep / SWEEP_FILE)
     where = sweep / SWEEP_FILE
     if not isinstance(meta, dict) or not isinstance(meta.get("checkpoints"), list):
@@ -91,9 +118,10 @@ def load_sweep(sweep: Path) -> ReportInput:
             missing.append(entry["label"])
             continue
         method = entry.get("method") or "run"
-        checkpoints.append(Checkpoint(entry["label"], entry["t"], str(method), read_sample_logs(out)))
+        checkpoints.append(read_checkpoint(out, entry["label"], entry["t"], str(method), overrides))
     if not checkpoints:
         raise SelfimpError(f"{sweep}: no checkpoint of the sweep has sample logs yet")
+    check_doc_id_joins(checkpoints)
     comparison = meta.get("trainer_comparison")
     if comparison is not None and not isinstance(comparison, dict):
         raise SelfimpError(f"{where}: field 'trainer_comparison' must be an object or null")

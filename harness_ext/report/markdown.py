@@ -30,15 +30,25 @@ def _ci(v: dict) -> str:
     return f"{v['value']:+.3f} [{_f(lo)}, {_f(hi)}]"
 
 
+def grouped_tasks(report: dict) -> set[str]:
+    """Tasks shown in a group section (not in the headline or a dataset section of their own)."""
+    groups = report.get("task_groups") or {}
+    return {t for sec in groups.get("sections", []) for t in sec["tasks"]}
+
+
 def headline_section(report: dict) -> list[str]:
     lines = ["## Verdict: last round vs M1", ""]
     if not report["headline"]:
         return lines + ["Only one checkpoint: nothing to compare.", ""]
+    in_groups = grouped_tasks(report)
     for method, h in report["headline"].items():
         lines += [f"**{method}** ({h['last']} vs {report['m1']}); p adjusted by Holm over all "
-                  f"{len(report['verdicts'])} tests of this report:", ""]
+                  f"{len(report['verdicts'])} tests of this report"
+                  + ("; each task of an lm-eval group is in its group's section below" if in_groups else "") + ":", ""]
         rows = []
         for v in h["rows"]:
+            if v["dataset"].split("[")[0] in in_groups:
+                continue
             if v["axis"] == "fairness":
                 rows.append([v["axis"], v["dataset"], f"**{v['verdict']}**", v.get("what_happened") or v.get("reason", ""),
                              "", "", v.get("measure", "")])
@@ -86,11 +96,64 @@ def matched_section(d: dict) -> list[str]:
     return lines + _table(["vs M1", "samples", "metric", "problems", "m", "M1", "this model"], rows) + [""]
 
 
+def _verdict_cell(v: dict | None) -> str:
+    if v is None:
+        return "–"
+    return f"**{v['verdict']}** {_ci(v)}, p {_p(v['p'])}, p_Holm {_p(v['p_adjusted'])}"
+
+
+def group_section(sec: dict, report: dict) -> list[str]:
+    """One lm-eval group (or lone task) of the run: its pooled verdict and one row per task."""
+    kind = f"group of {len(sec['tasks'])} tasks" if sec["is_group"] else "task"
+    lines = [f"## {sec['name']} ({kind} of `{sec['top']}`)", ""]
+    for v in sec["group_verdicts"]:
+        lines += [f"Pooled ({v['compare']}): {_verdict_cell(v)}; {v['measure']}; {v['test']}.", ""]
+    rows = []
+    for v in (v for v in sec["task_verdicts"] if v["axis"] == "accuracy"):
+        d = report["datasets"].get(v["dataset"], {})
+        label = v["compare"].split(" vs ")[0]
+        tr = (d.get("improvement", {}).get(label) or {}).get("transitions") \
+            or (report.get("categories") or {}).get(v["dataset"], {}).get(label) or {}
+        margin = next((m for m in sec["task_verdicts"] if m["axis"] != "accuracy" and m["dataset"] == v["dataset"]
+                       and m["compare"] == v["compare"]), None)
+        entry = d.get("pass1", {}).get(label) or {}
+        metric = entry.get("measure", "")
+        if entry.get("rescored_with"):
+            metric += f", rescored by selfimp's {entry['rescored_with']} verifier"
+        if entry.get("lm_eval_agreement"):
+            a = entry["lm_eval_agreement"]
+            metric += f"; lm-eval's {a['metric']} agrees on {a['agree']}/{a['n_docs']} docs"
+        rows.append([v["dataset"], metric, str(tr.get("both", "–") + tr.get("neither", 0) + tr.get("newly_solved", 0)
+                                               + tr.get("newly_forgotten", 0)) if tr else "–",
+                     f"{_f(v['before'])} → {_f(v['after'])}", str(tr.get("newly_solved", "–")),
+                     str(tr.get("newly_forgotten", "–")), _verdict_cell(v), _verdict_cell(margin)])
+    lines += _table(["task", "solved by", "docs", "before → after", "IS (newly solved)", "newly forgotten",
+                     "accuracy verdict", "confidence (log-likelihood margin) verdict"], rows)
+    return lines + [""]
+
+
+def not_available_lines(report: dict) -> list[str]:
+    notes: dict[str, list[str]] = {}
+    for ds, d in report["datasets"].items():
+        for note in d.get("not_available") or []:
+            notes.setdefault(note, []).append(ds)
+    if not notes:
+        return []
+    lines = ["## Not available from these logs", ""]
+    for note, tasks in notes.items():
+        shown = ", ".join(tasks[:6]) + (f" and {len(tasks) - 6} more" if len(tasks) > 6 else "")
+        lines.append(f"- {note} ({shown})")
+    return lines + [""]
+
+
 def dataset_section(ds: str, d: dict, plots: list[str]) -> list[str]:
     lines = [f"## {ds}", "", "### Greedy pass@1", ""]
     lines += _table(["checkpoint", "task", "docs", "measure", "pass@1 [95% bootstrap CI]"],
                     [[lab, e["task"], str(e["n_docs"]), e["measure"], _est(e)] for lab, e in d["pass1"].items()])
     lines += ["", f"![pass@1](pass1_{ds}.png)" if f"pass1_{ds}.png" in plots else "", ""]
+    for lab, m in (d.get("margin") or {}).items():
+        lines += [f"Confidence ({lab} vs M1, {m['n_docs']} problems): mean margin of the gold choice over the best "
+                  f"wrong one {_f(m['before'])} → {_f(m['after'])} (test in the family table).", ""]
     lines += trajectory_section(d)
     if d["improvement"]:
         lines += ["### Improvement sets IS(t) and transitions M1 → M_t", ""]
@@ -146,8 +209,14 @@ def render(report: dict, plots: list[str]) -> str:
     if report["missing_checkpoints"]:
         lines += [f"Not evaluated yet (left out): {', '.join(report['missing_checkpoints'])}.", ""]
     lines += headline_section(report)
+    groups = report.get("task_groups") or {}
+    for sec in groups.get("sections", []):
+        lines += group_section(sec, report)
+    in_groups = grouped_tasks(report)
     for ds, d in report["datasets"].items():
-        lines += dataset_section(ds, d, plots)
+        if ds not in in_groups:
+            lines += dataset_section(ds, d, plots)
+    lines += not_available_lines(report)
     lines += family_section(report)
     if report["ood"]:
         lines += ["## Out-of-distribution pass@1", ""]

@@ -127,7 +127,9 @@ def write_plots(report: dict, out: Path) -> list[str]:
     """Write every figure the data of `report` (as in report.json) supports; returns their file names."""
     out.mkdir(parents=True, exist_ok=True)
     names = []
-    for ds in report["datasets"]:
+    groups = report.get("task_groups") or {}
+    in_groups = {t for sec in groups.get("sections", []) for t in sec["tasks"]}
+    for ds in (d for d in report["datasets"] if d not in in_groups):  # grouped tasks: tables only
         names += [plot_pass1(report, ds, out), plot_is_passk(report, ds, out), plot_diversity(report, ds, out)]
     names.append(plot_ood(report, out))
     names += plot_groups(report, out)

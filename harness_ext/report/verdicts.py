@@ -109,7 +109,8 @@ def accuracy_verdict(axis: str, dataset: str, method: str, compare: str, before:
     est = paired_diff_newcombe(tr["both"], tr["newly_forgotten"], tr["newly_solved"], tr["neither"])
     p = float(mcnemar_exact_p(tr["newly_solved"], tr["newly_forgotten"]))
     n = iset.n_common
-    return Verdict(axis, dataset, method, compare, f"pass@1 (after − before), {n} problems",
+    measure = f"solved by lm-eval's {before.scored_by.split(' (')[0]}" if before.scored_by else "pass@1"
+    return Verdict(axis, dataset, method, compare, f"{measure} (after − before), {n} problems",
                    f"exact McNemar ({tr['newly_solved']} newly solved vs {tr['newly_forgotten']} forgotten)",
                    "Newcombe hybrid score (method 10)", est.value, (est.lo, est.hi), p, float(np.sign(est.value)),
                    before=(tr["both"] + tr["newly_forgotten"]) / n, after=(tr["both"] + tr["newly_solved"]) / n)
