@@ -24,7 +24,8 @@ from _common import Report, data_dir, parse_bench_args, timed  # noqa: E402
 def one_round(checkpoint: Path, workdir: Path, questions: int | None, n: int, report: Report) -> None:
     from harness_ext.io import atomic_write_json, atomic_write_jsonl, read_jsonl
     from selfimp_train.config import parse_config
-    from selfimp_train.loop import judge, load_task, make_sampler
+    from selfimp_train.generation import judge, make_sampler, sampling
+    from selfimp_train.task_data import load_task
     from selfimp_train.pairs import dpo_pairs, sft_examples
 
     argv = ["--data_dir", str(data_dir()), "--n_samples", str(n)]
@@ -35,8 +36,7 @@ def one_round(checkpoint: Path, workdir: Path, questions: int | None, n: int, re
     ids = [q["id"] for q in data.train[: cfg.max_train_questions]]
     t: dict[str, float] = {}
     with timed(t, "sampling"):
-        sampler = make_sampler(cfg, checkpoint, seed=0, dtype=cfg.sample_dtype,
-                               batch_size=cfg.sample_batch_size * cfg.n_samples)
+        sampler = make_sampler(cfg, checkpoint, sampling(cfg, cfg.n_samples, seed=0, dtype=cfg.sample_dtype))
         completions = sampler.generate([data.prompts[i] for i in ids], cfg.n_samples, cfg.temperature,
                                        cfg.top_p, data.max_new_tokens, data.stop)
         sampler.close()

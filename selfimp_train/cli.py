@@ -11,9 +11,10 @@ import sys
 from harness_ext.distributed import process_state
 from harness_ext.errors import cli_errors
 from selfimp_train.config import parse_config
-from selfimp_train.loop import evaluation_setting, run
+from selfimp_train.loop import run
 from selfimp_train.manifest import check_run_dir
 from selfimp_train.summary import print_summary, summarize
+from selfimp_train.task_data import evaluation_setting
 
 
 @cli_errors

@@ -1,19 +1,22 @@
-"""The one training config: a dataclass parsed by `transformers.HfArgumentParser`.
+"""The training config: dataclasses split by concern, parsed by `transformers.HfArgumentParser`.
 
 Precedence (lowest to highest): dataclass defaults (the paper's protocol) < preset < YAML file
-(`--config`) < command-line flags. The `embedded` preset (tiny from-scratch Llama on the bundled
-`arith` task, CPU, minutes) applies when `--task arith` and no `--model` is given; every other
-run uses the paper defaults (N=50 samples, T=0.75, top-p=0.95, ...).
+(`--config`) < command-line flags. Presets are YAML files shipped in `selfimp_train/presets/`:
+`embedded` (tiny from-scratch Llama on the bundled `arith` task, CPU, minutes) applies when
+`--task arith` and no `--model` is given; `--config <name>` names any other (e.g. `smollm2`).
+Every other run uses the paper defaults (N=50 samples, T=0.75, top-p=0.95, ...).
 """
 from __future__ import annotations
 
 import dataclasses
 import functools
+import re
 import sys
 import typing
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import yaml
 from transformers import HfArgumentParser
@@ -21,10 +24,13 @@ from transformers import HfArgumentParser
 from harness_ext.errors import SelfimpError
 from harness_ext.eval_setting import EVAL_DTYPES
 from harness_ext.io import parse_json, read_text
-from selfimp_train.field_types import accepts_list, type_error
+from selfimp_train.field_types import coerce, type_error
 
 TASKS = ("gsm8k", "math", "csqa", "mbpp", "arith")
-METHODS = ("sft", "dpo", "sft-dpo", "all")
+# What each --method trains in rounds t >= 2 (names of selfimp_train.methods.UPDATES): round t runs
+# schedule[(t - 2) % len(schedule)], so sft-dpo is t=2 DPO, 3 SFT, 4 DPO, 5 SFT. `all` runs each.
+SCHEDULES: dict[str, tuple[str, ...]] = {"sft": ("sft",), "dpo": ("dpo",), "sft-dpo": ("dpo", "sft")}
+METHODS = (*SCHEDULES, "all")
 SAMPLERS = ("hf", "vllm")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 
@@ -33,101 +39,142 @@ DTYPES = ("auto", "float32", "bfloat16", "float16")
 RESUME_FREE_FIELDS = ("iters", "resume", "config", "out")
 
 
+def _f(default: Any, help: str) -> Any:
+    """A dataclass field with a `--help` text (a list default gets a factory)."""
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata={"help": help})
+    return field(default=default, metadata={"help": help})
+
+
 @dataclass
-class TrainConfig:
-    """Every knob of the self-improvement loop; each field is also a `--flag`."""
+class LoopArgs:
+    """What to run and where: task, base model, method, iterations."""
 
-    # run
-    task: str = field(default="arith", metadata={"help": f"Task: one of {', '.join(TASKS)}."})
-    model: str | None = field(
-        default=None,
-        metadata={"help": "Base model: HF id, local dir, or `smollm2`. None with task arith = embedded tiny Llama."},
-    )
-    apply_chat_template: bool = field(
-        default=False,
-        metadata={"help": "Train and sample on the prompt as the user turn of the model's chat template, as "
-                          "lm-eval's --apply_chat_template does (evaluate with that flag too)."},
-    )
-    method: str = field(default="sft", metadata={"help": f"Self-improvement method: one of {', '.join(METHODS)}."})
-    iters: int = field(default=5, metadata={"help": "Number of models T (M1 plus T-1 self-improvement rounds)."})
-    seed: int = field(default=0, metadata={"help": "Seed for model init, sampling and training."})
-    name: str | None = field(default=None, metadata={"help": "Run name (default: <task>-<method>)."})
-    out: str | None = field(default=None, metadata={"help": "Run directory (default: runs/<name>)."})
-    resume: bool = field(default=False, metadata={"help": "Continue the run in --out where it stopped."})
-    config: str | None = field(default=None, metadata={"help": "YAML file with values for any of these fields."})
-    data_dir: str | None = field(default=None, metadata={"help": "Local dataset dir (default: $SELFIMP_DATA_DIR or Hub)."})
+    _argument_group_name: ClassVar[str] = "run"
+    task: str = _f("arith", f"Task: one of {', '.join(TASKS)}.")
+    model: str | None = _f(None, "Base model: HF id, local dir, or `smollm2`. "
+                                 "None with task arith = embedded tiny Llama.")
+    apply_chat_template: bool = _f(False, "Train and sample on the prompt as the user turn of the model's chat "
+                                          "template, as lm-eval's --apply_chat_template does "
+                                          "(evaluate with that flag too).")
+    method: str = _f("sft", f"Self-improvement method: one of {', '.join(METHODS)}.")
+    iters: int = _f(5, "Number of models T (M1 plus T-1 self-improvement rounds).")
+    seed: int = _f(0, "Seed for model init, sampling and training.")
+    name: str | None = _f(None, "Run name (default: <task>-<method>).")
+    out: str | None = _f(None, "Run directory (default: runs/<name>).")
+    resume: bool = _f(False, "Continue the run in --out where it stopped.")
+    config: str | None = _f(None, "YAML file with values for any of these fields, or a shipped preset's name "
+                                  "(embedded, smollm2).")
+    data_dir: str | None = _f(None, "Local dataset dir (default: $SELFIMP_DATA_DIR or Hub).")
 
-    # M1: SFT on gold training solutions
-    m1_max_examples: int | None = field(default=None, metadata={"help": "Gold training examples for M1 (None = all)."})
-    m1_epochs: float = field(default=3.0, metadata={"help": "Epochs of gold SFT for M1."})
-    m1_learning_rate: float = field(default=2e-5, metadata={"help": "Learning rate for M1."})
-    m1_warmup_ratio: float = field(default=0.03, metadata={"help": "Warm-up fraction for M1."})
 
-    # sampling (rounds t >= 2)
-    sampler: str = field(default="hf", metadata={"help": "Sampler backend: hf (transformers generate) or vllm."})
-    n_samples: int = field(default=50, metadata={"help": "Samples N per training question."})
-    temperature: float = field(default=0.75, metadata={"help": "Sampling temperature."})
-    top_p: float = field(default=0.95, metadata={"help": "Nucleus sampling top-p."})
-    max_new_tokens: int | None = field(default=None, metadata={"help": "Generation length (default: the task's)."})
-    max_train_questions: int | None = field(
-        default=None, metadata={"help": "Training questions sampled per round (None = all)."}
-    )
-    sample_dtype: str = field(
-        default="auto", metadata={"help": f"dtype of the training samples: {', '.join(DTYPES)} (auto: bf16 on CUDA)."}
-    )
-    sample_batch_size: int = field(default=64, metadata={"help": "Prompts per generate call (HF sampler)."})
-    tensor_parallel_size: int = field(default=1, metadata={"help": "vLLM tensor parallel size."})
-    data_parallel_size: int = field(default=1, metadata={"help": "vLLM data parallel size."})
-    vllm_kwargs: str | None = field(
-        default=None,
-        metadata={"help": "JSON dict passed to vllm.LLM, e.g. '{\"distributed_executor_backend\": \"ray\"}'."},
-    )
+@dataclass
+class GoldSFTArgs:
+    """M1: SFT of the base model on the gold training solutions (update `gold-sft`)."""
 
-    # training of rounds t >= 2 (shared by M1 where it has no own field)
-    per_device_train_batch_size: int = field(default=8, metadata={"help": "Per-device batch size."})
-    gradient_accumulation_steps: int = field(default=1, metadata={"help": "Gradient accumulation steps."})
-    lr_scheduler_type: str = field(default="cosine_with_min_lr", metadata={"help": "transformers LR scheduler."})
-    min_lr_rate: float = field(default=0.1, metadata={"help": "Final LR as a fraction of the peak (cosine_with_min_lr)."})
-    max_length: int = field(default=1024, metadata={"help": "Max tokens of prompt + completion in training."})
-    bf16: bool = field(default=False, metadata={"help": "bf16 mixed-precision training."})
-    activation_checkpointing: bool = field(default=False, metadata={"help": "Activation (gradient) checkpointing."})
-    logging_steps: int = field(default=50, metadata={"help": "Trainer logging interval (steps)."})
-    sft_learning_rate: float = field(default=1e-5, metadata={"help": "LR of iterative SFT rounds."})
-    sft_epochs: float = field(default=1.0, metadata={"help": "Epochs of each iterative SFT round."})
-    sft_warmup_ratio: float = field(default=0.03, metadata={"help": "Warm-up fraction of SFT rounds."})
-    max_grad_norm: float = field(default=1.0, metadata={"help": "Gradient clipping norm (0 = no clipping)."})
-    completion_only_loss: bool = field(
-        default=True, metadata={"help": "SFT loss on completion tokens only (TRL's completion_only_loss); False = whole sequence."}
-    )
-    dpo_learning_rate: float = field(default=5e-7, metadata={"help": "LR of iterative DPO rounds."})
-    dpo_epochs: float = field(default=1.0, metadata={"help": "Epochs of each DPO round."})
-    dpo_warmup_ratio: float = field(default=0.1, metadata={"help": "Warm-up fraction of DPO rounds."})
-    dpo_beta: float = field(default=0.1, metadata={"help": "DPO beta."})
-    dpo_loss_type: list[str] = field(
-        default_factory=lambda: ["sigmoid"],
-        metadata={"help": "TRL DPO loss types; RPO = `sigmoid sft` with --dpo_loss_weights 1.0 <alpha>."},
-    )
-    dpo_loss_weights: list[float] | None = field(default=None, metadata={"help": "Weights of --dpo_loss_type."})
-    max_pairs_per_question: int = field(default=5, metadata={"help": "Max (correct, incorrect) pairs per question."})
+    _argument_group_name: ClassVar[str] = "M1 (gold-sft)"
+    m1_max_examples: int | None = _f(None, "Gold training examples for M1 (None = all).")
+    m1_epochs: float = _f(3.0, "Epochs of gold SFT for M1.")
+    m1_learning_rate: float = _f(2e-5, "Learning rate for M1.")
+    m1_warmup_ratio: float = _f(0.03, "Warm-up fraction for M1.")
 
-    # LoRA
-    lora: bool = field(default=False, metadata={"help": "Train LoRA adapters (merged into each checkpoint)."})
-    lora_r: int = field(default=16, metadata={"help": "LoRA rank."})
-    lora_alpha: int = field(default=32, metadata={"help": "LoRA alpha."})
-    lora_dropout: float = field(default=0.05, metadata={"help": "LoRA dropout."})
-    lora_target_modules: list[str] = field(default_factory=lambda: ["all-linear"], metadata={"help": "LoRA targets."})
 
-    # evaluation inside the loop (greedy pass@1 on the task's test split)
-    eval_max_questions: int | None = field(default=None, metadata={"help": "Test questions (None = all, 0 = no eval)."})
-    eval_dtype: str = field(
-        default="float32",
-        metadata={"help": f"dtype of greedy eval and the IS probe: {', '.join(EVAL_DTYPES)} "
-                          "(recorded in manifest.json; selfimp-eval sweep uses it)."},
-    )
-    eval_batch_size: int = field(default=128, metadata={"help": "Prompts per greedy generate call."})
-    is_samples: int = field(
-        default=0, metadata={"help": "M1 samples per test question it fails, for pass@k on IS(t) (0 = skip)."}
-    )
+@dataclass
+class SamplingArgs:
+    """Sampling the training questions in rounds t >= 2."""
+
+    _argument_group_name: ClassVar[str] = "sampling"
+    sampler: str = _f("hf", "Sampler backend: hf (transformers generate) or vllm.")
+    n_samples: int = _f(50, "Samples N per training question.")
+    temperature: float = _f(0.75, "Sampling temperature.")
+    top_p: float = _f(0.95, "Nucleus sampling top-p.")
+    max_new_tokens: int | None = _f(None, "Generation length (default: the task's).")
+    max_train_questions: int | None = _f(None, "Training questions sampled per round (None = all).")
+    sample_dtype: str = _f("auto", f"dtype of the training samples: {', '.join(DTYPES)} (auto: bf16 on CUDA).")
+    sample_batch_size: int = _f(64, "Prompts per generate call (HF sampler).")
+    tensor_parallel_size: int = _f(1, "vLLM tensor parallel size.")
+    data_parallel_size: int = _f(1, "vLLM data parallel size.")
+    vllm_kwargs: str | None = _f(None, "JSON dict passed to vllm.LLM, "
+                                       "e.g. '{\"distributed_executor_backend\": \"ray\"}'.")
+
+
+@dataclass
+class TrainerArgs:
+    """TRL trainer settings every update shares; the names are `transformers.TrainingArguments`' own."""
+
+    _argument_group_name: ClassVar[str] = "training (every update)"
+    per_device_train_batch_size: int = _f(8, "Per-device batch size.")
+    gradient_accumulation_steps: int = _f(1, "Gradient accumulation steps.")
+    lr_scheduler_type: str = _f("cosine_with_min_lr", "transformers LR scheduler.")
+    max_length: int = _f(1024, "Max tokens of prompt + completion in training.")
+    bf16: bool = _f(False, "bf16 mixed-precision training.")
+    activation_checkpointing: bool = _f(False, "Activation (gradient) checkpointing.")
+    logging_steps: int = _f(50, "Trainer logging interval (steps).")
+    max_grad_norm: float = _f(1.0, "Gradient clipping norm (0 = no clipping).")
+    min_lr_rate: float = _f(0.1, "Final LR as a fraction of the peak (cosine_with_min_lr).")
+
+
+@dataclass
+class SFTArgs:
+    """Iterative SFT on the correct samples (update `sft`; completion_only_loss also for M1)."""
+
+    _argument_group_name: ClassVar[str] = "sft rounds"
+    sft_learning_rate: float = _f(1e-5, "LR of iterative SFT rounds.")
+    sft_epochs: float = _f(1.0, "Epochs of each iterative SFT round.")
+    sft_warmup_ratio: float = _f(0.03, "Warm-up fraction of SFT rounds.")
+    completion_only_loss: bool = _f(True, "SFT loss on completion tokens only (TRL's completion_only_loss); "
+                                          "False = whole sequence.")
+
+
+@dataclass
+class DPOArgs:
+    """Iterative DPO on (correct, incorrect) pairs against M_{t-1} (update `dpo`)."""
+
+    _argument_group_name: ClassVar[str] = "dpo rounds"
+    dpo_learning_rate: float = _f(5e-7, "LR of iterative DPO rounds.")
+    dpo_epochs: float = _f(1.0, "Epochs of each DPO round.")
+    dpo_warmup_ratio: float = _f(0.1, "Warm-up fraction of DPO rounds.")
+    dpo_beta: float = _f(0.1, "DPO beta.")
+    dpo_loss_type: list[str] = _f(["sigmoid"], "TRL DPO loss types; "
+                                               "RPO = `sigmoid sft` with --dpo_loss_weights 1.0 <alpha>.")
+    dpo_loss_weights: list[float] | None = _f(None, "Weights of --dpo_loss_type.")
+    max_pairs_per_question: int = _f(5, "Max (correct, incorrect) pairs per question.")
+
+
+@dataclass
+class LoraArgs:
+    """LoRA adapters (fields as `trl.ModelConfig`'s; `lora` is its `use_peft`)."""
+
+    _argument_group_name: ClassVar[str] = "LoRA"
+    lora: bool = _f(False, "Train LoRA adapters (merged into each checkpoint).")
+    lora_r: int = _f(16, "LoRA rank.")
+    lora_alpha: int = _f(32, "LoRA alpha.")
+    lora_dropout: float = _f(0.05, "LoRA dropout.")
+    lora_target_modules: list[str] = _f(["all-linear"], "LoRA targets.")
+
+
+@dataclass
+class EvalArgs:
+    """Greedy pass@1 on the task's test split after each model, and M1's improvement-set probe."""
+
+    _argument_group_name: ClassVar[str] = "evaluation"
+    eval_max_questions: int | None = _f(None, "Test questions (None = all, 0 = no eval).")
+    eval_dtype: str = _f("float32", f"dtype of greedy eval and the IS probe: {', '.join(EVAL_DTYPES)} "
+                                    "(recorded in manifest.json; selfimp-eval sweep uses it).")
+    eval_batch_size: int = _f(128, "Prompts per greedy generate call.")
+    is_samples: int = _f(0, "M1 samples per test question it fails, for pass@k on IS(t) (0 = skip).")
+
+
+# The parser's dataclasses, in --help order; TrainConfig is their union.
+CONFIG_PARTS = (LoopArgs, GoldSFTArgs, SamplingArgs, TrainerArgs, SFTArgs, DPOArgs, LoraArgs, EvalArgs)
+_POSITIVE = ("iters", "n_samples", "sample_batch_size", "eval_batch_size", "per_device_train_batch_size",
+             "gradient_accumulation_steps", "max_length", "max_pairs_per_question", "tensor_parallel_size",
+             "data_parallel_size")
+
+
+@dataclass
+class TrainConfig(*reversed(CONFIG_PARTS)):  # type: ignore[misc]  # fields in CONFIG_PARTS order
+    """Every knob of the self-improvement loop; each field is also a `--flag` and a YAML key."""
 
     def __post_init__(self) -> None:
         self.validate()
@@ -141,17 +188,15 @@ class TrainConfig:
         choices = {"task": TASKS, "method": METHODS, "sampler": SAMPLERS, "sample_dtype": DTYPES,
                    "eval_dtype": EVAL_DTYPES}
         for name, allowed in choices.items():
-            if getattr(self, name) not in allowed:
-                raise SelfimpError(f"--{name}: unknown value {getattr(self, name)!r} (choose from {', '.join(allowed)})")
-        positive = ("iters", "n_samples", "sample_batch_size", "eval_batch_size", "per_device_train_batch_size",
-                    "gradient_accumulation_steps", "max_length", "max_pairs_per_question", "tensor_parallel_size",
-                    "data_parallel_size")
-        for name in positive:
-            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+            value = getattr(self, name)
+            if value not in allowed:
+                raise SelfimpError(f"--{name}: unknown value {value!r} (choose from {', '.join(allowed)})")
+        for name in _POSITIVE:
+            if getattr(self, name) < 1:
                 raise SelfimpError(f"--{name}: must be a positive integer, got {getattr(self, name)!r}")
         for name in ("m1_max_examples", "max_train_questions", "max_new_tokens"):
             value = getattr(self, name)
-            if value is not None and (not isinstance(value, int) or value < 1):
+            if value is not None and value < 1:
                 raise SelfimpError(f"--{name}: must be a positive integer or unset, got {value!r}")
         if self.eval_max_questions is not None and self.eval_max_questions < 0:
             raise SelfimpError(f"--eval_max_questions: must be >= 0, got {self.eval_max_questions}")
@@ -190,45 +235,28 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
 
-# The embedded CPU demo: starting points from ../shared/notes/embedded-default.md; the 20 M1 epochs (with
-# the 2-layer tiny model) and the 64 IS samples are this project's (README, "What the embedded job printed").
-EMBEDDED_PRESET: dict[str, Any] = {
-    "m1_max_examples": 3000,
-    "m1_epochs": 20.0,
-    "m1_learning_rate": 3e-3,
-    "m1_warmup_ratio": 0.0,
-    "n_samples": 8,
-    "max_train_questions": 400,
-    "sample_dtype": "bfloat16",  # training samples only; greedy eval and the IS probe: eval_dtype float32
-    "sample_batch_size": 128,
-    "per_device_train_batch_size": 32,
-    "max_length": 256,
-    "logging_steps": 1000,
-    "sft_learning_rate": 1.5e-4,
-    "sft_epochs": 1.0,
-    "sft_warmup_ratio": 0.2,
-    "dpo_learning_rate": 3e-4,
-    "dpo_warmup_ratio": 0.2,
-    "eval_max_questions": 3000,  # IS(t) of ~200 problems: enough for the accuracy and beyond-M1 verdicts
-    "eval_batch_size": 256,
-    "is_samples": 64,
-}
-
-
-def _field_names() -> set[str]:
-    return {f.name for f in dataclasses.fields(TrainConfig)}
-
-
 @functools.cache
 def field_hints() -> dict[str, Any]:
     """Each config field's type; `vllm_kwargs` may also be a mapping (from YAML)."""
-    hints = typing.get_type_hints(TrainConfig)
+    hints = {f.name: typing.get_type_hints(part)[f.name] for part in CONFIG_PARTS for f in dataclasses.fields(part)}
     return {**hints, "vllm_kwargs": str | dict | None}
+
+
+class _Loader(yaml.SafeLoader):
+    """YAML 1.2 floats: `3e-3` is a number, not the string PyYAML's YAML 1.1 rules make it."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*\.[0-9_]*(?:[eE][-+]?[0-9]+)?|\.[0-9_]+(?:[eE][-+]?[0-9]+)?"
+               r"|[0-9][0-9_]*[eE][-+]?[0-9]+|\.inf|\.Inf|\.INF|\.nan|\.NaN|\.NAN)$"),
+    list("-+0123456789."),
+)
 
 
 def _read_yaml(file: Path) -> Any:
     try:
-        return yaml.safe_load(read_text(file))
+        return yaml.load(read_text(file), Loader=_Loader)  # noqa: S506 (a SafeLoader)
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -237,26 +265,17 @@ def _read_yaml(file: Path) -> Any:
         raise SelfimpError(f"{file}: not valid YAML ({e})") from None
 
 
-def _load_yaml(path: str) -> dict[str, Any]:
-    """Read a YAML config; values are converted by the same argparse types as the flags."""
-    file = Path(path)
-    if not file.is_file():
-        raise SelfimpError(f"--config: {file}: file not found")
+def read_config_file(file: Path) -> dict[str, Any]:
+    """A YAML config's values, each checked against its field's type (an int is a float where one is
+    expected, a single value a one-element list)."""
     values = _read_yaml(file) or {}
     if not isinstance(values, dict):
         raise SelfimpError(f"{file}: expected a mapping of config fields")
-    unknown = sorted(set(map(str, values)) - _field_names())
+    hints = field_hints()
+    unknown = sorted(set(map(str, values)) - set(hints))
     if unknown:
         raise SelfimpError(f"{file}: unknown config field(s) {', '.join(unknown)}")
-    hints, argv, direct = field_hints(), [], {}
-    for key, value in values.items():
-        if isinstance(value, list) and accepts_list(hints[key]) and all(isinstance(v, (str, int, float)) for v in value):
-            argv += [f"--{key}", *map(str, value)]
-        elif value is None or isinstance(value, (list, dict)):
-            direct[key] = value
-        else:
-            argv.append(f"--{key}={value}")  # `=`: a value that starts with '-' is still a value
-    typed = {**direct, **_parse_explicit(_yaml_parser(file), argv)}
+    typed = {key: coerce(value, hints[key]) for key, value in values.items()}
     for key, value in typed.items():
         problem = type_error(value, hints[key])
         if problem:
@@ -264,40 +283,42 @@ def _load_yaml(path: str) -> dict[str, Any]:
     return typed
 
 
-def _yaml_parser(file: Path) -> HfArgumentParser:
-    """The flags' parser, with argparse's usage-and-exit turned into one SelfimpError naming the file."""
-    parser = make_parser()
+def preset_file(name: str) -> Path:
+    """The shipped preset `name` (package data in selfimp_train/presets/)."""
+    return Path(str(resources.files("selfimp_train") / "presets" / f"{name}.yaml"))
 
-    def error(message: str) -> typing.NoReturn:
-        raise SelfimpError(f"{file}: {message}")
 
-    parser.error = error  # type: ignore[method-assign]
+def config_file(value: str) -> Path:
+    """`--config`: a YAML file, or the name of a shipped preset when no such file exists."""
+    file = Path(value)
+    if not file.exists() and preset_file(value).is_file():
+        return preset_file(value)
+    if not file.is_file():
+        raise SelfimpError(f"--config: {file}: file not found")
+    return file
+
+
+EMBEDDED_PRESET: dict[str, Any] = read_config_file(preset_file("embedded"))
+
+
+def make_parser(*defaults: dict[str, Any]) -> HfArgumentParser:
+    """The flags' parser; each mapping in `defaults` (preset, YAML file) overrides the ones before it."""
+    parser = HfArgumentParser(CONFIG_PARTS, prog="selfimp-train", description=__doc__.split("\n")[0],
+                              allow_abbrev=False)
+    for values in defaults:
+        parser.set_defaults(**values)
     return parser
 
 
-def make_parser() -> HfArgumentParser:
-    return HfArgumentParser(
-        TrainConfig, prog="selfimp-train", description=__doc__.split("\n")[0], allow_abbrev=False
-    )
-
-
-def _parse_explicit(parser: HfArgumentParser, argv: list[str]) -> dict[str, Any]:
-    """Typed values of only the flags present in `argv` (so presets/YAML fill the rest)."""
-    values = vars(parser.parse_args(args=argv))
-    given = {a.split("=", 1)[0] for a in argv if a.startswith("--")}
-    return {
-        action.dest: values[action.dest]
-        for action in parser._actions
-        if action.dest in values and given.intersection(action.option_strings)
-    }
+def _parse(argv: list[str], *defaults: dict[str, Any]) -> TrainConfig:
+    parts = make_parser(*defaults).parse_args_into_dataclasses(args=argv)
+    return TrainConfig(**{k: v for part in parts for k, v in vars(part).items()})
 
 
 def parse_config(argv: list[str] | None = None) -> TrainConfig:
     """Build the config from defaults, preset, YAML (`--config`) and command-line flags."""
     argv = sys.argv[1:] if argv is None else list(argv)
-    parser = make_parser()
-    explicit = _parse_explicit(parser, argv)
-    from_yaml = _load_yaml(explicit["config"]) if explicit.get("config") else {}
-    chosen = {**from_yaml, **explicit}
-    preset = EMBEDDED_PRESET if chosen.get("task", "arith") == "arith" and chosen.get("model") is None else {}
-    return TrainConfig(**{**preset, **chosen})
+    flags = make_parser().parse_args(args=argv)  # bad flags stop here; it names the --config file
+    from_file = read_config_file(config_file(flags.config)) if flags.config else {}
+    cfg = _parse(argv, from_file)
+    return _parse(argv, EMBEDDED_PRESET, from_file) if cfg.embedded else cfg

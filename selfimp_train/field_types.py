@@ -1,5 +1,5 @@
 """Type checks of config values against their dataclass annotations (`int | None`, `list[str]`, ...):
-values from YAML reach the config without argparse's conversion, so their types are checked here."""
+values from YAML reach the config without argparse's conversion, so they are coerced and checked here."""
 from __future__ import annotations
 
 import math
@@ -45,15 +45,35 @@ def _name(kind: Any, plural: bool) -> str:
     return many if plural else singular
 
 
-def accepts_list(hint: Any) -> bool:
-    """Whether the annotation admits a list (`list[str]`, `list[float] | None`)."""
-    if typing.get_origin(hint) in (typing.Union, types.UnionType):
-        return any(accepts_list(a) for a in typing.get_args(hint))
-    return typing.get_origin(hint) is list
-
-
 def type_error(value: Any, hint: Any) -> str | None:
     """'must be ..., got ...' when `value` does not have type `hint`, else None."""
     if matches(value, hint):
         return None
     return f"must be {describe(hint)}, got {value!r:.80}"
+
+
+def coerce(value: Any, hint: Any) -> Any:
+    """A YAML value in the form argparse gives the same flag: an integer as a float where the field is a float
+    (`m1_epochs: 20` -> 20.0), a single value as a one-element list (`dpo_loss_type: sigmoid`)."""
+    if _admits(hint, float) and not _admits(hint, int) and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    element = _list_element(hint)
+    if element is not None and isinstance(value, list):
+        return [coerce(v, element) for v in value]
+    if element is not None and isinstance(value, (str, int, float)) and not isinstance(value, bool):
+        return [coerce(value, element)]
+    return value
+
+
+def _admits(hint: Any, kind: type) -> bool:
+    """Whether `kind` is the annotation or one member of its union."""
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return any(_admits(a, kind) for a in typing.get_args(hint))
+    return hint is kind
+
+
+def _list_element(hint: Any) -> Any:
+    """The element type of the annotation's `list[...]` member, or None."""
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return next((e for e in map(_list_element, typing.get_args(hint)) if e is not None), None)
+    return typing.get_args(hint)[0] if typing.get_origin(hint) is list else None

@@ -4,9 +4,12 @@
     for t = 2..T:
         sample N completions per training question from M_{t-1}   -> samples_t.jsonl
         judge each with the task's verifier (harness_ext.verify)
-        M_t = M_{t-1} trained on the correct samples (sft) or on (correct, incorrect)
-              pairs with reference M_{t-1} (dpo); sft-dpo alternates dpo, sft, dpo, ...
+        M_t = M_{t-1} trained by round t's update: on the correct samples (sft) or on (correct,
+              incorrect) pairs with reference M_{t-1} (dpo); sft-dpo alternates dpo, sft, dpo, ...
         evaluate M_t greedily on the test split (pass@1)
+
+Each update (gold-sft, sft, dpo) is an entry of the registry in selfimp_train.methods (its data and
+its TRL trainer); sampling, judging and evaluation are selfimp_train.generation's.
 
 Every stage is resumable: samples files and checkpoints are written atomically (tmp + rename)
 and an iteration counts only once the manifest marks it complete.
@@ -24,75 +27,20 @@ from typing import Any
 
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from harness_ext.data import load_rows
 from harness_ext.distributed import process_state
-from harness_ext.errors import SelfimpError
-from harness_ext.eval_setting import EvalSetting, default_device
-from harness_ext.io import atomic_write_json, atomic_write_jsonl, read_json, read_jsonl
+from harness_ext.io import atomic_write_json, read_json, read_jsonl
 from harness_ext.metrics import coverage
-from harness_ext.prompts import chat_prompt, gold_completion, prompt
-from harness_ext.verify import Verifier, get_verifier
 from selfimp_train import manifest as mf
 from selfimp_train.config import TrainConfig
 from selfimp_train.crash_points import crash_point, set_iteration
-from selfimp_train.models import load_model, load_tokenizer
-from selfimp_train.pairs import dpo_pairs, round_update, sft_examples
-from selfimp_train.samplers import HFSampler, Sampler, VLLMSampler, free_accelerator_memory
-from selfimp_train.tiny_model import build_tiny_llama, build_tokenizer
-from selfimp_train.trainers import UpdateResult, save_unchanged, train_dpo, train_sft
+from selfimp_train.generation import evaluate, generate_judged, sampling
+from selfimp_train.methods import UPDATES, methods_of, round_update
+from selfimp_train.models import base_model, base_tokenizer
+from selfimp_train.samplers import free_accelerator_memory
+from selfimp_train.task_data import TaskData, load_task
+from selfimp_train.trainers import TrainJob, UpdateResult, save_unchanged, train_and_save
 
-METHODS_OF_ALL = ("sft", "dpo", "sft-dpo")
 ITERATION_RECORD = "selfimp_iteration.json"  # the iteration's manifest record, inside its checkpoint
-EVAL_RECORDS = "eval_greedy.jsonl"  # greedy test completions of a checkpoint
-
-
-@dataclass
-class TaskData:
-    """Everything the loop needs from the task: rows, prompts, verifier, generation limits."""
-
-    name: str
-    train: list[dict]
-    test: list[dict]
-    prompts: dict[str, str]
-    references: dict[str, Any]
-    verifier: Verifier
-    stop: list[str]
-    max_new_tokens: int
-    eval: EvalSetting  # greedy eval and the IS probe (recorded in manifest.json)
-
-
-def evaluation_setting(cfg: TrainConfig) -> EvalSetting:
-    """The run's one greedy-evaluation setting (manifest.json's `eval_setting`)."""
-    return EvalSetting.for_task(cfg.task, backend=cfg.sampler, dtype=cfg.eval_dtype, device=default_device(),
-                                batch_size=cfg.eval_batch_size, max_new_tokens=cfg.max_new_tokens,
-                                max_questions=cfg.eval_max_questions, chat_template=cfg.apply_chat_template)
-
-
-def load_task(cfg: TrainConfig) -> TaskData:
-    train = load_rows(cfg.task, "train", cfg.data_dir)
-    test = load_rows(cfg.task, "test", cfg.data_dir)
-    if cfg.eval_max_questions is not None:
-        test = test[: cfg.eval_max_questions]
-    if not train:
-        raise SelfimpError(f"--task {cfg.task}: the training split is empty")
-    verifier = get_verifier(cfg.task)
-    rows = train + test
-    setting = evaluation_setting(cfg)
-    prompts = {r["id"]: prompt(cfg.task, r) for r in rows}
-    if cfg.apply_chat_template:
-        tokenizer = base_tokenizer(cfg)
-        prompts = {qid: chat_prompt(tokenizer, text) for qid, text in prompts.items()}
-    return TaskData(
-        name=cfg.task,
-        train=train,
-        test=test,
-        prompts=prompts,
-        references={r["id"]: verifier.reference(r) for r in rows},
-        verifier=verifier,
-        stop=list(setting.stop),
-        max_new_tokens=setting.max_new_tokens,
-        eval=setting,
-    )
 
 
 @dataclass
@@ -101,9 +49,10 @@ class Iteration:
 
     t: int
     method: str  # the run's method family (sft, dpo, sft-dpo; "all" for a shared M1)
-    update: str  # what trains it: gold-sft (M1), sft or dpo
+    update: str  # what trains it: a name in methods.UPDATES (gold-sft for M1)
     label: str
     checkpoint: str
+    seed: int  # of its training (and of its DPO pairs)
     parent: str | None = None  # parent's label
     parent_checkpoint: str | None = None
     samples: str | None = None
@@ -111,10 +60,9 @@ class Iteration:
 
 def plan(cfg: TrainConfig) -> list[Iteration]:
     """All iterations of the run, parents before children."""
-    methods = METHODS_OF_ALL if cfg.method == "all" else (cfg.method,)
     shared = cfg.method == "all"
-    steps = [Iteration(t=1, method=cfg.method, update="gold-sft", label="M1", checkpoint="iter_1")]
-    for method in methods:
+    steps = [Iteration(t=1, method=cfg.method, update="gold-sft", label="M1", checkpoint="iter_1", seed=cfg.seed)]
+    for method in methods_of(cfg.method):
         parent = steps[0]
         for t in range(2, cfg.iters + 1):
             prefix = f"{method}/" if shared else ""
@@ -122,28 +70,12 @@ def plan(cfg: TrainConfig) -> list[Iteration]:
             samples = "samples_2.jsonl" if t == 2 else f"{prefix}samples_{t}.jsonl"
             step = Iteration(
                 t=t, method=method, update=round_update(method, t), label=f"{prefix.replace('/', '-')}M{t}",
-                checkpoint=f"{prefix}iter_{t}", parent=parent.label, parent_checkpoint=parent.checkpoint,
-                samples=samples,
+                checkpoint=f"{prefix}iter_{t}", seed=cfg.seed + t, parent=parent.label,
+                parent_checkpoint=parent.checkpoint, samples=samples,
             )
             steps.append(step)
             parent = step
     return steps
-
-
-def make_sampler(cfg: TrainConfig, checkpoint: Path, seed: int, dtype: str, batch_size: int) -> Sampler:
-    """The --sampler backend; `batch_size` counts sequences per HF generate call."""
-    if cfg.sampler == "vllm":
-        return VLLMSampler(checkpoint, dtype=dtype, seed=seed, tensor_parallel_size=cfg.tensor_parallel_size,
-                           data_parallel_size=cfg.data_parallel_size, engine_kwargs=cfg.vllm_engine_kwargs())
-    return HFSampler(checkpoint, dtype=dtype, batch_size=batch_size, seed=seed)
-
-
-def judge(data: TaskData, question_ids: list[str], completions: list[list[str]]) -> list[dict]:
-    """One record per completion: {question_id, completion, answer, correct}."""
-    flat = [(qid, text) for qid, texts in zip(question_ids, completions) for text in texts]
-    records = data.verifier.records([text for _, text in flat], [data.references[qid] for qid, _ in flat])
-    return [{"question_id": qid, "completion": text, "answer": r["answer"], "correct": r["correct"]}
-            for (qid, text), r in zip(flat, records)]
 
 
 def sample_round(cfg: TrainConfig, data: TaskData, run_dir: Path, manifest: dict, step: Iteration) -> list[dict]:
@@ -156,12 +88,8 @@ def sample_round(cfg: TrainConfig, data: TaskData, run_dir: Path, manifest: dict
         if cfg.max_train_questions is not None and cfg.max_train_questions < len(questions):
             questions = random.Random(f"{cfg.seed}-questions-{step.t}").sample(questions, cfg.max_train_questions)
         ids = [q["id"] for q in questions]
-        sampler = make_sampler(cfg, run_dir / step.parent_checkpoint, seed=cfg.seed * 1000 + step.t,
-                               dtype=cfg.sample_dtype, batch_size=cfg.sample_batch_size * cfg.n_samples)
-        completions = sampler.generate([data.prompts[i] for i in ids], cfg.n_samples, cfg.temperature, cfg.top_p,
-                                       data.max_new_tokens, data.stop)
-        sampler.close()
-        atomic_write_jsonl(path, judge(data, ids, completions))
+        decoding = sampling(cfg, cfg.n_samples, seed=cfg.seed * 1000 + step.t, dtype=cfg.sample_dtype)
+        generate_judged(cfg, data, run_dir / step.parent_checkpoint, ids, decoding, path)
         manifest["samples"][step.samples] = {"t": step.t, "model": step.parent, "n_questions": len(ids),
                                              "wall_time_s": round(time.perf_counter() - start, 2)}
         mf.save(run_dir, manifest)
@@ -170,86 +98,30 @@ def sample_round(cfg: TrainConfig, data: TaskData, run_dir: Path, manifest: dict
     return read_jsonl(path)
 
 
-def evaluate(cfg: TrainConfig, data: TaskData, checkpoint: Path) -> dict[str, Any]:
-    """Greedy pass@1 on the test questions in the run's evaluation setting; the completions go to
-    <checkpoint>/eval_greedy.jsonl."""
-    if not data.test:
-        return {}
-    ids = [r["id"] for r in data.test]
-    setting = data.eval
-    sampler = make_sampler(cfg, checkpoint, seed=cfg.seed, dtype=setting.dtype, batch_size=setting.batch_size)
-    completions = sampler.generate([data.prompts[i] for i in ids], 1, 0.0, 1.0, setting.max_new_tokens,
-                                   list(setting.stop))
-    sampler.close()
-    records = judge(data, ids, completions)
-    atomic_write_jsonl(checkpoint / EVAL_RECORDS, records)
-    return {"pass@1": sum(r["correct"] for r in records) / len(records), "n": len(records), "split": "test"}
-
-
-def base_tokenizer(cfg: TrainConfig):
-    """The tokenizer of the model M1 starts from."""
-    if cfg.model is None and not cfg.embedded:
-        raise SelfimpError(f"--model: required for --task {cfg.task} (the embedded tiny model knows only arith)")
-    return build_tokenizer() if cfg.embedded else load_tokenizer(cfg.model)
-
-
-def base_model(cfg: TrainConfig):
-    """The model M1 starts from: the embedded tiny Llama, or --model."""
-    if cfg.embedded:
-        tokenizer = build_tokenizer()
-        return build_tiny_llama(tokenizer, seed=cfg.seed), tokenizer
-    return load_model(cfg.model)
-
-
-def gold_examples(cfg: TrainConfig, data: TaskData, tokenizer) -> list[dict]:
-    """M1's training data: {prompt, gold completion}; examples longer than --max_length are
-    dropped (a truncated gold solution would teach the model to stop mid-way)."""
-    rows = data.train[: cfg.m1_max_examples] if cfg.m1_max_examples else data.train
-    examples = [{"prompt": data.prompts[r["id"]], "completion": gold_completion(cfg.task, r)} for r in rows]
-    examples = [e for e in examples if len(tokenizer(e["prompt"] + e["completion"])["input_ids"]) < cfg.max_length]
-    if not examples:
-        raise SelfimpError(f"--max_length {cfg.max_length}: no gold training example of {cfg.task} fits; "
-                           "the training set is empty")
-    return examples
-
-
-def train_m1(cfg: TrainConfig, data: TaskData, save_dir: Path, scratch: Path) -> tuple[UpdateResult, dict]:
-    model, tokenizer = base_model(cfg)
-    examples = gold_examples(cfg, data, tokenizer)
-    result = train_sft(model, tokenizer, examples, cfg, scratch, cfg.m1_learning_rate, cfg.m1_epochs,
-                       cfg.m1_warmup_ratio, seed=cfg.seed, save_dir=save_dir)
-    return result, {"n_train_examples": len(examples)}
-
-
 def check_inputs(cfg: TrainConfig, data: TaskData) -> None:
     """Fail on bad input before anything is written: model source, M1's training set."""
-    gold_examples(cfg, data, base_tokenizer(cfg))
+    UPDATES["gold-sft"].build_data(cfg, data, None, base_tokenizer(cfg), cfg.seed)
 
 
-def train_round(cfg: TrainConfig, data: TaskData, run_dir: Path, step: Iteration, records: list[dict],
-                save_dir: Path, scratch: Path) -> tuple[UpdateResult, dict]:
-    parent = run_dir / step.parent_checkpoint
-    tokenizer = AutoTokenizer.from_pretrained(parent)
-    model = AutoModelForCausalLM.from_pretrained(parent)
-    seed = cfg.seed + step.t
-    if step.update == "sft":
-        examples = sft_examples(records, data.prompts)
-        counts = {"n_train_examples": len(examples), "n_pairs": 0}
+def train(cfg: TrainConfig, data: TaskData, run_dir: Path, step: Iteration, records: list[dict] | None,
+          save_dir: Path, scratch: Path) -> tuple[UpdateResult, dict]:
+    """M_t = its update applied to M_{t-1} (M1: to the base model), saved to `save_dir`."""
+    update = UPDATES[step.update]
+    parent = run_dir / step.parent_checkpoint if step.parent_checkpoint else None
+    if parent is None:
+        model, tokenizer = base_model(cfg)
     else:
-        examples = dpo_pairs(records, data.prompts, cfg.max_pairs_per_question, seed=seed)
-        counts = {"n_train_examples": len(examples), "n_pairs": len(examples)}
+        tokenizer = AutoTokenizer.from_pretrained(parent)
+        model = AutoModelForCausalLM.from_pretrained(parent)
+    examples = update.build_data(cfg, data, records, tokenizer, step.seed)
+    counts = {"n_train_examples": len(examples), **({"n_pairs": len(examples)} if update.pairwise else {})}
     if not examples:
         # Nothing to learn from (no correct sample / no question with both kinds): M_t = M_{t-1}.
         warnings.warn(f"round {step.t} ({step.label}): no {step.update.upper()} training data in {step.samples}; "
                       f"{step.label} is a copy of {step.parent}", stacklevel=2)
         return save_unchanged(model, tokenizer, save_dir), counts
-    if step.update == "sft":
-        result = train_sft(model, tokenizer, examples, cfg, scratch, cfg.sft_learning_rate, cfg.sft_epochs,
-                           cfg.sft_warmup_ratio, seed=seed, save_dir=save_dir)
-    else:
-        ref_model = None if cfg.lora else AutoModelForCausalLM.from_pretrained(parent)
-        result = train_dpo(model, ref_model, tokenizer, examples, cfg, scratch, seed=seed, save_dir=save_dir)
-    return result, counts
+    job = TrainJob(cfg, model, tokenizer, examples, seed=step.seed, scratch=scratch, parent=parent)
+    return train_and_save(update.make_trainer(job), save_dir, cfg.lora), counts
 
 
 def sample_stats(records: list[dict], n: int) -> dict[str, Any]:
@@ -286,10 +158,7 @@ def build_iteration(cfg: TrainConfig, data: TaskData, run_dir: Path, manifest: d
     process_state().wait_for_everyone()
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="selfimp-trainer-") as scratch:
-        if step.update == "gold-sft":
-            result, counts = train_m1(cfg, data, tmp, Path(scratch))
-        else:
-            result, counts = train_round(cfg, data, run_dir, step, records, tmp, Path(scratch))
+        result, counts = train(cfg, data, run_dir, step, records, tmp, Path(scratch))
     free_accelerator_memory()
     record.update(counts, train_loss=result.train_loss, train_steps=result.steps)
     record["wall_time_s"]["training"] = round(time.perf_counter() - start - result.save_time_s, 2)

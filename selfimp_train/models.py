@@ -1,4 +1,5 @@
-"""Loading base models (HF id, local dir, the `smollm2` GGUF preset) and their tokenizers."""
+"""Loading base models (HF id, local dir, the `smollm2` GGUF preset, the embedded tiny Llama) and their
+tokenizers."""
 from __future__ import annotations
 
 import importlib.util
@@ -8,6 +9,8 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaForCausalLM, PreTrainedModel
 
 from harness_ext.errors import SelfimpError
+from selfimp_train.config import TrainConfig
+from selfimp_train.tiny_model import build_tiny_llama, build_tokenizer
 
 SMOLLM2_PRESET = "smollm2"
 
@@ -75,3 +78,18 @@ def load_model(name_or_path: str) -> tuple[PreTrainedModel, object]:
     if model.generation_config.pad_token_id is None:
         model.generation_config.pad_token_id = tokenizer.pad_token_id
     return model, tokenizer
+
+
+def base_tokenizer(cfg: TrainConfig):
+    """The tokenizer of the model M1 starts from."""
+    if cfg.model is None and not cfg.embedded:
+        raise SelfimpError(f"--model: required for --task {cfg.task} (the embedded tiny model knows only arith)")
+    return build_tokenizer() if cfg.embedded else load_tokenizer(cfg.model)
+
+
+def base_model(cfg: TrainConfig) -> tuple[PreTrainedModel, object]:
+    """The model M1 starts from: the embedded tiny Llama, or --model."""
+    if cfg.embedded:
+        tokenizer = build_tokenizer()
+        return build_tiny_llama(tokenizer, seed=cfg.seed), tokenizer
+    return load_model(cfg.model)

@@ -1,20 +1,13 @@
-"""From judged samples to training data: SFT examples, DPO pairs, the SFT-DPO schedule."""
+"""Training data of each update: M1's gold examples, and from judged samples SFT examples and DPO pairs."""
 from __future__ import annotations
 
 import random
 from collections import defaultdict
 from collections.abc import Iterable
 
-
-def round_update(method: str, t: int) -> str:
-    """The update of round t >= 2: `sft` or `dpo`. SFT-DPO alternates: t=2 DPO, 3 SFT, 4 DPO, ..."""
-    if t < 2:
-        raise ValueError(f"round {t}: self-improvement rounds start at t=2")
-    if method in ("sft", "dpo"):
-        return method
-    if method == "sft-dpo":
-        return "dpo" if t % 2 == 0 else "sft"
-    raise ValueError(f"unknown method {method!r}")
+from harness_ext.errors import SelfimpError
+from harness_ext.prompts import gold_completion
+from selfimp_train.task_data import TaskData
 
 
 def group_by_question(records: Iterable[dict]) -> dict[str, list[dict]]:
@@ -54,3 +47,15 @@ def dpo_pairs(records: Iterable[dict], prompts: dict[str, str], max_pairs: int, 
             pairs.append({"prompt": prompts[qid], "chosen": good[i % len(good)], "rejected": bad[i % len(bad)]})
     return pairs
 
+
+
+def gold_examples(data: TaskData, tokenizer, max_examples: int | None, max_length: int) -> list[dict]:
+    """M1's training data: {prompt, gold completion}; examples of `max_length` tokens or more are
+    dropped (a truncated gold solution would teach the model to stop mid-way)."""
+    rows = data.train[:max_examples] if max_examples else data.train
+    examples = [{"prompt": data.prompts[r["id"]], "completion": gold_completion(data.name, r)} for r in rows]
+    examples = [e for e in examples if len(tokenizer(e["prompt"] + e["completion"])["input_ids"]) < max_length]
+    if not examples:
+        raise SelfimpError(f"--max_length {max_length}: no gold training example of {data.name} fits; "
+                           "the training set is empty")
+    return examples

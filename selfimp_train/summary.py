@@ -8,11 +8,12 @@ from pathlib import Path
 from typing import Any
 
 from harness_ext.improve import compare_solved
-from harness_ext.io import atomic_write_json, atomic_write_jsonl, read_jsonl
+from harness_ext.io import atomic_write_json, read_jsonl
 from harness_ext.metrics import pass_at_k, problem_diversity, problem_mean
 from selfimp_train.config import TrainConfig
-from selfimp_train.loop import EVAL_RECORDS, judge, load_task, make_sampler
+from selfimp_train.generation import EVAL_RECORDS, generate_judged, sampling
 from selfimp_train.pairs import group_by_question
+from selfimp_train.task_data import load_task
 
 M1_TEST_SAMPLES = "m1_test_samples.jsonl"  # M1's samples on the test questions of the improvement sets
 SUMMARY = "summary.json"
@@ -39,14 +40,8 @@ def m1_test_samples(cfg: TrainConfig, run_dir: Path, question_ids: list[str]) ->
     if not missing:
         return cached
     data = load_task(cfg)
-    sampler = make_sampler(cfg, run_dir / "iter_1", seed=cfg.seed * 1000 + 1, dtype=data.eval.dtype,
-                           batch_size=cfg.sample_batch_size * cfg.n_samples)
-    completions = sampler.generate([data.prompts[i] for i in missing], cfg.is_samples, cfg.temperature, cfg.top_p,
-                                   data.max_new_tokens, data.stop)
-    sampler.close()
-    records = cached + judge(data, missing, completions)
-    atomic_write_jsonl(path, records)
-    return records
+    decoding = sampling(cfg, cfg.is_samples, seed=cfg.seed * 1000 + 1, dtype=data.eval.dtype)
+    return generate_judged(cfg, data, run_dir / "iter_1", missing, decoding, path, before=cached)
 
 
 def improvement_check(cfg: TrainConfig, run_dir: Path, iterations: list[dict]) -> dict[str, dict[str, Any]]:

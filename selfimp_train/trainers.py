@@ -1,8 +1,10 @@
-"""One SFT or DPO update with TRL (`SFTTrainer` / `DPOTrainer`), full fine-tuning or LoRA,
-saved as a loadable checkpoint. Runs unchanged under `accelerate launch` (DDP, DeepSpeed):
-the trainer's `save_model` gathers sharded weights and writes from the main process only."""
+"""The trainer factories of the updates (TRL `SFTTrainer` / `DPOTrainer` with their `SFTConfig` /
+`DPOConfig`), full fine-tuning or LoRA, and saving the result as a loadable checkpoint. Runs unchanged
+under `accelerate launch` (DDP, DeepSpeed): the trainer's `save_model` gathers sharded weights and
+writes from the main process only."""
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,13 +12,26 @@ from typing import Any
 
 import torch
 from datasets import Dataset
-from peft import LoraConfig
-from transformers import PreTrainedModel, TrainerCallback
-from trl import DPOConfig, DPOTrainer, SFTConfig, SFTTrainer
+from peft import PeftConfig
+from transformers import AutoModelForCausalLM, PreTrainedModel, Trainer, TrainerCallback
+from trl import DPOConfig, DPOTrainer, ModelConfig, SFTConfig, SFTTrainer, get_peft_config
 
 from harness_ext.distributed import process_state
-from selfimp_train.config import TrainConfig
+from selfimp_train.config import LoraArgs, TrainConfig, TrainerArgs
 from selfimp_train.crash_points import crash_point
+
+
+@dataclass
+class TrainJob:
+    """One update's inputs, as its trainer factory gets them."""
+
+    cfg: TrainConfig
+    model: PreTrainedModel  # the model to update (M_{t-1}, or the base model for M1)
+    tokenizer: Any
+    examples: list[dict]
+    seed: int
+    scratch: Path  # the trainer's output_dir; nothing in it is kept
+    parent: Path | None = None  # M_{t-1}'s checkpoint (DPO's reference); None for M1
 
 
 @dataclass
@@ -31,42 +46,66 @@ class _CrashDuringTraining(TrainerCallback):
         crash_point("training")
 
 
-def _common_args(cfg: TrainConfig, scratch: Path, lr: float, epochs: float, warmup: float, seed: int) -> dict[str, Any]:
+def shared_args(job: TrainJob) -> dict[str, Any]:
+    """The `TrainingArguments` every update shares: TrainerArgs' fields (named as TRL's) and fixed settings."""
+    shared = {f.name: getattr(job.cfg, f.name) for f in dataclasses.fields(TrainerArgs)}
+    min_lr_rate = shared.pop("min_lr_rate")
+    with_min_lr = job.cfg.lr_scheduler_type == "cosine_with_min_lr"
     return {
-        "output_dir": str(scratch),
-        "learning_rate": lr,
-        "num_train_epochs": epochs,
-        "warmup_steps": warmup,
-        "lr_scheduler_type": cfg.lr_scheduler_type,
-        "lr_scheduler_kwargs": {"min_lr_rate": cfg.min_lr_rate} if cfg.lr_scheduler_type == "cosine_with_min_lr" else None,
-        "per_device_train_batch_size": cfg.per_device_train_batch_size,
-        "gradient_accumulation_steps": cfg.gradient_accumulation_steps,
-        "max_grad_norm": cfg.max_grad_norm,
-        "max_length": cfg.max_length,
-        "bf16": cfg.bf16,
-        "activation_checkpointing": cfg.activation_checkpointing,
-        "logging_steps": cfg.logging_steps,
+        **shared,
+        "lr_scheduler_kwargs": {"min_lr_rate": min_lr_rate} if with_min_lr else None,
+        "output_dir": str(job.scratch),
+        "seed": job.seed,
+        "data_seed": job.seed,
+        "use_cpu": not torch.cuda.is_available(),
         "save_strategy": "no",
         "report_to": "none",
-        "use_cpu": not torch.cuda.is_available(),
-        "seed": seed,
-        "data_seed": seed,
         "disable_tqdm": True,
         "log_level": "warning",
     }
 
 
-def _lora(cfg: TrainConfig) -> LoraConfig | None:
-    if not cfg.lora:
-        return None
-    targets: Any = cfg.lora_target_modules
-    if targets == ["all-linear"]:
-        targets = "all-linear"
-    return LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
-                      target_modules=targets, task_type="CAUSAL_LM")
+def peft_config(cfg: TrainConfig) -> PeftConfig | None:
+    """LoRA through `trl.ModelConfig` (LoraArgs' fields are its own; `lora` is `use_peft`)."""
+    lora = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(LoraArgs) if f.name != "lora"}
+    model_args = ModelConfig(use_peft=cfg.lora, **lora)
+    if len(cfg.lora_target_modules) == 1 and cfg.lora_target_modules != ["all-linear"]:
+        # ModelConfig turns a one-element list into a string, which PEFT reads as a full-name regex.
+        model_args.lora_target_modules = list(cfg.lora_target_modules)
+    return get_peft_config(model_args)
 
 
-def _train_and_save(trainer, save_dir: Path, lora: bool) -> UpdateResult:
+def _sft_trainer(job: TrainJob, learning_rate: float, epochs: float, warmup: float) -> SFTTrainer:
+    """Supervised fine-tuning on {prompt, completion} examples (EOS appended by TRL)."""
+    args = SFTConfig(**shared_args(job), learning_rate=learning_rate, num_train_epochs=epochs, warmup_steps=warmup,
+                     completion_only_loss=job.cfg.completion_only_loss, train_sampling_strategy="group_by_length")
+    return SFTTrainer(model=job.model, args=args, train_dataset=Dataset.from_list(job.examples),
+                      processing_class=job.tokenizer, peft_config=peft_config(job.cfg),
+                      callbacks=[_CrashDuringTraining()])
+
+
+def gold_sft_trainer(job: TrainJob) -> SFTTrainer:
+    """M1: SFT on the gold solutions with the m1_* settings."""
+    return _sft_trainer(job, job.cfg.m1_learning_rate, job.cfg.m1_epochs, job.cfg.m1_warmup_ratio)
+
+
+def sft_trainer(job: TrainJob) -> SFTTrainer:
+    """A self-improvement SFT round with the sft_* settings."""
+    return _sft_trainer(job, job.cfg.sft_learning_rate, job.cfg.sft_epochs, job.cfg.sft_warmup_ratio)
+
+
+def dpo_trainer(job: TrainJob) -> DPOTrainer:
+    """DPO on {prompt, chosen, rejected} pairs against M_{t-1} (with LoRA, the frozen base is the reference)."""
+    cfg = job.cfg
+    ref_model = None if cfg.lora else AutoModelForCausalLM.from_pretrained(job.parent)
+    args = DPOConfig(**shared_args(job), learning_rate=cfg.dpo_learning_rate, num_train_epochs=cfg.dpo_epochs,
+                     warmup_steps=cfg.dpo_warmup_ratio, beta=cfg.dpo_beta, loss_type=list(cfg.dpo_loss_type),
+                     loss_weights=list(cfg.dpo_loss_weights) if cfg.dpo_loss_weights else None)
+    return DPOTrainer(model=job.model, ref_model=ref_model, args=args, train_dataset=Dataset.from_list(job.examples),
+                      processing_class=job.tokenizer, peft_config=peft_config(cfg), callbacks=[_CrashDuringTraining()])
+
+
+def train_and_save(trainer: Trainer, save_dir: Path, lora: bool) -> UpdateResult:
     """Train, then save the checkpoint to `save_dir`; with LoRA, the adapter goes to
     `save_dir/adapter` and the checkpoint holds the merged weights."""
     output = trainer.train()
@@ -93,39 +132,3 @@ def save_unchanged(model: PreTrainedModel, tokenizer, save_dir: Path) -> UpdateR
         tokenizer.save_pretrained(save_dir)
     process_state().wait_for_everyone()
     return UpdateResult(train_loss=None, steps=0, save_time_s=time.perf_counter() - start)
-
-
-def train_sft(
-    model: PreTrainedModel, tokenizer, examples: list[dict], cfg: TrainConfig, scratch: Path,
-    lr: float, epochs: float, warmup: float, seed: int, save_dir: Path,
-) -> UpdateResult:
-    """Supervised fine-tuning on {prompt, completion} examples (EOS appended by TRL)."""
-    args = SFTConfig(
-        **_common_args(cfg, scratch, lr, epochs, warmup, seed),
-        completion_only_loss=cfg.completion_only_loss,
-        train_sampling_strategy="group_by_length",
-    )
-    trainer = SFTTrainer(
-        model=model, args=args, train_dataset=Dataset.from_list(examples), processing_class=tokenizer,
-        peft_config=_lora(cfg), callbacks=[_CrashDuringTraining()],
-    )
-    return _train_and_save(trainer, save_dir, cfg.lora)
-
-
-def train_dpo(
-    model: PreTrainedModel, ref_model: PreTrainedModel | None, tokenizer, pairs: list[dict], cfg: TrainConfig,
-    scratch: Path, seed: int, save_dir: Path,
-) -> UpdateResult:
-    """DPO on {prompt, chosen, rejected} pairs against `ref_model` (= M_{t-1}; with LoRA, the
-    frozen base is the reference and `ref_model` is None)."""
-    args = DPOConfig(
-        **_common_args(cfg, scratch, cfg.dpo_learning_rate, cfg.dpo_epochs, cfg.dpo_warmup_ratio, seed),
-        beta=cfg.dpo_beta,
-        loss_type=list(cfg.dpo_loss_type),
-        loss_weights=list(cfg.dpo_loss_weights) if cfg.dpo_loss_weights else None,
-    )
-    trainer = DPOTrainer(
-        model=model, ref_model=None if cfg.lora else ref_model, args=args, train_dataset=Dataset.from_list(pairs),
-        processing_class=tokenizer, peft_config=_lora(cfg), callbacks=[_CrashDuringTraining()],
-    )
-    return _train_and_save(trainer, save_dir, cfg.lora)

@@ -14,7 +14,7 @@ from lmeval_logs import our_log_lines, write_log
 from harness_ext import report, sweep
 from selfimp_train import cli as train_cli
 from selfimp_train.config import parse_config
-from selfimp_train.loop import evaluation_setting
+from selfimp_train.task_data import evaluation_setting
 from selfimp_train.manifest import open_manifest
 
 TASK = "selfimp_arith_pass1"
@@ -158,10 +158,10 @@ def test_sweep_with_a_foreign_sweep_json(tmp_path, capsys, old):
     (b"out: {a: 1}\n", "field 'out' must be a string or null, got {'a': 1}"),
     (b"lora_target_modules: {a: 1}\n", "field 'lora_target_modules' must be a list of strings, got {'a': 1}"),
     (b"top_p: [0.5, 0.6]\n", "field 'top_p' must be a number, got [0.5, 0.6]"),
-    (b"n_samples: 3.5\n", "invalid int value: '3.5'"),
+    (b"n_samples: 3.5\n", "field 'n_samples' must be an integer, got 3.5"),
     (b"temperature: .nan\n", "field 'temperature' must be a number, got nan"),
     (b"lora: [\n", "not valid YAML (expected the node content, but found '<stream end>' at line 2, column 1)"),
-    (b"n_samples: abc\n", "invalid int value: 'abc'"),
+    (b"n_samples: abc\n", "field 'n_samples' must be an integer, got 'abc'"),
     (b"name: --iters\n", None),  # a value that looks like a flag is a value
 ])
 def test_train_bad_yaml(tmp_path, capsys, content, needle):

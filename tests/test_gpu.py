@@ -124,7 +124,8 @@ def _train_cfg(checkpoint: Path, lora: bool):
     from selfimp_train.config import TrainConfig
 
     return dataclasses.replace(TrainConfig(task="arith", model=str(checkpoint)), lora=lora, bf16=True,
-                               per_device_train_batch_size=8, max_length=256, logging_steps=1000)
+                               per_device_train_batch_size=8, max_length=256, logging_steps=1000,
+                               sft_epochs=1.0, sft_warmup_ratio=0.0)
 
 
 def _tokens(tokenizer, texts: list[str]) -> int:
@@ -136,7 +137,7 @@ def test_one_sft_and_one_dpo_update(checkpoint, arith_rows, figures, lora, tmp_p
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from harness_ext.prompts import gold_completion, prompt
-    from selfimp_train.trainers import train_dpo, train_sft
+    from selfimp_train.trainers import TrainJob, dpo_trainer, sft_trainer, train_and_save
 
     cfg = _train_cfg(checkpoint, lora)
     tokenizer = AutoTokenizer.from_pretrained(checkpoint)
@@ -148,8 +149,9 @@ def test_one_sft_and_one_dpo_update(checkpoint, arith_rows, figures, lora, tmp_p
     torch.cuda.reset_peak_memory_stats()
 
     start = time.perf_counter()
-    sft = train_sft(AutoModelForCausalLM.from_pretrained(checkpoint), tokenizer, examples, cfg, tmp_path / "sft",
-                    cfg.sft_learning_rate, 1.0, 0.0, seed=0, save_dir=tmp_path / "m2")
+    job = TrainJob(cfg, AutoModelForCausalLM.from_pretrained(checkpoint), tokenizer, examples, seed=0,
+                   scratch=tmp_path / "sft")
+    sft = train_and_save(sft_trainer(job), tmp_path / "m2", lora)
     sft_s = time.perf_counter() - start - sft.save_time_s
     assert sft.steps >= 1 and sft.train_loss is not None and math.isfinite(sft.train_loss)
     assert torch.cuda.max_memory_allocated() > 2**30  # the ~0.5B model trained on the GPU
@@ -157,9 +159,9 @@ def test_one_sft_and_one_dpo_update(checkpoint, arith_rows, figures, lora, tmp_p
     torch.cuda.empty_cache()
 
     policy = AutoModelForCausalLM.from_pretrained(tmp_path / "m2")
-    ref = None if lora else AutoModelForCausalLM.from_pretrained(tmp_path / "m2")
     start = time.perf_counter()
-    dpo = train_dpo(policy, ref, tokenizer, pairs, cfg, tmp_path / "dpo", seed=0, save_dir=tmp_path / "m3")
+    job = TrainJob(cfg, policy, tokenizer, pairs, seed=0, scratch=tmp_path / "dpo", parent=tmp_path / "m2")
+    dpo = train_and_save(dpo_trainer(job), tmp_path / "m3", lora)  # the reference: M2 (full) or the frozen base (LoRA)
     dpo_s = time.perf_counter() - start - dpo.save_time_s
     assert dpo.steps >= 1 and dpo.train_loss is not None and math.isfinite(dpo.train_loss)
     _peak(figures, f"dpo_{mode}")
@@ -172,7 +174,7 @@ def test_one_sft_and_one_dpo_update(checkpoint, arith_rows, figures, lora, tmp_p
                                 "dpo_tokens_per_s": round(dpo_tokens / dpo_s, 1),
                                 "sft_s": round(sft_s, 2), "dpo_s": round(dpo_s, 2),
                                 "examples": len(examples), "pairs": len(pairs)}
-    del policy, ref
+    del policy
     torch.cuda.empty_cache()
 
 

@@ -18,7 +18,7 @@ from real_lm import require_smollm2
 from selfimp_train import trainers
 from selfimp_train.cli import main
 from selfimp_train.config import TrainConfig
-from selfimp_train.loop import load_task
+from selfimp_train.task_data import load_task
 from selfimp_train.models import load_model, load_tokenizer
 from selfimp_train.samplers import HFSampler
 
@@ -78,14 +78,12 @@ def smollm2_dir(tmp_path_factory) -> Path:
     return path
 
 
-def trainer_prompt_ids(cfg: TrainConfig, data, doc: dict, monkeypatch) -> tuple[list[int], list[int]]:
+def trainer_prompt_ids(cfg: TrainConfig, data, doc: dict) -> tuple[list[int], list[int]]:
     """(prompt ids, completion ids) of `doc` in the dataset TRL's SFTTrainer trains on (M1's path)."""
-    fed = []
-    monkeypatch.setattr(trainers, "_train_and_save", lambda trainer, save_dir, lora: fed.append(trainer.train_dataset))
     model, tokenizer = load_model(cfg.model)
     example = {"prompt": data.prompts[doc["id"]], "completion": prompts.gold_completion(cfg.task, doc)}
-    trainers.train_sft(model, tokenizer, [example], cfg, Path(cfg.out), 1e-5, 1.0, 0.0, seed=0, save_dir=Path(cfg.out))
-    row = fed[0][0]
+    job = trainers.TrainJob(cfg, model, tokenizer, [example], seed=0, scratch=Path(cfg.out))
+    row = trainers.gold_sft_trainer(job).train_dataset[0]
     ids, labels = row["input_ids"], row["labels"]  # labels: -100 on the prompt (completion-only loss)
     assert ids[: labels.count(-100)] == [i for i, lab in zip(ids, labels) if lab == -100]
     return ids[: labels.count(-100)], ids[labels.count(-100):]
@@ -123,7 +121,7 @@ def test_trainer_sampler_and_lm_eval_feed_the_same_token_ids(smollm2_dir, chat, 
     data = load_task(cfg)
     doc = data.test[0]
     tokenizer = load_tokenizer(cfg.model)
-    trained, completion = trainer_prompt_ids(cfg, data, doc, monkeypatch)
+    trained, completion = trainer_prompt_ids(cfg, data, doc)
     from_lm_eval = lm_eval_prompt_ids(smollm2_dir, chat, monkeypatch)
     assert trained == sampler_prompt_ids(smollm2_dir, data.prompts[doc["id"]], monkeypatch) == from_lm_eval
     text = tokenizer.decode(trained)

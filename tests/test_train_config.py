@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from harness_ext.errors import SelfimpError
-from selfimp_train.config import EMBEDDED_PRESET, TrainConfig, parse_config
+from selfimp_train.config import EMBEDDED_PRESET, TrainConfig, parse_config, preset_file, read_config_file
 
 
 def test_embedded_preset_only_for_arith_without_model():
@@ -73,3 +73,27 @@ def test_shipped_accelerate_configs_load():
     zero3 = load_config_from_file(str(examples / "deepspeed_zero3.yaml"))
     assert zero3.distributed_type == DistributedType.DEEPSPEED
     assert zero3.deepspeed_config["zero_stage"] == 3 and zero3.deepspeed_config["zero3_save_16bit_model"] is True
+
+
+def test_yaml_values_take_the_types_the_flags_give(tmp_path):
+    cfg_file = tmp_path / "c.yaml"
+    cfg_file.write_text("m1_epochs: 20\ndpo_loss_type: [sigmoid, sft]\ndpo_loss_weights: [1, 0.5]\n"
+                        "lora_target_modules: q_proj\ndpo_beta: 1e-1\n")
+    from_yaml = parse_config(["--config", str(cfg_file)])
+    from_flags = parse_config(["--m1_epochs", "20", "--dpo_loss_type", "sigmoid", "sft", "--dpo_loss_weights", "1",
+                               "0.5", "--lora_target_modules", "q_proj", "--dpo_beta", "1e-1"])
+    assert {**from_yaml.to_dict(), "config": None} == from_flags.to_dict()
+    assert isinstance(from_yaml.m1_epochs, float) and from_yaml.dpo_loss_weights == [1.0, 0.5]
+    assert from_yaml.lora_target_modules == ["q_proj"] and from_yaml.dpo_beta == pytest.approx(0.1)
+
+
+@pytest.mark.parametrize("name", ["embedded", "smollm2"])
+def test_shipped_presets_are_valid_configs(name):
+    values = read_config_file(preset_file(name))  # known fields of the right types
+    assert values and TrainConfig(**values).to_dict().items() >= values.items()
+
+
+def test_config_may_name_a_shipped_preset():
+    cfg = parse_config(["--config", "smollm2", "--iters", "2"])
+    assert (cfg.model, cfg.lora, cfg.iters, cfg.task) == ("smollm2", True, 2, "arith")
+    assert not cfg.embedded and cfg.n_samples == 50  # a real model: paper defaults, not the embedded preset

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from selfimp_train.pairs import dpo_pairs, round_update, sft_examples
+from selfimp_train.methods import round_update
+from selfimp_train.pairs import dpo_pairs, sft_examples
 
 PROMPTS = {"q1": "Question: one\nAnswer:", "q2": "Question: two\nAnswer:", "q3": "Question: three\nAnswer:"}
 
@@ -58,3 +59,12 @@ def test_sft_dpo_schedule_alternates_starting_with_dpo():
     assert [round_update("dpo", t) for t in (2, 3)] == ["dpo", "dpo"]
     with pytest.raises(ValueError):
         round_update("sft", 1)
+
+
+def test_every_scheduled_update_is_registered():
+    from selfimp_train.config import METHODS, SCHEDULES
+    from selfimp_train.methods import UPDATES, methods_of
+
+    assert set(METHODS) == {*SCHEDULES, "all"} and methods_of("all") == tuple(SCHEDULES)
+    assert {u for schedule in SCHEDULES.values() for u in schedule} | {"gold-sft"} == set(UPDATES)
+    assert [name for name, update in UPDATES.items() if update.pairwise] == ["dpo"]

@@ -8,7 +8,7 @@ from transformers import AutoModelForCausalLM
 
 from selfimp_train.config import parse_config
 from selfimp_train.tiny_model import build_tiny_llama, build_tokenizer
-from selfimp_train.trainers import train_dpo
+from selfimp_train.trainers import TrainJob, dpo_trainer, train_and_save
 
 PAIRS = [{"prompt": f"Question: Tom has {k} apples. How many apples does Tom have now?\nAnswer:",
           "chosen": f" Tom has {k} apples.\n#### {k}", "rejected": f" Tom has {k + 1} apples.\n#### {k + 1}"}
@@ -21,9 +21,12 @@ def test_dpo_update_trains_and_saves(tmp_path, loss):
     cfg = parse_config(["--per_device_train_batch_size", "4", "--dpo_learning_rate", "1e-3",
                         "--dpo_warmup_ratio", "0", *loss])
     tokenizer = build_tokenizer()
-    policy, reference = build_tiny_llama(tokenizer, seed=0), build_tiny_llama(tokenizer, seed=0)
-    before = {k: v.clone() for k, v in reference.state_dict().items()}
-    result = train_dpo(policy, reference, tokenizer, PAIRS, cfg, tmp_path / "scratch", seed=0, save_dir=tmp_path / "out")
+    policy = build_tiny_llama(tokenizer, seed=0)
+    policy.save_pretrained(tmp_path / "parent")  # M_{t-1}: the reference the DPO factory loads
+    before = {k: v.clone() for k, v in policy.state_dict().items()}
+    trainer = dpo_trainer(TrainJob(cfg, policy, tokenizer, PAIRS, seed=0, scratch=tmp_path / "scratch",
+                                   parent=tmp_path / "parent"))
+    result = train_and_save(trainer, tmp_path / "out", lora=False)
     assert result.steps == 2 and result.train_loss is not None
     if loss[-1] == "sigmoid":
         assert 0.5 < result.train_loss < 1.0  # DPO starts at log 2 (policy = reference)
@@ -31,4 +34,15 @@ def test_dpo_update_trains_and_saves(tmp_path, loss):
         assert result.train_loss > 1.5  # plus half the NLL of the chosen answers
     saved = AutoModelForCausalLM.from_pretrained(tmp_path / "out").state_dict()
     assert any(not torch.equal(before[k], saved[k]) for k in before)
-    assert all(torch.equal(before[k], v) for k, v in reference.state_dict().items()), "the reference stays frozen"
+    reference = trainer.ref_model.state_dict()
+    assert all(torch.equal(before[k], reference[k]) for k in before), "the reference stays frozen"
+
+
+def test_lora_config_comes_from_trl_model_config():
+    from selfimp_train.trainers import peft_config
+
+    assert peft_config(parse_config([])) is None
+    lora = peft_config(parse_config(["--lora", "--lora_r", "4"]))
+    assert (lora.r, lora.lora_alpha, lora.task_type, lora.target_modules) == (4, 32, "CAUSAL_LM", "all-linear")
+    # One named module stays a module name (TRL's ModelConfig would make it a full-name regex).
+    assert peft_config(parse_config(["--lora", "--lora_target_modules", "q_proj"])).target_modules == {"q_proj"}
