@@ -21,12 +21,13 @@ from typing import Any, ClassVar
 import yaml
 from transformers import HfArgumentParser
 
+from harness_ext import registry
 from harness_ext.errors import SelfimpError
 from harness_ext.eval_setting import EVAL_DTYPES
 from harness_ext.io import parse_json, read_text
 from selfimp_train.field_types import coerce, type_error
 
-TASKS = ("gsm8k", "math", "csqa", "mbpp", "arith")
+TASKS = registry.training_tasks()  # every registered dataset with a train split
 # What each --method trains in rounds t >= 2 (names of selfimp_train.methods.UPDATES): round t runs
 # schedule[(t - 2) % len(schedule)], so sft-dpo is t=2 DPO, 3 SFT, 4 DPO, 5 SFT. `all` runs each.
 SCHEDULES: dict[str, tuple[str, ...]] = {"sft": ("sft",), "dpo": ("dpo",), "sft-dpo": ("dpo", "sft")}
