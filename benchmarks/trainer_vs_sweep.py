@@ -20,6 +20,9 @@ def compare(run: Path, sweep: Path) -> list[dict]:
     task = f"selfimp_{manifest['task']}_pass1"
     rows = []
     for it in manifest["iterations"]:
+        if not (sweep / it["label"]).is_dir():
+            rows.append({"label": it["label"], "problems": 0, "note": "not in the sweep (yet)"})
+            continue
         trainer = read_jsonl(run / it["checkpoint"] / "eval_greedy.jsonl")
         docs = read_sample_logs(sweep / it["label"])[task].docs
         pairs = [(r, docs[r["question_id"]].samples[0]) for r in trainer]
