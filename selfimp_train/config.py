@@ -21,6 +21,7 @@ from typing import Any, ClassVar
 import yaml
 from transformers import HfArgumentParser
 
+from harness_ext import registry
 from harness_ext.errors import SelfimpError
 from harness_ext.eval_setting import EVAL_DTYPES
 from harness_ext.io import parse_json, read_text
@@ -29,7 +30,7 @@ from selfimp_train.args import arg as _f
 from selfimp_train.field_types import coerce, type_error
 from selfimp_train.methods import METHOD_ARGS, SCHEDULES
 
-TASKS = ("gsm8k", "math", "csqa", "mbpp", "arith")
+TASKS = registry.training_tasks()  # every registered dataset with a train split
 # --method: the registry's methods (selfimp_train.methods: schedule, settings and update of each), or all.
 METHODS = (*SCHEDULES, "all")
 SAMPLERS = ("hf", "vllm")

@@ -10,11 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from harness_ext.io import atomic_write_jsonl
+from harness_ext.run_format import EVAL_RECORDS
 from selfimp_train.config import TrainConfig
 from selfimp_train.samplers import HFSampler, Sampler, VLLMSampler
 from selfimp_train.task_data import TaskData
 
-EVAL_RECORDS = "eval_greedy.jsonl"  # greedy test completions of a checkpoint
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from harness_ext.distributed import process_state
 from harness_ext.io import atomic_write_json, read_json, read_jsonl
 from harness_ext.metrics import coverage
-from harness_ext.run_format import rollouts_file
+from harness_ext.run_format import ITERATION_RECORD, checkpoint_dir, rollouts_file, samples_file
 from selfimp_train import manifest as mf
 from selfimp_train.config import TrainConfig
 from selfimp_train.crash_points import crash_point, set_iteration
@@ -43,7 +43,6 @@ from selfimp_train.samplers import free_accelerator_memory
 from selfimp_train.task_data import TaskData, load_task
 from selfimp_train.trainers import TrainJob, UpdateResult, save_unchanged, train_and_save
 
-ITERATION_RECORD = "selfimp_iteration.json"  # the iteration's manifest record, inside its checkpoint
 
 
 @dataclass
@@ -65,18 +64,18 @@ class Iteration:
 def plan(cfg: TrainConfig) -> list[Iteration]:
     """All iterations of the run, parents before children."""
     shared = cfg.method == "all"
-    steps = [Iteration(t=1, method=cfg.method, update="gold-sft", label="M1", checkpoint="iter_1", seed=cfg.seed)]
+    steps = [Iteration(t=1, method=cfg.method, update="gold-sft", label="M1", checkpoint=checkpoint_dir(1), seed=cfg.seed)]
     for method in methods_of(cfg.method):
         parent = steps[0]
         for t in range(2, cfg.iters + 1):
             prefix = f"{method}/" if shared else ""
             # Round 2 samples M1, which every method shares: sample it once.
-            samples = "samples_2.jsonl" if t == 2 else f"{prefix}samples_{t}.jsonl"
+            samples = samples_file(2) if t == 2 else samples_file(t, prefix)
             update = round_update(method, t)
             online = UPDATES[update].online
             step = Iteration(
                 t=t, method=method, update=update, label=f"{prefix.replace('/', '-')}M{t}",
-                checkpoint=f"{prefix}iter_{t}", seed=cfg.seed + t, parent=parent.label,
+                checkpoint=checkpoint_dir(t, prefix), seed=cfg.seed + t, parent=parent.label,
                 parent_checkpoint=parent.checkpoint, samples=None if online else samples,
                 rollouts=rollouts_file(t, prefix) if online else None,
             )

@@ -10,13 +10,12 @@ from typing import Any
 from harness_ext.improve import compare_solved
 from harness_ext.io import atomic_write_json, read_jsonl
 from harness_ext.metrics import pass_at_k, problem_diversity, problem_mean
+from harness_ext.run_format import EVAL_RECORDS, M1_TEST_SAMPLES, SUMMARY, checkpoint_dir
 from selfimp_train.config import TrainConfig
-from selfimp_train.generation import EVAL_RECORDS, generate_judged, sampling
+from selfimp_train.generation import generate_judged, sampling
 from selfimp_train.pairs import group_by_question
 from selfimp_train.task_data import load_task
 
-M1_TEST_SAMPLES = "m1_test_samples.jsonl"  # M1's samples on the test questions of the improvement sets
-SUMMARY = "summary.json"
 
 
 ROLLOUT_FIELDS = ("rollouts", "n_samples", "n_correct", "reward_mean", "mixed_reward_groups", "kl")
@@ -44,13 +43,13 @@ def m1_test_samples(cfg: TrainConfig, run_dir: Path, question_ids: list[str]) ->
         return cached
     data = load_task(cfg)
     decoding = sampling(cfg, cfg.is_samples, seed=cfg.seed * 1000 + 1, dtype=data.eval.dtype)
-    return generate_judged(cfg, data, run_dir / "iter_1", missing, decoding, path, before=cached)
+    return generate_judged(cfg, data, run_dir / checkpoint_dir(1), missing, decoding, path, before=cached)
 
 
 def improvement_check(cfg: TrainConfig, run_dir: Path, iterations: list[dict]) -> dict[str, dict[str, Any]]:
     """Per model M_t (t >= 2): |IS(t)| and M1's pass@k on IS(t) for k = 1, sqrt(N'), N'. M1 is probed
     on the union of the IS(t) only: a few hundred questions, however large the test split."""
-    m1 = greedy_solved(run_dir, "iter_1")
+    m1 = greedy_solved(run_dir, checkpoint_dir(1))
     later = [it for it in iterations if it["t"] >= 2]
     sets = {it["label"]: compare_solved(m1, greedy_solved(run_dir, it["checkpoint"])).ids for it in later}
     union = sorted({qid for ids in sets.values() for qid in ids})

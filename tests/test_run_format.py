@@ -2,7 +2,9 @@
 and writers."""
 from __future__ import annotations
 
+import ast
 import json
+from pathlib import Path
 
 import pytest
 
@@ -10,12 +12,21 @@ from harness_ext import run_format as rf
 from harness_ext.errors import SelfimpError
 
 
-def test_trainer_modules_use_the_same_names():
-    from selfimp_train import loop, manifest, summary
-
-    assert (manifest.MANIFEST, manifest.FORMAT) == (rf.MANIFEST, rf.MANIFEST_FORMAT)
-    assert (loop.EVAL_RECORDS, loop.ITERATION_RECORD) == (rf.EVAL_RECORDS, rf.ITERATION_RECORD)
-    assert (summary.M1_TEST_SAMPLES, summary.SUMMARY) == (rf.M1_TEST_SAMPLES, rf.SUMMARY)
+def test_no_other_module_spells_the_file_names():
+    """Every module takes the run-dir and sweep-dir file names from run_format: no string constant
+    (docstrings aside) elsewhere in harness_ext or selfimp_train is one of them."""
+    names = {rf.MANIFEST, rf.EVAL_RECORDS, rf.ITERATION_RECORD, rf.M1_TEST_SAMPLES, rf.SUMMARY, rf.SWEEP_FILE}
+    root = Path(rf.__file__).parents[1]
+    found = []
+    for path in [*root.glob("harness_ext/**/*.py"), *root.glob("selfimp_train/**/*.py")]:
+        if path.name == "run_format.py":
+            continue
+        tree = ast.parse(path.read_text())
+        docstrings = {id(n.body[0].value) for n in ast.walk(tree) if isinstance(n, (ast.Module, ast.FunctionDef, ast.ClassDef))
+                      and n.body and isinstance(n.body[0], ast.Expr) and isinstance(n.body[0].value, ast.Constant)}
+        found += [f"{path.relative_to(root)}:{n.lineno} {n.value!r}" for n in ast.walk(tree)
+                  if isinstance(n, ast.Constant) and n.value in names and id(n) not in docstrings]
+    assert not found
     assert (rf.checkpoint_dir(3, "dpo/"), rf.samples_file(3, "dpo/")) == ("dpo/iter_3", "dpo/samples_3.jsonl")
 
 

@@ -19,7 +19,8 @@ from harness_ext.verify import get_verifier
 from selfimp_train.cli import main
 from selfimp_train.config import TrainConfig
 from selfimp_train.pairs import dpo_pairs, sft_examples
-from selfimp_train.summary import M1_TEST_SAMPLES, m1_test_samples
+from harness_ext.run_format import M1_TEST_SAMPLES
+from selfimp_train.summary import m1_test_samples
 
 # Tiny but real: M1 is SFT'd from scratch briefly, so right answers in round 2 are rare but exist (and some
 # GRPO groups have both rewards).

@@ -51,22 +51,29 @@ def group_verdicts(groups: dict[str, list[str]], m1: Checkpoint, series: dict, p
     return out
 
 
-def margin_verdicts(datasets: list[str], m1: Checkpoint, series: dict, per_ck: dict) -> tuple[list[Verdict], dict]:
-    """Per multiple-choice task, last round vs M1: the paired change of the gold-vs-best-wrong margin."""
-    out, summaries = [], {}
+def last_vs_m1(datasets: list[str], m1: Checkpoint, series: dict, per_ck: dict):
+    """(method, last checkpoint, dataset, M1's log, its log) for every method's last round that has a
+    greedy log of the dataset, as M1 has."""
     for method, cks in series.items():
         last = cks[-1]
         if last is m1:
             continue
         for ds in datasets:
             a, b = greedy(per_ck, m1, ds), greedy(per_ck, last, ds)
-            ma = log_margins(a, m1.results) if a is not None else None
-            mb = log_margins(b, last.results) if b is not None else None
-            if ma is None or mb is None:
-                continue
-            normalised = (a.scored_by or "").startswith("acc_norm,")
-            out.append(margin_verdict(ds, method, vs(m1, last), ma, mb, normalised))
-            summaries.setdefault(ds, {})[last.label] = margin_summary(ma, mb)
+            if a is not None and b is not None:
+                yield method, last, ds, a, b
+
+
+def margin_verdicts(datasets: list[str], m1: Checkpoint, series: dict, per_ck: dict) -> tuple[list[Verdict], dict]:
+    """Per multiple-choice task, last round vs M1: the paired change of the gold-vs-best-wrong margin."""
+    out, summaries = [], {}
+    for method, last, ds, a, b in last_vs_m1(datasets, m1, series, per_ck):
+        ma, mb = log_margins(a, m1.results), log_margins(b, last.results)
+        if ma is None or mb is None:
+            continue
+        normalised = (a.scored_by or "").startswith("acc_norm,")
+        out.append(margin_verdict(ds, method, vs(m1, last), ma, mb, normalised))
+        summaries.setdefault(ds, {})[last.label] = margin_summary(ma, mb)
     return out, summaries
 
 
@@ -83,18 +90,13 @@ def categories(log: SampleLog) -> dict[str, SampleLog]:
 def category_verdicts(datasets: list[str], m1: Checkpoint, series: dict, per_ck: dict) -> tuple[list[Verdict], dict]:
     """Per category of a task's docs (MMLU-Pro), last round vs M1: the paired accuracy test and transitions."""
     out, table = [], {}
-    for method, cks in series.items():
-        last = cks[-1]
-        if last is m1:
-            continue
-        for ds in datasets:
-            a, b = greedy(per_ck, m1, ds), greedy(per_ck, last, ds)
-            mine = categories(b) if b is not None else {}
-            for cat, before in (categories(a) if a is not None else {}).items():
-                if cat in mine:
-                    name = f"{ds}[{CATEGORY_FIELD}={cat}]"
-                    out.append(accuracy_verdict("accuracy", name, method, vs(m1, last), before, mine[cat]))
-                    table.setdefault(name, {})[last.label] = compare_logs(before, mine[cat]).transitions()
+    for method, last, ds, a, b in last_vs_m1(datasets, m1, series, per_ck):
+        mine = categories(b)
+        for cat, before in categories(a).items():
+            if cat in mine:
+                name = f"{ds}[{CATEGORY_FIELD}={cat}]"
+                out.append(accuracy_verdict("accuracy", name, method, vs(m1, last), before, mine[cat]))
+                table.setdefault(name, {})[last.label] = compare_logs(before, mine[cat]).transitions()
     return out, table
 
 
