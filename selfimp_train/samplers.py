@@ -150,8 +150,11 @@ class VLLMSampler:
         return [[c.text for c in out.outputs] for out in outputs]
 
     def close(self) -> None:
+        """Stop the engine process (it holds the weights and the KV cache) before the next round
+        starts its own, rather than when the garbage collector finds the `LLM`."""
         from vllm.distributed.parallel_state import destroy_distributed_environment, destroy_model_parallel
 
+        self.llm.llm_engine.engine_core.shutdown()
         del self.llm
         destroy_model_parallel()
         destroy_distributed_environment()

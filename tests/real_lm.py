@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+from pathlib import Path
 
 import pytest
 
@@ -15,3 +16,14 @@ def require_smollm2() -> None:
     if os.environ.get("SELFIMP_REQUIRE_SMOLLM2") == "1":
         pytest.fail(why)
     pytest.skip(why)
+
+
+def save_smollm2(path: Path) -> Path:
+    """SmolLM2 (the `smollm2` preset) saved as a plain HF folder (fp32), which `lm_eval --model hf|vllm` load."""
+    from selfimp_train.models import load_model
+
+    require_smollm2()
+    model, tokenizer = load_model("smollm2")
+    model.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path

@@ -14,7 +14,7 @@ from harness_ext.data import load_rows
 from harness_ext.io import read_json, read_jsonl
 from harness_ext.lm_eval_compat import task_manager
 from harness_ext.verify import get_verifier
-from real_lm import require_smollm2
+from real_lm import require_smollm2, save_smollm2
 from selfimp_train import trainers
 from selfimp_train.cli import main
 from selfimp_train.config import TrainConfig
@@ -70,12 +70,7 @@ def test_smollm2_lora_round_and_lm_eval_task(tmp_path):
 # ---------------------------------------------------------------- prompt identity on a real tokenizer
 @pytest.fixture(scope="module")
 def smollm2_dir(tmp_path_factory) -> Path:
-    require_smollm2()
-    model, tokenizer = load_model("smollm2")
-    path = tmp_path_factory.mktemp("smollm2")
-    model.save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    return path
+    return save_smollm2(tmp_path_factory.mktemp("smollm2"))
 
 
 def trainer_prompt_ids(cfg: TrainConfig, data, doc: dict) -> tuple[list[int], list[int]]:
