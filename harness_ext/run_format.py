@@ -6,6 +6,7 @@ writes sweeps, `harness_ext.report` reads both; none of them spells a file name 
     runs/<name>/[<method>/]iter_<t>/          checkpoint_dir(t, prefix)
         eval_greedy.jsonl, selfimp_iteration.json   EVAL_RECORDS, ITERATION_RECORD
     runs/<name>/[<method>/]samples_<t>.jsonl  samples_file(t, prefix)
+    runs/<name>/[<method>/]rollouts_<t>.jsonl rollouts_file(t, prefix): an online update's (GRPO's) own samples
     runs/<name>/m1_test_samples.jsonl, summary.json  M1_TEST_SAMPLES, SUMMARY
     <sweep>/sweep.json                        SWEEP_FILE (format SWEEP_FORMAT); default <run>/sweep
     <sweep>/<label>/<date>/results_<date>.json, samples_<task>_<date>.jsonl   lm-eval's own files
@@ -52,6 +53,11 @@ def checkpoint_dir(t: int, prefix: str = "") -> str:
 def samples_file(t: int, prefix: str = "") -> str:
     """`samples_<t>.jsonl`: round t's samples from M_{t-1}."""
     return f"{prefix}samples_{t}.jsonl"
+
+
+def rollouts_file(t: int, prefix: str = "") -> str:
+    """`rollouts_<t>.jsonl`: the completions an online update (GRPO) drew and judged while training M_t."""
+    return f"{prefix}rollouts_{t}.jsonl"
 
 
 def is_run_dir(path: Path) -> bool:

@@ -13,7 +13,7 @@ import functools
 import re
 import sys
 import typing
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any, ClassVar
@@ -25,12 +25,13 @@ from harness_ext import registry
 from harness_ext.errors import SelfimpError
 from harness_ext.eval_setting import EVAL_DTYPES
 from harness_ext.io import parse_json, read_text
+from selfimp_train.args import LoraArgs, TrainerArgs
+from selfimp_train.args import arg as _f
 from selfimp_train.field_types import coerce, type_error
+from selfimp_train.methods import METHOD_ARGS, SCHEDULES
 
 TASKS = registry.training_tasks()  # every registered dataset with a train split
-# What each --method trains in rounds t >= 2 (names of selfimp_train.methods.UPDATES): round t runs
-# schedule[(t - 2) % len(schedule)], so sft-dpo is t=2 DPO, 3 SFT, 4 DPO, 5 SFT. `all` runs each.
-SCHEDULES: dict[str, tuple[str, ...]] = {"sft": ("sft",), "dpo": ("dpo",), "sft-dpo": ("dpo", "sft")}
+# --method: the registry's methods (selfimp_train.methods: schedule, settings and update of each), or all.
 METHODS = (*SCHEDULES, "all")
 SAMPLERS = ("hf", "vllm")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
@@ -38,13 +39,6 @@ DTYPES = ("auto", "float32", "bfloat16", "float16")
 # Fields that may differ between a run and its `--resume` without changing any result (batch
 # sizes are not among them: sampling with another batching draws other random numbers).
 RESUME_FREE_FIELDS = ("iters", "resume", "config", "out")
-
-
-def _f(default: Any, help: str) -> Any:
-    """A dataclass field with a `--help` text (a list default gets a factory)."""
-    if isinstance(default, list):
-        return field(default_factory=lambda: list(default), metadata={"help": help})
-    return field(default=default, metadata={"help": help})
 
 
 @dataclass
@@ -100,61 +94,6 @@ class SamplingArgs:
 
 
 @dataclass
-class TrainerArgs:
-    """TRL trainer settings every update shares; the names are `transformers.TrainingArguments`' own."""
-
-    _argument_group_name: ClassVar[str] = "training (every update)"
-    per_device_train_batch_size: int = _f(8, "Per-device batch size.")
-    gradient_accumulation_steps: int = _f(1, "Gradient accumulation steps.")
-    lr_scheduler_type: str = _f("cosine_with_min_lr", "transformers LR scheduler.")
-    max_length: int = _f(1024, "Max tokens of prompt + completion in training.")
-    bf16: bool = _f(False, "bf16 mixed-precision training.")
-    activation_checkpointing: bool = _f(False, "Activation (gradient) checkpointing.")
-    logging_steps: int = _f(50, "Trainer logging interval (steps).")
-    max_grad_norm: float = _f(1.0, "Gradient clipping norm (0 = no clipping).")
-    min_lr_rate: float = _f(0.1, "Final LR as a fraction of the peak (cosine_with_min_lr).")
-
-
-@dataclass
-class SFTArgs:
-    """Iterative SFT on the correct samples (update `sft`; completion_only_loss also for M1)."""
-
-    _argument_group_name: ClassVar[str] = "sft rounds"
-    sft_learning_rate: float = _f(1e-5, "LR of iterative SFT rounds.")
-    sft_epochs: float = _f(1.0, "Epochs of each iterative SFT round.")
-    sft_warmup_ratio: float = _f(0.03, "Warm-up fraction of SFT rounds.")
-    completion_only_loss: bool = _f(True, "SFT loss on completion tokens only (TRL's completion_only_loss); "
-                                          "False = whole sequence.")
-
-
-@dataclass
-class DPOArgs:
-    """Iterative DPO on (correct, incorrect) pairs against M_{t-1} (update `dpo`)."""
-
-    _argument_group_name: ClassVar[str] = "dpo rounds"
-    dpo_learning_rate: float = _f(5e-7, "LR of iterative DPO rounds.")
-    dpo_epochs: float = _f(1.0, "Epochs of each DPO round.")
-    dpo_warmup_ratio: float = _f(0.1, "Warm-up fraction of DPO rounds.")
-    dpo_beta: float = _f(0.1, "DPO beta.")
-    dpo_loss_type: list[str] = _f(["sigmoid"], "TRL DPO loss types; "
-                                               "RPO = `sigmoid sft` with --dpo_loss_weights 1.0 <alpha>.")
-    dpo_loss_weights: list[float] | None = _f(None, "Weights of --dpo_loss_type.")
-    max_pairs_per_question: int = _f(5, "Max (correct, incorrect) pairs per question.")
-
-
-@dataclass
-class LoraArgs:
-    """LoRA adapters (fields as `trl.ModelConfig`'s; `lora` is its `use_peft`)."""
-
-    _argument_group_name: ClassVar[str] = "LoRA"
-    lora: bool = _f(False, "Train LoRA adapters (merged into each checkpoint).")
-    lora_r: int = _f(16, "LoRA rank.")
-    lora_alpha: int = _f(32, "LoRA alpha.")
-    lora_dropout: float = _f(0.05, "LoRA dropout.")
-    lora_target_modules: list[str] = _f(["all-linear"], "LoRA targets.")
-
-
-@dataclass
 class EvalArgs:
     """Greedy pass@1 on the task's test split after each model, and M1's improvement-set probe."""
 
@@ -167,7 +106,7 @@ class EvalArgs:
 
 
 # The parser's dataclasses, in --help order; TrainConfig is their union.
-CONFIG_PARTS = (LoopArgs, GoldSFTArgs, SamplingArgs, TrainerArgs, SFTArgs, DPOArgs, LoraArgs, EvalArgs)
+CONFIG_PARTS = (LoopArgs, GoldSFTArgs, SamplingArgs, TrainerArgs, *METHOD_ARGS, LoraArgs, EvalArgs)
 _POSITIVE = ("iters", "n_samples", "sample_batch_size", "eval_batch_size", "per_device_train_batch_size",
              "gradient_accumulation_steps", "max_length", "max_pairs_per_question", "tensor_parallel_size",
              "data_parallel_size")
@@ -205,8 +144,9 @@ class TrainConfig(*reversed(CONFIG_PARTS)):  # type: ignore[misc]  # fields in C
             raise SelfimpError(f"--top_p: must be in (0, 1], got {self.top_p}")
         if self.temperature <= 0:
             raise SelfimpError(f"--temperature: must be > 0 (sampling), got {self.temperature}")
-        if self.dpo_loss_weights is not None and len(self.dpo_loss_weights) != len(self.dpo_loss_type):
-            raise SelfimpError("--dpo_loss_weights: needs one weight per --dpo_loss_type")
+        for part in METHOD_ARGS:  # a method's own checks (its dataclass's `check`)
+            if "check" in vars(part):
+                part.check(self)
         self.vllm_engine_kwargs()  # validates the JSON
 
     @property

@@ -8,8 +8,10 @@
               incorrect) pairs with reference M_{t-1} (dpo); sft-dpo alternates dpo, sft, dpo, ...
         evaluate M_t greedily on the test split (pass@1)
 
-Each update (gold-sft, sft, dpo) is an entry of the registry in selfimp_train.methods (its data and
-its TRL trainer); sampling, judging and evaluation are selfimp_train.generation's.
+An online update (grpo) samples nothing first: its trainer draws and judges completions while it
+trains and writes them to the round's rollouts file instead. Each update (gold-sft, sft, dpo, grpo)
+is an entry of the registry in selfimp_train.methods (its data and its TRL trainer); sampling,
+judging and evaluation are selfimp_train.generation's.
 
 Every stage is resumable: samples files and checkpoints are written atomically (tmp + rename)
 and an iteration counts only once the manifest marks it complete.
@@ -30,7 +32,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from harness_ext.distributed import process_state
 from harness_ext.io import atomic_write_json, read_json, read_jsonl
 from harness_ext.metrics import coverage
-from harness_ext.run_format import ITERATION_RECORD, checkpoint_dir, samples_file
+from harness_ext.run_format import ITERATION_RECORD, checkpoint_dir, rollouts_file, samples_file
 from selfimp_train import manifest as mf
 from selfimp_train.config import TrainConfig
 from selfimp_train.crash_points import crash_point, set_iteration
@@ -55,7 +57,8 @@ class Iteration:
     seed: int  # of its training (and of its DPO pairs)
     parent: str | None = None  # parent's label
     parent_checkpoint: str | None = None
-    samples: str | None = None
+    samples: str | None = None  # round t's samples from M_{t-1} (None: M1, or an online update)
+    rollouts: str | None = None  # an online update's judged completions, drawn while it trains
 
 
 def plan(cfg: TrainConfig) -> list[Iteration]:
@@ -68,10 +71,13 @@ def plan(cfg: TrainConfig) -> list[Iteration]:
             prefix = f"{method}/" if shared else ""
             # Round 2 samples M1, which every method shares: sample it once.
             samples = samples_file(2) if t == 2 else samples_file(t, prefix)
+            update = round_update(method, t)
+            online = UPDATES[update].online
             step = Iteration(
-                t=t, method=method, update=round_update(method, t), label=f"{prefix.replace('/', '-')}M{t}",
+                t=t, method=method, update=update, label=f"{prefix.replace('/', '-')}M{t}",
                 checkpoint=checkpoint_dir(t, prefix), seed=cfg.seed + t, parent=parent.label,
-                parent_checkpoint=parent.checkpoint, samples=samples,
+                parent_checkpoint=parent.checkpoint, samples=None if online else samples,
+                rollouts=rollouts_file(t, prefix) if online else None,
             )
             steps.append(step)
             parent = step
@@ -120,11 +126,13 @@ def train(cfg: TrainConfig, data: TaskData, run_dir: Path, step: Iteration, reco
         warnings.warn(f"round {step.t} ({step.label}): no {step.update.upper()} training data in {step.samples}; "
                       f"{step.label} is a copy of {step.parent}", stacklevel=2)
         return save_unchanged(model, tokenizer, save_dir), counts
-    job = TrainJob(cfg, model, tokenizer, examples, seed=step.seed, scratch=scratch, parent=parent)
-    return train_and_save(update.make_trainer(job), save_dir, cfg.lora), counts
+    job = TrainJob(cfg, model, tokenizer, examples, seed=step.seed, scratch=scratch, parent=parent, data=data,
+                   rollouts=run_dir / step.rollouts if step.rollouts else None)
+    return train_and_save(update.make_trainer(job), save_dir, cfg.lora, update.stats), counts
 
 
-def sample_stats(records: list[dict], n: int) -> dict[str, Any]:
+def sample_stats(records: list[dict], n: int | None) -> dict[str, Any]:
+    """Counts of judged samples; coverage (mean share correct) needs n samples per question."""
     per_question: dict[str, int] = {}
     for r in records:
         per_question[r["question_id"]] = per_question.get(r["question_id"], 0) + int(r["correct"])
@@ -132,7 +140,7 @@ def sample_stats(records: list[dict], n: int) -> dict[str, Any]:
         "n_questions_sampled": len(per_question),
         "n_samples": len(records),
         "n_correct": sum(per_question.values()),
-        "coverage": coverage(list(per_question.values()), n) if per_question else None,
+        "coverage": coverage(list(per_question.values()), n) if per_question and n else None,
     }
 
 
@@ -144,8 +152,8 @@ def build_iteration(cfg: TrainConfig, data: TaskData, run_dir: Path, manifest: d
     final = run_dir / step.checkpoint
     record: dict[str, Any] = {"t": step.t, "method": step.method, "update": step.update, "label": step.label,
                               "parent": step.parent, "checkpoint": step.checkpoint, "samples": step.samples,
-                              "n_questions_sampled": 0, "n_samples": 0, "n_correct": 0, "n_pairs": 0,
-                              "coverage": None, "wall_time_s": {}}
+                              "rollouts": step.rollouts, "n_questions_sampled": 0, "n_samples": 0, "n_correct": 0,
+                              "n_pairs": 0, "coverage": None, "wall_time_s": {}}
     records = None
     if step.samples:
         records = sample_round(cfg, data, run_dir, manifest, step)
@@ -160,7 +168,9 @@ def build_iteration(cfg: TrainConfig, data: TaskData, run_dir: Path, manifest: d
     with tempfile.TemporaryDirectory(prefix="selfimp-trainer-") as scratch:
         result, counts = train(cfg, data, run_dir, step, records, tmp, Path(scratch))
     free_accelerator_memory()
-    record.update(counts, train_loss=result.train_loss, train_steps=result.steps)
+    record.update(counts, train_loss=result.train_loss, train_steps=result.steps, **result.stats)
+    if step.rollouts:  # an online round: what it drew while training (coverage is the parent's: none)
+        record.update(sample_stats(read_jsonl(run_dir / step.rollouts), None))
     record["wall_time_s"]["training"] = round(time.perf_counter() - start - result.save_time_s, 2)
     record["wall_time_s"]["saving"] = round(result.save_time_s, 2)
     crash_point("saving")

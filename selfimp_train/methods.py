@@ -1,23 +1,32 @@
-"""The method registry: every update a model can get is one `Update` entry, its data builder (judged
-samples -> training examples) and its trainer factory (a TRL trainer with its TRL config).
+"""The method registry: every `--method` is one `Method` entry holding its settings (a dataclass whose
+fields become `--flags`, YAML keys and part of `TrainConfig`), its schedule and, when it trains in a
+way of its own, its `Update` (data builder: judged samples -> training examples; trainer factory: a
+TRL trainer with its TRL config, in `selfimp_train.trainers`). Adding a method is one entry here
+plus its trainer factory; `config`, the loop and the manifest read everything from this table.
 
-M1 is `gold-sft`; round t >= 2 of a --method runs the update that `config.SCHEDULES` names for it
+M1 is the update `gold-sft`; round t >= 2 of a method runs schedule[(t - 2) % len(schedule)]
 (sft-dpo: t=2 dpo, 3 sft, 4 dpo, 5 sft). The loop only looks entries up; it has no method branches.
 """
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
 
-from transformers import Trainer
-
-from selfimp_train.config import SCHEDULES, TrainConfig
+from harness_ext.errors import SelfimpError
+from selfimp_train.args import arg
 from selfimp_train.pairs import dpo_pairs, gold_examples, sft_examples
-from selfimp_train.task_data import TaskData
-from selfimp_train.trainers import TrainJob, dpo_trainer, gold_sft_trainer, sft_trainer
+from selfimp_train.trainers import TrainJob, dpo_trainer, gold_sft_trainer, grpo_stats, grpo_trainer, sft_trainer
 
-# (cfg, task data, judged samples of the round or None for M1, tokenizer, seed) -> training examples
-DataBuilder = Callable[[TrainConfig, TaskData, "list[dict] | None", object, int], list[dict]]
+if TYPE_CHECKING:
+    from transformers import Trainer
+
+    from selfimp_train.config import TrainConfig
+    from selfimp_train.task_data import TaskData
+
+# (cfg, task data, judged samples of the round or None, tokenizer, seed) -> training examples
+DataBuilder = Callable[["TrainConfig", "TaskData", "list[dict] | None", object, int], list[dict]]
 
 
 @dataclass(frozen=True)
@@ -28,6 +37,88 @@ class Update:
     build_data: DataBuilder
     make_trainer: Callable[[TrainJob], Trainer]
     pairwise: bool = False  # its examples are (chosen, rejected) pairs, counted as the manifest's n_pairs
+    # online: it draws and judges its own completions while training (no samples from M_{t-1} first);
+    # they go to the round's rollouts file, and `stats` turns the trainer into manifest fields
+    online: bool = False
+    stats: Callable[[Trainer], dict] | None = None
+
+
+@dataclass(frozen=True)
+class Method:
+    """A --method: its own settings, and either its own update (schedule: that update every round)
+    or a schedule of other methods' updates."""
+
+    args: type | None = None
+    update: Update | None = None
+    schedule: tuple[str, ...] = ()
+
+    def rounds(self) -> tuple[str, ...]:
+        return self.schedule or (self.update.name,)
+
+
+# ---------------------------------------------------------------- each method's settings
+
+
+@dataclass
+class SFTArgs:
+    """Iterative SFT on the correct samples (update `sft`; completion_only_loss also for M1)."""
+
+    _argument_group_name: ClassVar[str] = "sft rounds"
+    sft_learning_rate: float = arg(1e-5, "LR of iterative SFT rounds.")
+    sft_epochs: float = arg(1.0, "Epochs of each iterative SFT round.")
+    sft_warmup_ratio: float = arg(0.03, "Warm-up fraction of SFT rounds.")
+    completion_only_loss: bool = arg(True, "SFT loss on completion tokens only (TRL's completion_only_loss); "
+                                           "False = whole sequence.")
+
+
+@dataclass
+class DPOArgs:
+    """Iterative DPO on (correct, incorrect) pairs against M_{t-1} (update `dpo`)."""
+
+    _argument_group_name: ClassVar[str] = "dpo rounds"
+    dpo_learning_rate: float = arg(5e-7, "LR of iterative DPO rounds.")
+    dpo_epochs: float = arg(1.0, "Epochs of each DPO round.")
+    dpo_warmup_ratio: float = arg(0.1, "Warm-up fraction of DPO rounds.")
+    dpo_beta: float = arg(0.1, "DPO beta.")
+    dpo_loss_type: list[str] = arg(["sigmoid"], "TRL DPO loss types; "
+                                                "RPO = `sigmoid sft` with --dpo_loss_weights 1.0 <alpha>.")
+    dpo_loss_weights: list[float] | None = arg(None, "Weights of --dpo_loss_type.")
+    max_pairs_per_question: int = arg(5, "Max (correct, incorrect) pairs per question.")
+
+    def check(self) -> None:
+        if self.dpo_loss_weights is not None and len(self.dpo_loss_weights) != len(self.dpo_loss_type):
+            raise SelfimpError("--dpo_loss_weights: needs one weight per --dpo_loss_type")
+
+
+@dataclass
+class GRPOArgs:
+    """Online RL with verifiable rewards (update `grpo`, TRL's GRPOTrainer): reward 1 when the task's
+    verifier judges a completion correct, else 0; sampled with the run's --temperature / --top_p."""
+
+    _argument_group_name: ClassVar[str] = "grpo rounds"
+    grpo_learning_rate: float = arg(1e-6, "LR of GRPO rounds (TRL's default).")
+    grpo_epochs: float = arg(1.0, "Epochs over the round's prompts.")
+    grpo_warmup_ratio: float = arg(0.0, "Warm-up fraction of GRPO rounds.")
+    grpo_num_generations: int = arg(8, "Group size G: completions per prompt (>= 2).")
+    grpo_beta: float = arg(0.04, "KL coefficient against M_{t-1} (0: no reference model, no KL).")
+    grpo_max_questions: int | None = arg(None, "Training questions (prompts) per GRPO round (None = all).")
+    grpo_max_completion_length: int | None = arg(None, "Completion tokens (default: the task's generation length).")
+
+    def check(self) -> None:
+        if self.grpo_num_generations < 2:
+            raise SelfimpError(f"--grpo_num_generations: GRPO needs >= 2 completions per prompt, "
+                               f"got {self.grpo_num_generations}")
+        for name in ("grpo_max_questions", "grpo_max_completion_length"):
+            if getattr(self, name) is not None and getattr(self, name) < 1:
+                raise SelfimpError(f"--{name}: must be a positive integer or unset, got {getattr(self, name)!r}")
+        batch = self.per_device_train_batch_size * self.gradient_accumulation_steps
+        if "grpo" in updates_of(self.method) and batch % self.grpo_num_generations:
+            raise SelfimpError(f"--per_device_train_batch_size x --gradient_accumulation_steps ({batch}) must be a "
+                               f"multiple of --grpo_num_generations ({self.grpo_num_generations}): each GRPO batch "
+                               "holds whole groups")
+
+
+# ---------------------------------------------------------------- data builders
 
 
 def _gold_data(cfg: TrainConfig, data: TaskData, records: list[dict] | None, tokenizer, seed: int) -> list[dict]:
@@ -42,16 +133,39 @@ def _dpo_data(cfg: TrainConfig, data: TaskData, records: list[dict] | None, toke
     return dpo_pairs(records or [], data.prompts, cfg.max_pairs_per_question, seed=seed)
 
 
-UPDATES: dict[str, Update] = {
-    "gold-sft": Update("gold-sft", build_data=_gold_data, make_trainer=gold_sft_trainer),
-    "sft": Update("sft", build_data=_sft_data, make_trainer=sft_trainer),
-    "dpo": Update("dpo", build_data=_dpo_data, make_trainer=dpo_trainer, pairwise=True),
+def _grpo_data(cfg: TrainConfig, data: TaskData, records: list[dict] | None, tokenizer, seed: int) -> list[dict]:
+    """The round's prompts: --grpo_max_questions training questions, drawn with the round's seed."""
+    questions = data.train
+    if cfg.grpo_max_questions is not None and cfg.grpo_max_questions < len(questions):
+        questions = random.Random(f"{seed}-grpo-questions").sample(questions, cfg.grpo_max_questions)
+    return [{"prompt": data.prompts[q["id"]], "question_id": q["id"]} for q in questions]
+
+
+GOLD_SFT = Update("gold-sft", build_data=_gold_data, make_trainer=gold_sft_trainer)  # M1
+
+METHODS: dict[str, Method] = {
+    "sft": Method(SFTArgs, Update("sft", build_data=_sft_data, make_trainer=sft_trainer)),
+    "dpo": Method(DPOArgs, Update("dpo", build_data=_dpo_data, make_trainer=dpo_trainer, pairwise=True)),
+    "sft-dpo": Method(schedule=("dpo", "sft")),
+    "grpo": Method(GRPOArgs, Update("grpo", build_data=_grpo_data, make_trainer=grpo_trainer, online=True,
+                                    stats=grpo_stats)),
 }
+
+UPDATES: dict[str, Update] = {"gold-sft": GOLD_SFT, **{m.update.name: m.update for m in METHODS.values() if m.update}}
+# What each --method trains in rounds t >= 2 (names in UPDATES).
+SCHEDULES: dict[str, tuple[str, ...]] = {name: m.rounds() for name, m in METHODS.items()}
+# The methods' settings dataclasses, parts of TrainConfig (selfimp_train.config) in registry order.
+METHOD_ARGS: tuple[type, ...] = tuple(m.args for m in METHODS.values() if m.args)
 
 
 def methods_of(method: str) -> tuple[str, ...]:
-    """The methods a run trains: --method, or every scheduled one for `all` (sharing M1)."""
+    """The methods a run trains: --method, or every registered one for `all` (sharing M1)."""
     return tuple(SCHEDULES) if method == "all" else (method,)
+
+
+def updates_of(method: str) -> set[str]:
+    """Every update a run of `method` applies in rounds t >= 2."""
+    return {u for m in methods_of(method) if m in SCHEDULES for u in SCHEDULES[m]}
 
 
 def round_update(method: str, t: int) -> str:

@@ -4,10 +4,13 @@ from __future__ import annotations
 import random
 from collections import defaultdict
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from harness_ext.errors import SelfimpError
 from harness_ext.prompts import gold_completion
-from selfimp_train.task_data import TaskData
+
+if TYPE_CHECKING:
+    from selfimp_train.task_data import TaskData
 
 
 def group_by_question(records: Iterable[dict]) -> dict[str, list[dict]]:

@@ -18,6 +18,9 @@ from selfimp_train.task_data import load_task
 
 
 
+ROLLOUT_FIELDS = ("rollouts", "n_samples", "n_correct", "reward_mean", "mixed_reward_groups", "kl")
+
+
 def correct_diversity(records: list[dict]) -> float | None:
     """Mean over questions of Distinct-N (n=1..5) of the correct samples (where defined: >= 2 texts)."""
     value, kept = problem_mean([problem_diversity("distinct_n", [r["completion"] for r in recs if r["correct"]])
@@ -68,6 +71,8 @@ def summarize(cfg: TrainConfig, manifest: dict) -> dict[str, Any]:
     for it in iterations:
         row = {"label": it["label"], "t": it["t"], "method": it["method"], "update": it["update"],
                "pass@1": it["eval"].get("pass@1")}
+        if it.get("rollouts"):  # an online round: what it drew while training, and its trainer's metrics
+            row["rollouts"] = {k: it.get(k) for k in ROLLOUT_FIELDS}
         rows.append(row)
     by_label = {r["label"]: r for r in rows}
     # Round t's samples come from M_{t-1}: report them on the parent's row.
@@ -102,6 +107,13 @@ def print_summary(summary: dict[str, Any]) -> None:
                   f"{_fmt(s.get('n_correct')):>9} {_fmt(s.get('distinct_n_correct')):>9}")
     print("(cover., #correct, distinct: the model's samples on training questions, which train its child;"
           " distinct = Distinct-N of correct samples)")
+    online = [row for row in summary["models"] if "rollouts" in row]
+    if online:
+        print("\nOnline rounds (GRPO): the completions each drew while training, and its trainer's logged metrics:")
+        for row in online:
+            r = row["rollouts"]
+            print(f"  {row['label']:<12} {r['n_correct']}/{r['n_samples']} correct  reward mean={_fmt(r['reward_mean'])}"
+                  f"  mixed groups={_fmt(r['mixed_reward_groups'])}  KL={_fmt(r['kl'], 4)}")
     if "improvement_sets" in summary:
         print("\nM1's pass@k on the improvement set IS(t) (test questions M_t solves greedily and M1 does not):")
         for label, s in summary["improvement_sets"].items():

@@ -1,24 +1,34 @@
-"""The trainer factories of the updates (TRL `SFTTrainer` / `DPOTrainer` with their `SFTConfig` /
-`DPOConfig`), full fine-tuning or LoRA, and saving the result as a loadable checkpoint. Runs unchanged
+"""The trainer factories of the updates (TRL `SFTTrainer` / `DPOTrainer` / `GRPOTrainer` with their
+`SFTConfig` / `DPOConfig` / `GRPOConfig`), full fine-tuning or LoRA, and saving the result as a loadable
+checkpoint. Runs unchanged
 under `accelerate launch` (DDP, DeepSpeed): the trainer's `save_model` gathers sharded weights and
 writes from the main process only."""
 from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
+from accelerate.utils import gather_object
 from datasets import Dataset
 from peft import PeftConfig
-from transformers import AutoModelForCausalLM, PreTrainedModel, Trainer, TrainerCallback, TrainingArguments
-from trl import DPOConfig, DPOTrainer, ModelConfig, SFTConfig, SFTTrainer, get_peft_config
+from transformers import (AutoModelForCausalLM, PreTrainedModel, PrinterCallback, Trainer, TrainerCallback,
+                          TrainingArguments)
+from trl import DPOConfig, DPOTrainer, GRPOConfig, GRPOTrainer, ModelConfig, SFTConfig, SFTTrainer, get_peft_config
 
 from harness_ext.distributed import process_state
-from selfimp_train.config import LoraArgs, TrainConfig, TrainerArgs
+from harness_ext.io import atomic_write_jsonl
+from selfimp_train.args import LoraArgs, TrainerArgs
 from selfimp_train.crash_points import crash_point
+from selfimp_train.samplers import cut_at_stop
+
+if TYPE_CHECKING:
+    from selfimp_train.config import TrainConfig
+    from selfimp_train.task_data import TaskData
 
 
 # Newer transformers (5.24) call it `activation_checkpointing` (`gradient_checkpointing` is a deprecated
@@ -38,6 +48,8 @@ class TrainJob:
     seed: int
     scratch: Path  # the trainer's output_dir; nothing in it is kept
     parent: Path | None = None  # M_{t-1}'s checkpoint (DPO's reference); None for M1
+    data: TaskData | None = None  # the task (an online update's verifier, references, stop strings)
+    rollouts: Path | None = None  # where an online update writes the completions it drew and judged
 
 
 @dataclass
@@ -45,6 +57,7 @@ class UpdateResult:
     train_loss: float | None  # None: no training data, the checkpoint is the unchanged parent
     steps: int
     save_time_s: float
+    stats: dict[str, Any] = dataclasses.field(default_factory=dict)  # the update's own manifest fields
 
 
 class _CrashDuringTraining(TrainerCallback):
@@ -112,9 +125,78 @@ def dpo_trainer(job: TrainJob) -> DPOTrainer:
                       processing_class=job.tokenizer, peft_config=peft_config(cfg), callbacks=[_CrashDuringTraining()])
 
 
-def train_and_save(trainer: Trainer, save_dir: Path, lora: bool) -> UpdateResult:
+class VerifierReward:
+    """GRPO's reward: 1.0 when the task's verifier judges the completion (cut at the task's stop strings,
+    as the samplers and lm-eval cut it) correct, else 0.0. Keeps every judged completion as a record
+    {question_id, completion, answer, correct, step} for the round's rollouts file."""
+
+    __name__ = "verifier"  # TRL names each reward function's logged metrics after it
+
+    def __init__(self, data: TaskData):
+        self.data = data
+        self.records: list[dict] = []
+
+    def __call__(self, prompts: list[str], completions: list[str], question_id: list[str], trainer_state=None,
+                 **kwargs) -> list[float]:
+        texts = [cut_at_stop(c, self.data.stop) for c in completions]
+        judged = self.data.verifier.records(texts, [self.data.references[q] for q in question_id])
+        step = trainer_state.global_step if trainer_state is not None else None
+        self.records += [{"question_id": q, "completion": r["text"], "answer": r["answer"], "correct": r["correct"],
+                          "step": step} for q, r in zip(question_id, judged)]
+        return [float(r["correct"]) for r in judged]
+
+
+class _WriteRollouts(TrainerCallback):
+    """At the end of training, every process's judged completions go to the rollouts file (main process)."""
+
+    def __init__(self, reward: VerifierReward, path: Path):
+        self.reward, self.path = reward, path
+
+    def on_train_end(self, args, state, control, **kwargs):
+        records = gather_object(self.reward.records)
+        if state.is_world_process_zero:
+            atomic_write_jsonl(self.path, records)
+
+
+def grpo_trainer(job: TrainJob) -> GRPOTrainer:
+    """GRPO on the round's prompts against M_{t-1} (KL reference; with LoRA, the frozen base), rewarded
+    by the task's verifier; every step's metrics are logged (`grpo_stats` reads them)."""
+    cfg = job.cfg
+    reward = VerifierReward(job.data)
+    shared = {k: v for k, v in shared_args(job).items() if k not in ("max_length", "logging_steps")}
+    args = GRPOConfig(**shared, logging_steps=1, learning_rate=cfg.grpo_learning_rate, num_train_epochs=cfg.grpo_epochs,
+                      warmup_steps=cfg.grpo_warmup_ratio, num_generations=cfg.grpo_num_generations, beta=cfg.grpo_beta,
+                      max_completion_length=cfg.grpo_max_completion_length or job.data.max_new_tokens,
+                      temperature=cfg.temperature, top_p=cfg.top_p)
+    trainer = GRPOTrainer(model=job.model, reward_funcs=[reward], args=args,
+                          train_dataset=Dataset.from_list(job.examples), processing_class=job.tokenizer,
+                          peft_config=peft_config(cfg),
+                          callbacks=[_CrashDuringTraining(), _WriteRollouts(reward, job.rollouts)])
+    trainer.remove_callback(PrinterCallback)  # every step is logged for grpo_stats, not printed
+    return trainer
+
+
+def grpo_stats(trainer: Trainer) -> dict[str, Any]:
+    """The round's GRPO metrics from the trainer's per-step log: mean reward, share of groups whose
+    rewards differ (the groups that carry a gradient: 1 - TRL's frac_reward_zero_std) and mean KL to
+    M_{t-1} (None when --grpo_beta is 0); each a mean over generation batches of equal size."""
+    logged = [entry for entry in trainer.state.log_history if "reward" in entry]
+
+    def mean(values: list[float]) -> float | None:
+        return sum(values) / len(values) if values else None
+
+    zero_std = mean([e["frac_reward_zero_std"] for e in logged])
+    return {"reward_mean": mean([e["reward"] for e in logged]),
+            "mixed_reward_groups": None if zero_std is None else 1.0 - zero_std,
+            "kl": mean([e["kl"] for e in logged if e.get("kl") is not None]),
+            "generation_batches": len(logged)}
+
+
+def train_and_save(trainer: Trainer, save_dir: Path, lora: bool,
+                   stats: Callable[[Trainer], dict] | None = None) -> UpdateResult:
     """Train, then save the checkpoint to `save_dir`; with LoRA, the adapter goes to
-    `save_dir/adapter` and the checkpoint holds the merged weights."""
+    `save_dir/adapter` and the checkpoint holds the merged weights. `stats` reads the update's own
+    manifest fields off the trained trainer."""
     output = trainer.train()
     start = time.perf_counter()
     if lora:
@@ -128,7 +210,7 @@ def train_and_save(trainer: Trainer, save_dir: Path, lora: bool) -> UpdateResult
     (save_dir / "training_args.bin").unlink(missing_ok=True)
     trainer.accelerator.wait_for_everyone()
     return UpdateResult(train_loss=float(output.training_loss), steps=int(output.global_step),
-                        save_time_s=time.perf_counter() - start)
+                        save_time_s=time.perf_counter() - start, stats=stats(trainer) if stats else {})
 
 
 def save_unchanged(model: PreTrainedModel, tokenizer, save_dir: Path) -> UpdateResult:

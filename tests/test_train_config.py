@@ -49,11 +49,33 @@ def test_bad_yaml(tmp_path, yaml_text, needle):
     ("top_p", 1.5, "--top_p"),
     ("dpo_loss_weights", [1.0, 2.0], "--dpo_loss_weights"),
     ("vllm_kwargs", "{not json", "--vllm_kwargs: not valid JSON"),
+    ("grpo_num_generations", 1, "--grpo_num_generations: GRPO needs >= 2"),
+    ("grpo_max_questions", 0, "--grpo_max_questions: must be a positive integer"),
 ])
 def test_validation_names_the_field(field, value, needle):
     with pytest.raises(SelfimpError) as err:
         TrainConfig(**{field: value})
     assert needle in str(err.value)
+
+
+def test_grpo_batch_must_hold_whole_groups():
+    """Only a run that trains GRPO rounds needs the batch to be a multiple of G (TRL's GRPOConfig requires it)."""
+    with pytest.raises(SelfimpError, match=r"\(12\) must be a multiple of --grpo_num_generations \(8\)"):
+        TrainConfig(method="grpo", per_device_train_batch_size=12)
+    with pytest.raises(SelfimpError, match="must be a multiple"):
+        TrainConfig(method="all", per_device_train_batch_size=4, gradient_accumulation_steps=3)
+    assert TrainConfig(method="sft", per_device_train_batch_size=12).grpo_num_generations == 8
+    assert TrainConfig(method="grpo", per_device_train_batch_size=4, gradient_accumulation_steps=2)
+
+
+def test_every_method_flag_comes_from_the_registry():
+    """A method's settings dataclass is part of the parser and of TrainConfig by its registry entry alone."""
+    from selfimp_train.config import CONFIG_PARTS, METHODS
+    from selfimp_train.methods import METHOD_ARGS, METHODS as REGISTRY
+
+    assert set(METHOD_ARGS) <= set(CONFIG_PARTS) and set(METHODS) == {*REGISTRY, "all"}
+    cfg = parse_config(["--method", "grpo", "--grpo_beta", "0", "--grpo_num_generations", "4"])
+    assert (cfg.method, cfg.grpo_beta, cfg.grpo_num_generations) == ("grpo", 0.0, 4)
 
 
 def test_abbreviated_flags_are_rejected():

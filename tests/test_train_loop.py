@@ -1,5 +1,5 @@
-"""One full tiny loop per method on the bundled arith task (shared M1 via --method all), and a
-LoRA run: checkpoints load with Auto classes, and the manifest agrees with the files."""
+"""One full tiny loop per method on the bundled arith task (shared M1 via --method all, GRPO included),
+and a LoRA run: checkpoints load with Auto classes, and the manifest agrees with the files."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -22,11 +22,13 @@ from selfimp_train.pairs import dpo_pairs, sft_examples
 from harness_ext.run_format import M1_TEST_SAMPLES
 from selfimp_train.summary import m1_test_samples
 
-# Tiny but real: M1 is SFT'd from scratch briefly, so right answers in round 2 are rare but exist.
-TINY = ["--m1_max_examples", "160", "--m1_epochs", "1", "--per_device_train_batch_size", "16",
+# Tiny but real: M1 is SFT'd from scratch briefly, so right answers in round 2 are rare but exist (and some
+# GRPO groups have both rewards).
+TINY = ["--m1_max_examples", "800", "--m1_epochs", "2", "--per_device_train_batch_size", "16",
         "--max_train_questions", "12", "--n_samples", "16", "--max_new_tokens", "40",
         "--eval_max_questions", "12", "--sample_batch_size", "12", "--eval_batch_size", "12",
-        "--sft_warmup_ratio", "0", "--dpo_warmup_ratio", "0", "--is_samples", "4"]
+        "--sft_warmup_ratio", "0", "--dpo_warmup_ratio", "0", "--is_samples", "4",
+        "--grpo_max_questions", "32", "--grpo_num_generations", "8", "--grpo_learning_rate", "1e-3"]
 
 
 def run_cli(out: Path, *extra: str) -> dict:
@@ -61,7 +63,10 @@ def check_iteration_against_files(run_dir: Path, it: dict, seed: int) -> None:
     assert len(evals) == 12 and it["eval"]["n"] == 12
     assert it["eval"]["pass@1"] == pytest.approx(sum(r["correct"] for r in evals) / 12)
     if it["t"] == 1:
-        assert it["samples"] is None and it["n_train_examples"] == 160
+        assert it["samples"] is None and it["n_train_examples"] == 800
+        return
+    if it["update"] == "grpo":
+        check_rollouts_against_manifest(run_dir, it, rows)
         return
     records = read_jsonl(run_dir / it["samples"])
     # The verdicts are the shared verifier's, and the counts are those of the file.
@@ -82,10 +87,33 @@ def check_iteration_against_files(run_dir: Path, it: dict, seed: int) -> None:
         assert it["n_pairs"] == 0 and it["n_train_examples"] == len(sft_examples(records, prompts))
 
 
+def check_rollouts_against_manifest(run_dir: Path, it: dict, rows: dict) -> None:
+    """A GRPO round: its rollouts file holds G judged completions per prompt and generation step, judged by
+    the shared verifier, and the manifest's reward mean and share of mixed groups (from TRL's logged metrics)
+    are those of the file."""
+    verifier = get_verifier("arith")
+    records = read_jsonl(run_dir / it["rollouts"])
+    assert it["samples"] is None and it["rollouts"] == "grpo/rollouts_2.jsonl"
+    assert [r["correct"] for r in records] == verifier.judge(
+        [r["completion"] for r in records], [verifier.reference(rows[r["question_id"]]) for r in records])
+    groups: dict[tuple, list[bool]] = {}
+    for r in records:
+        groups.setdefault((r["step"], r["question_id"]), []).append(r["correct"])
+    assert all(len(g) == 8 for g in groups.values())  # G = 8
+    assert len(groups) == 32 and it["n_train_examples"] == 32  # 32 prompts, one epoch: 16 steps of 2 prompts
+    assert it["n_questions_sampled"] == 32
+    assert it["n_samples"] == len(records) == 256 and it["n_correct"] == sum(r["correct"] for r in records)
+    assert it["reward_mean"] == pytest.approx(it["n_correct"] / it["n_samples"])
+    mixed = sum(0 < sum(g) < 8 for g in groups.values())
+    assert mixed > 0 and it["mixed_reward_groups"] == pytest.approx(mixed / len(groups))
+    assert it["kl"] is not None and it["kl"] >= 0 and it["generation_batches"] == it["train_steps"] == 16
+    assert it["coverage"] is None and it["n_pairs"] == 0
+
+
 def test_all_methods_share_m1_and_write_the_documented_layout(all_methods):
     run_dir, manifest = all_methods
     labels = [it["label"] for it in manifest["iterations"]]
-    assert labels == ["M1", "sft-M2", "dpo-M2", "sft-dpo-M2"]
+    assert labels == ["M1", "sft-M2", "dpo-M2", "sft-dpo-M2", "grpo-M2"]
     assert all(it["status"] == "complete" for it in manifest["iterations"])
     by_label = {it["label"]: it for it in manifest["iterations"]}
     assert by_label["M1"]["checkpoint"] == "iter_1"
@@ -93,6 +121,9 @@ def test_all_methods_share_m1_and_write_the_documented_layout(all_methods):
         it = by_label[f"{method}-M2"]
         assert (it["checkpoint"], it["parent"], it["update"]) == (f"{method}/iter_2", "M1", update)
         assert it["samples"] == "samples_2.jsonl"  # round 2 samples M1 once for all methods
+    grpo = by_label["grpo-M2"]  # GRPO draws its own samples while training: no samples file, a rollouts file
+    assert (grpo["checkpoint"], grpo["parent"], grpo["update"], grpo["samples"]) == ("grpo/iter_2", "M1", "grpo", None)
+    assert (run_dir / "grpo" / "rollouts_2.jsonl").is_file()
     assert not list(run_dir.rglob("*.tmp")), "no half-written checkpoint may remain"
     assert set(manifest["versions"]) == {"torch", "transformers", "trl", "peft", "selfimp"}
     assert (run_dir / "summary.json").is_file()
@@ -108,7 +139,7 @@ def test_checkpoints_load_and_manifest_matches_files(all_methods):
 def test_every_round_changes_the_weights(all_methods):
     run_dir, _ = all_methods
     m1 = weights(run_dir / "iter_1")
-    for method in ("sft", "dpo", "sft-dpo"):
+    for method in ("sft", "dpo", "sft-dpo", "grpo"):
         m2 = weights(run_dir / method / "iter_2")
         assert any(not torch.equal(m1[k], m2[k]) for k in m1), f"{method} round left M1 unchanged"
 
@@ -116,12 +147,24 @@ def test_every_round_changes_the_weights(all_methods):
 def test_summary_reports_improvement_sets(all_methods):
     run_dir, manifest = all_methods
     summary = read_json(run_dir / "summary.json")
-    assert [m["label"] for m in summary["models"]] == ["M1", "dpo-M2", "sft-M2", "sft-dpo-M2"]
+    assert [m["label"] for m in summary["models"]] == ["M1", "dpo-M2", "grpo-M2", "sft-M2", "sft-dpo-M2"]
+    grpo = next(m for m in summary["models"] if m["label"] == "grpo-M2")
+    assert grpo["rollouts"]["rollouts"] == "grpo/rollouts_2.jsonl" and grpo["rollouts"]["n_samples"] == 256
     m1_solved = {r["question_id"] for r in read_jsonl(run_dir / "iter_1" / "eval_greedy.jsonl") if r["correct"]}
     for label, s in summary["improvement_sets"].items():
         it = next(i for i in manifest["iterations"] if i["label"] == label)
         solved = {r["question_id"] for r in read_jsonl(run_dir / it["checkpoint"] / "eval_greedy.jsonl") if r["correct"]}
         assert s["is_size"] == len(solved - m1_solved)
+
+
+def test_resuming_a_finished_run_changes_nothing(all_methods, capsys):
+    """--resume of a complete run trains, samples and writes no iteration again (GRPO's rollouts included)."""
+    run_dir, manifest = all_methods
+    files = {p: p.stat().st_mtime_ns for p in run_dir.rglob("*") if p.is_file() and p.name != "summary.json"}
+    again = run_cli(run_dir, "--method", "all", "--iters", "2", "--sample_dtype", "bfloat16", "--resume")
+    assert again == manifest
+    assert {p: p.stat().st_mtime_ns for p in files} == files
+    assert "[M1]" not in capsys.readouterr().out  # no iteration was built
 
 
 def test_m1_probe_samples_the_asked_questions_once(all_methods, tmp_path):

@@ -68,3 +68,4 @@ def test_every_scheduled_update_is_registered():
     assert set(METHODS) == {*SCHEDULES, "all"} and methods_of("all") == tuple(SCHEDULES)
     assert {u for schedule in SCHEDULES.values() for u in schedule} | {"gold-sft"} == set(UPDATES)
     assert [name for name, update in UPDATES.items() if update.pairwise] == ["dpo"]
+    assert [name for name, update in UPDATES.items() if update.online] == ["grpo"]

@@ -15,6 +15,7 @@ from harness_ext.report.diversity import DiversityOptions, matched_diversity, po
 from harness_ext.report.family import headline, trajectory_table, verdict_family
 from harness_ext.report.groups import analyze_groups, group_logs
 from harness_ext.report.inputs import Checkpoint, ReportInput
+from harness_ext.report.passk_curves import compare_curves
 from harness_ext.report.stats import clopper_pearson, mean_ci, paired_diff_newcombe
 from harness_ext.report.task_metrics import verifier_agreement
 from harness_ext.report.task_groups import (
@@ -190,6 +191,21 @@ def analyze_dataset(ds: str, m1: Checkpoint, series: dict, per_ck: dict, opts: O
         last = per_ck[cks[-1].label].get(ds, DatasetLogs()).diversity
         if cks[-1] is not m1 and m1_logs.diversity is not None and last is not None:
             out["matched_diversity"][cks[-1].label] = matched_diversity(m1_logs.diversity, last, domain_of(ds), div_opts)
+    out["passk_curves"] = passk_curves(ds, m1, checkpoints, per_ck, opts.seed)
+    return out
+
+
+def passk_curves(ds: str, m1: Checkpoint, checkpoints: list[Checkpoint], per_ck: dict, seed: int) -> dict:
+    """Per M_t with a sampled log: M1's and M_t's pass@k curves on their common problems, the crossing
+    and coverage lost / gained (`passk_curves`)."""
+    m1_sampled = per_ck[m1.label].get(ds, DatasetLogs()).sampled
+    out = {}
+    for ck in checkpoints:
+        sampled = per_ck[ck.label].get(ds, DatasetLogs()).sampled
+        if ck is not m1 and m1_sampled is not None and sampled is not None:
+            curves = compare_curves(m1_sampled, sampled, seed)
+            if curves is not None:
+                out[ck.label] = {"t": ck.t, "method": ck.method, **curves}
     return out
 
 

@@ -146,7 +146,7 @@ def not_available_lines(report: dict) -> list[str]:
     return lines + [""]
 
 
-def dataset_section(ds: str, d: dict, plots: list[str]) -> list[str]:
+def dataset_section(ds: str, d: dict, plots: list[str], series: dict) -> list[str]:
     lines = [f"## {ds}", "", "### Greedy pass@1", ""]
     lines += _table(["checkpoint", "task", "docs", "measure", "pass@1 [95% bootstrap CI]"],
                     [[lab, e["task"], str(e["n_docs"]), e["measure"], _est(e)] for lab, e in d["pass1"].items()])
@@ -188,6 +188,42 @@ def dataset_section(ds: str, d: dict, plots: list[str]) -> list[str]:
             lines += ["", f"![diversity](diversity_{ds}.png)"]
         lines.append("")
     lines += matched_section(d)
+    lines += passk_section(ds, d, series, plots)
+    return lines
+
+
+def _crossing_cell(c: dict) -> str:
+    lo, hi = c["k_ci"]
+    return f"{c['text']} [{lo or '> n'}, {hi or '> n'}]"
+
+
+def _coverage_cell(e: dict) -> str:
+    return f"{e['count']} ({_f(e['value'])})"
+
+
+def passk_section(ds: str, d: dict, series: dict, plots: list[str]) -> list[str]:
+    """Per method: M1's and each M_t's pass@k curves on the same problems, the crossing, coverage lost / gained."""
+    curves = d.get("passk_curves") or {}
+    if not curves:
+        return []
+    lines = ["### pass@k curves: M1 vs each round (same problems, same n samples each; descriptive, no test)", "",
+             "Crossing: the smallest k at which M1's unbiased pass@k is no longer below the round's "
+             "[95% bootstrap interval over problems]. Coverage lost: problems M1 solves in some of its n samples "
+             "and the round in none; gained: the reverse.", ""]
+    for method, labels in series.items():
+        rows = []
+        for lab in (lab for lab in labels if lab in curves):
+            e = curves[lab]
+            m1, model = e["curves"]["m1"]["pass_at_k"], e["curves"]["model"]["pass_at_k"]
+            rows.append([lab, str(e["n_problems"]), str(e["n_samples"]), f"{_f(m1[0])} / {_f(model[0])}",
+                         f"{_f(m1[-1])} / {_f(model[-1])}", _crossing_cell(e["crossing"]),
+                         _coverage_cell(e["coverage_lost"]), _coverage_cell(e["coverage_gained"])])
+        if rows:
+            lines += [f"{method}:", ""]
+            lines += _table(["vs M1", "problems", "n", "pass@1 M1 / round", "pass@n M1 / round", "crossing k [95% CI]",
+                             "coverage lost", "coverage gained"], rows) + [""]
+    if f"passk_curves_{ds}.png" in plots:
+        lines += [f"![pass@k curves](passk_curves_{ds}.png)", ""]
     return lines
 
 
@@ -215,7 +251,7 @@ def render(report: dict, plots: list[str]) -> str:
     in_groups = grouped_tasks(report)
     for ds, d in report["datasets"].items():
         if ds not in in_groups:
-            lines += dataset_section(ds, d, plots)
+            lines += dataset_section(ds, d, plots, report["series"])
     lines += not_available_lines(report)
     lines += family_section(report)
     if report["ood"]:

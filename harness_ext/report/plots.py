@@ -1,5 +1,5 @@
 """PNG figures of a report (matplotlib Agg): pass@1 per iteration, M1's pass@k on IS(t), diversity,
-OOD accuracy and per-level accuracy."""
+pass@k curves of M1 vs each round, OOD accuracy and per-level accuracy."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -63,6 +63,32 @@ def plot_is_passk(report: dict, ds: str, out: Path) -> str | None:
            ylabel="M1 pass@k on IS(t)", ylim=(0, 1.02))
     ax.legend(fontsize=8)
     return _save(fig, out / f"is_passk_{ds}.png")
+
+
+def plot_passk_curves(report: dict, ds: str, out: Path) -> str | None:
+    """One panel per method: M1's and each round's pass@k on their common problems (95% bands), crossings dotted."""
+    curves = report["datasets"][ds].get("passk_curves") or {}
+    methods = {m: [lab for lab in labels if lab in curves] for m, labels in report["series"].items()}
+    methods = {m: labels for m, labels in methods.items() if labels}
+    if not methods:
+        return None
+    fig, axes = plt.subplots(1, len(methods), figsize=(5.5 * len(methods), 4), squeeze=False)
+    for ax, (method, labels) in zip(axes[0], methods.items()):
+        for i, lab in enumerate(labels):
+            e = curves[lab]
+            ks = list(range(1, e["n_samples"] + 1))
+            pairs = [("model", lab, f"C{i + 1}", "-")] + ([("m1", report["m1"], "C0", "--")] if i == len(labels) - 1 else [])
+            for key, name, color, style in pairs:
+                c = e["curves"][key]
+                ax.plot(ks, c["pass_at_k"], style, color=color, label=name)
+                ax.fill_between(ks, c["ci_low"], c["ci_high"], color=color, alpha=0.15)
+            if e["crossing"]["k"] is not None:
+                ax.axvline(e["crossing"]["k"], color=f"C{i + 1}", linestyle=":", linewidth=1)
+        ax.set_xscale("log", base=2)
+        ax.set(title=f"{ds}, {method}: pass@k vs M1 (dotted: crossing)", xlabel="k (samples)", ylabel="pass@k",
+               ylim=(0, 1.02))
+        ax.legend(fontsize=8)
+    return _save(fig, out / f"passk_curves_{ds}.png")
 
 
 def plot_diversity(report: dict, ds: str, out: Path) -> str | None:
@@ -130,7 +156,8 @@ def write_plots(report: dict, out: Path) -> list[str]:
     groups = report.get("task_groups") or {}
     in_groups = {t for sec in groups.get("sections", []) for t in sec["tasks"]}
     for ds in (d for d in report["datasets"] if d not in in_groups):  # grouped tasks: tables only
-        names += [plot_pass1(report, ds, out), plot_is_passk(report, ds, out), plot_diversity(report, ds, out)]
+        names += [plot_pass1(report, ds, out), plot_is_passk(report, ds, out), plot_diversity(report, ds, out),
+                  plot_passk_curves(report, ds, out)]
     names.append(plot_ood(report, out))
     names += plot_groups(report, out)
     return [n for n in names if n]
