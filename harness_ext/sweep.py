@@ -44,9 +44,7 @@ from harness_ext.run_format import (
 # (its recorded eval_setting; these limit / batch_size only serve runs that record none), so that IS(t) holds
 # ~200 problems and the accuracy and beyond-M1 verdicts can decide; the sampled task (8 samples per problem)
 # on the first 300, enough for pass@k and the matched-count diversity test.
-EMBEDDED = {"limit": 3000, "sampled_limit": 300, "n": 8, "batch_size": 256, "threads": 1}
-# threads 1: on 2 shared cores, torch's 2 OpenMP threads made HF generate of the tiny embedded model
-# up to 24x slower (64 x 128-token samples: 57.8 s vs 2.4 s at load 10); a tiny model gains nothing from more.
+EMBEDDED = {"limit": 3000, "sampled_limit": 300, "n": 8, "batch_size": 256}
 
 
 @dataclass(frozen=True)
@@ -140,7 +138,7 @@ def sweep_settings(args: argparse.Namespace, recorded: EvalSetting | None, train
     """Explicit flags win; then the run's recorded evaluation setting; then the (embedded) defaults."""
     values = {"model": "hf", "dtype": "float32", "batch_size": "auto", "limit": None, "sampled_limit": None,
               "gen_kwargs": None,
-              **{k: v for k, v in (EMBEDDED if embedded else {}).items() if k != "threads"}}
+              **(EMBEDDED if embedded else {})}
     if recorded is not None:
         longer = recorded.max_new_tokens != max_gen_toks(train_task)
         values.update(model=recorded.backend, dtype=recorded.dtype, batch_size=recorded.batch_size,
@@ -368,7 +366,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", default=None, help="lm-eval batch size (default: the run's eval batch, else auto)")
     p.add_argument("--device", default=None, help="torch device, e.g. cpu or cuda:0")
     p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
-    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's; embedded arith: 1)")
+    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's, one per core; 1 on a machine whose cores are busy "
+                   "with other jobs: spinning OpenMP threads there made HF generate many times slower)")
     p.add_argument("--gen-kwargs", help="lm-eval generation overrides for every task, e.g. max_gen_toks=256")
     p.add_argument("--apply-chat-template", action=argparse.BooleanOptionalAction, default=None,
                    help="prompts in the model's chat template, as lm-eval's --apply_chat_template "
@@ -403,11 +402,10 @@ def main(argv: list[str] | None = None) -> int:
             raise SelfimpError(f"{flag} must be >= 1 (got {value})")
     settings = sweep_settings(args, recorded, train_task, embedded)
     comparison = trainer_comparison(recorded, settings, train_task) if args.run else None
-    threads = args.threads or (EMBEDDED["threads"] if embedded else None)
-    if threads:
+    if args.threads:
         import torch
 
-        torch.set_num_threads(threads)
+        torch.set_num_threads(args.threads)
     tasks = args.tasks or default_tasks(train_task, embedded)
     sweep(out, source, train_task, specs, tasks, settings, comparison=comparison)
     if process_state().is_main_process:
