@@ -71,3 +71,36 @@ def test_in_process_signal_raises_system_exit(default_handlers):
         signal.raise_signal(signal.SIGTERM)
     assert exc.value.code == 128 + signal.SIGTERM
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+
+class SignalledSampler:
+    """A sampler that receives SIGTERM while generating; records whether it was closed."""
+
+    closed = False
+
+    def generate(self, *args) -> list[list[str]]:
+        if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:  # would kill pytest itself
+            raise AssertionError("sampling runs with SIGTERM's default action")
+        signal.raise_signal(signal.SIGTERM)
+        raise AssertionError("SIGTERM did not interrupt generate")
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_trainer_sampling_closes_the_sampler_on_sigterm(default_handlers, monkeypatch, tmp_path):
+    """`generate_judged` (every sampling of `selfimp-train`): SIGTERM closes the sampler (for
+    `--sampler vllm`, its engine process) before the exit, and no records are written."""
+    from types import SimpleNamespace
+
+    from selfimp_train import generation
+
+    sampler = SignalledSampler()
+    monkeypatch.setattr(generation, "make_sampler", lambda *args: sampler)
+    data = SimpleNamespace(prompts={"q": "1+1="}, max_new_tokens=8, stop=[])
+    greedy = generation.Decoding(n=1, temperature=0.0, top_p=1.0, seed=0, dtype="float32", batch_size=1)
+    with pytest.raises(SystemExit) as exc:
+        generation.generate_judged(None, data, tmp_path, ["q"], greedy, tmp_path / "out.jsonl")
+    assert exc.value.code == 128 + signal.SIGTERM and sampler.closed
+    assert not (tmp_path / "out.jsonl").exists()
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
