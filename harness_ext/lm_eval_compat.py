@@ -11,8 +11,9 @@
   the processes on CPU too, and padding requests no longer add samples to a real doc.
 - `shutdown_vllm_engines()`: after an in-process lm-eval run, stop vLLM's engine process, which
   otherwise keeps the interpreter waiting at exit.
-- `termination_as_exit()`: while lm-eval runs, SIGTERM / SIGHUP raise SystemExit, so the `finally`
-  blocks that call `shutdown_vllm_engines()` run instead of leaving vLLM's engine processes behind.
+- `termination_as_exit()`: while lm-eval (or the trainer's sampler) runs, SIGTERM / SIGHUP raise
+  SystemExit, so the `finally` blocks that stop vLLM's engine processes run instead of leaving
+  them behind.
 """
 from __future__ import annotations
 
