@@ -18,6 +18,7 @@ from harness_ext.lm_eval_compat import (
     merged_include_dir,
     shutdown_vllm_engines,
     tasks_dir,
+    termination_as_exit,
 )
 
 
@@ -48,18 +49,20 @@ def _parse_n(value: str | None) -> int | None:
 
 
 def run_lm_eval(argv: Sequence[str]) -> None:
-    """Run lm-eval's own CLI in this process with `argv`."""
+    """Run lm-eval's own CLI in this process with `argv`; SIGTERM / SIGHUP exit with 128 + signum
+    after the vLLM engines are shut down."""
     from lm_eval.__main__ import cli_evaluate
 
     install_vllm_cpu_shim()
     install_data_parallel()
     saved = sys.argv
     sys.argv = ["lm-eval", *argv]
-    try:
-        cli_evaluate()
-    finally:
-        sys.argv = saved
-        shutdown_vllm_engines()
+    with termination_as_exit():
+        try:
+            cli_evaluate()
+        finally:
+            sys.argv = saved
+            shutdown_vllm_engines()
 
 
 @cli_errors

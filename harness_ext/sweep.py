@@ -214,23 +214,25 @@ def evaluate_checkpoint(spec: CheckpointSpec, tasks: list[str], settings: SweepS
                         out: Path) -> Path | None:
     """One simple_evaluate over `tasks`; lm-eval's files land in <out>/<label>/<date>/ by one rename.
     Under `accelerate launch` every process evaluates its share of the docs; the main one writes
-    (and returns the directory; the others return None)."""
+    (and returns the directory; the others return None). SIGTERM / SIGHUP exit after the vLLM
+    engine is shut down."""
     from lm_eval.loggers import EvaluationTracker
 
-    from harness_ext.lm_eval_compat import shutdown_vllm_engines
+    from harness_ext.lm_eval_compat import shutdown_vllm_engines, termination_as_exit
 
-    if not process_state().is_main_process:
-        _simple_evaluate(spec, tasks, settings, task_manager, tracker=None)
-        shutdown_vllm_engines()
-        return None
     tmp = out / spec.label / f"{TMP_PREFIX}{time.time_ns()}"
-    tmp.mkdir(parents=True)
-    try:
-        tracker = EvaluationTracker(output_path=str(tmp / "lm_eval"))
-        return _save_into(spec, _simple_evaluate(spec, tasks, settings, task_manager, tracker), tracker, tmp)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-        shutdown_vllm_engines()  # --model vllm: one engine at a time, not one per checkpoint
+    is_main = process_state().is_main_process
+    with termination_as_exit():
+        try:
+            if not is_main:
+                _simple_evaluate(spec, tasks, settings, task_manager, tracker=None)
+                return None
+            tmp.mkdir(parents=True)
+            tracker = EvaluationTracker(output_path=str(tmp / "lm_eval"))
+            return _save_into(spec, _simple_evaluate(spec, tasks, settings, task_manager, tracker), tracker, tmp)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+            shutdown_vllm_engines()  # --model vllm: one engine at a time, not one per checkpoint
 
 
 def _simple_evaluate(spec: CheckpointSpec, tasks: list[str], settings: SweepSettings, task_manager,

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from harness_ext.io import atomic_write_jsonl
+from harness_ext.lm_eval_compat import termination_as_exit
 from harness_ext.run_format import EVAL_RECORDS
 from selfimp_train.config import TrainConfig
 from selfimp_train.samplers import HFSampler, Sampler, VLLMSampler
@@ -51,10 +52,13 @@ def generate_judged(cfg: TrainConfig, data: TaskData, checkpoint: Path, question
                     decoding: Decoding, path: Path, before: list[dict] | None = None) -> list[dict]:
     """Sample → judge → write: `decoding.n` judged completions per question, written to `path` (JSONL)
     after the records `before` (a cached file being extended); returns all records written."""
-    sampler = make_sampler(cfg, checkpoint, decoding)
-    completions = sampler.generate([data.prompts[i] for i in question_ids], decoding.n, decoding.temperature,
-                                   decoding.top_p, data.max_new_tokens, data.stop)
-    sampler.close()
+    with termination_as_exit():  # SIGTERM / SIGHUP: the vLLM engine process is stopped, then exit
+        sampler = make_sampler(cfg, checkpoint, decoding)
+        try:
+            completions = sampler.generate([data.prompts[i] for i in question_ids], decoding.n,
+                                           decoding.temperature, decoding.top_p, data.max_new_tokens, data.stop)
+        finally:
+            sampler.close()
     records = [*(before or []), *judge(data, question_ids, completions)]
     atomic_write_jsonl(path, records)
     return records

