@@ -95,3 +95,24 @@ def test_checkpoint_renamed_but_not_yet_in_manifest_is_adopted(tmp_path, referen
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert read_json(out / "manifest.json")["iterations"] == read_json(reference / "manifest.json")["iterations"]
     assert (out / "iter_2" / "model.safetensors").stat().st_mtime_ns == stamp, "M2 was not retrained"
+
+
+@pytest.mark.slow
+def test_grpo_round_killed_while_training_resumes_to_the_uninterrupted_numbers(tmp_path):
+    """The same for an online round: GRPO draws its completions inside the trainer, so a kill
+    there loses the round's rollouts too; `--resume` redoes the round to the same numbers."""
+    grpo = ["--method", "grpo", "--iters", "2", "--grpo_max_questions", "8", "--grpo_num_generations", "4"]
+    reference = train(tmp_path / "reference", *grpo)
+    assert reference.returncode == 0, reference.stderr[-2000:]
+    out = tmp_path / "run"
+    killed = train(out, *grpo, kill_at="training")
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    assert [it["label"] for it in read_json(out / "manifest.json")["iterations"]] == ["M1"]
+    resumed = train(out, *grpo, "--resume")
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    after, expected = read_json(out / "manifest.json"), read_json(tmp_path / "reference" / "manifest.json")
+    assert numbers(after) == numbers(expected)
+    assert after["iterations"][1]["update"] == "grpo" and after["iterations"][1]["reward_mean"] is not None
+    rollouts = after["iterations"][1]["rollouts"]
+    assert (out / rollouts).read_bytes() == (tmp_path / "reference" / rollouts).read_bytes()
+    assert not list(out.rglob("*.tmp"))
