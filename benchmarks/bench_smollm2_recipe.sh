@@ -6,9 +6,11 @@
 set -euo pipefail
 RUN=${1:-runs/smollm2-arith}
 LOG=${RUN}.log
-# OMP_NUM_THREADS=1: on 2 cores shared with other jobs, torch's 2 spinning threads are many times
-# slower than one (benchmarks/README.md); vLLM's engine follows it too.
-export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 VLLM_CPU_KVCACHE_SPACE=2 VLLM_CPU_NUM_OF_RESERVED_CPU=0 OMP_NUM_THREADS=1
+# OMP_NUM_THREADS defaults to 1: on 2 cores shared with other jobs, torch's 2 spinning threads are many
+# times slower than one (benchmarks/README.md); vLLM's engine follows it too. On an idle machine set it
+# to the number of cores.
+export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 VLLM_CPU_KVCACHE_SPACE=2 VLLM_CPU_NUM_OF_RESERVED_CPU=0
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 mkdir -p "$(dirname "$RUN")"
 uptime | tee "$LOG"
 HERE=$(dirname "$0")

@@ -8,6 +8,9 @@ them (`harness_ext.prompts.stop_sequences`). For every stop string s of the task
   answer_lost share whose extracted answer (the task's verifier) changes when s is dropped from
              the stop list, i.e. s cut the text before the answer the model went on to write,
   pass@1     with the task's stops, and with s dropped.
+With `--chat` the same plain-prompt stops are measured: the chat defaults
+(`stop_sequences(task, chat_template=True)`) are them without the blank-line stop, so "pass@1 without
+'\\n\\n'" is pass@1 with the chat defaults and `fired['Question:']` what those defaults cut.
 The model is SmolLM2-135M-Instruct (`--model smollm2`, the default) or a local checkpoint.
 
     python benchmarks/bench_stop_truncation.py --prompts 20 --max-tokens 256

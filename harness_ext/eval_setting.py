@@ -39,7 +39,7 @@ class EvalSetting:
                  max_new_tokens: int | None = None, max_questions: int | None = None,
                  chat_template: bool = False) -> EvalSetting:
         return cls(backend=backend, dtype=dtype, device=device, max_new_tokens=max_new_tokens or max_gen_toks(task),
-                   stop=tuple(stop_sequences(task)), max_questions=max_questions, batch_size=batch_size,
+                   stop=tuple(stop_sequences(task, chat_template)), max_questions=max_questions, batch_size=batch_size,
                    prompt_format=CHAT_PROMPT_FORMAT if chat_template else PROMPT_FORMAT)
 
     @property

@@ -13,6 +13,7 @@ import math
 from typing import Any, Iterable, Sequence
 
 from lm_eval.api.filter import Filter
+from lm_eval.api.task import ConfigurableTask
 
 from harness_ext import data, metrics, prompts, registry
 from harness_ext.errors import SelfimpError
@@ -95,6 +96,24 @@ def doc_to_text(doc: dict) -> str:
 
 def doc_to_target(doc: dict) -> str:
     return prompts.gold_completion(task_of_doc(doc), doc).strip()
+
+
+class SelfimpTask(ConfigurableTask):
+    """Every selfimp task (`class:` in `_templates/common.yaml`): lm-eval's YAML task, except that under
+    `--apply_chat_template` its requests stop at `prompts.chat_stops(until)`, as the trainer's samples do."""
+
+    def __init__(self, config: dict) -> None:
+        super().__init__(config={k: v for k, v in config.items() if k != "class"})
+
+    def construct_requests(self, doc: dict, ctx: Any, **kwargs: Any):
+        chat = kwargs.get("apply_chat_template", False)
+        requests = super().construct_requests(doc, ctx, **kwargs)
+        if chat:
+            for request in requests if isinstance(requests, list) else [requests]:
+                gen = request.arguments[1]
+                until = gen.get("until", [])
+                gen["until"] = prompts.chat_stops([until] if isinstance(until, str) else list(until))
+        return requests
 
 
 # ---------------------------------------------------------------- the verify filter

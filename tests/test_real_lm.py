@@ -84,24 +84,26 @@ def trainer_prompt_ids(cfg: TrainConfig, data, doc: dict) -> tuple[list[int], li
     return ids[: labels.count(-100)], ids[labels.count(-100):]
 
 
-def sampler_prompt_ids(checkpoint: Path, text: str, monkeypatch) -> list[int]:
-    """The input ids HFSampler (the loop's sampling and greedy eval) passes to `generate`."""
+def sampler_prompt_ids(checkpoint: Path, text: str, stop: list[str], monkeypatch) -> tuple[list[int], list[str]]:
+    """The input ids and stop strings HFSampler (the loop's sampling and greedy eval) passes to `generate`."""
     sampler = HFSampler(checkpoint)
     seen = []
     generate = sampler.model.generate
-    monkeypatch.setattr(sampler.model, "generate", lambda **kw: seen.append(kw["input_ids"][0].tolist()) or generate(**kw))
-    sampler.generate([text], 1, 0.0, 1.0, 1, [])
+    monkeypatch.setattr(sampler.model, "generate",
+                        lambda **kw: seen.append((kw["input_ids"][0].tolist(), kw["stop_strings"])) or generate(**kw))
+    sampler.generate([text], 1, 0.0, 1.0, 1, stop)
     return seen[0]
 
 
-def lm_eval_prompt_ids(checkpoint: Path, chat: bool, monkeypatch) -> list[int]:
-    """The context ids lm-eval's HFLM generates from for the first doc of selfimp_gsm8k_pass1."""
+def lm_eval_prompt_ids(checkpoint: Path, chat: bool, monkeypatch) -> tuple[list[int], list[str]]:
+    """The context ids and stop strings lm-eval's HFLM generates with for the first doc of selfimp_gsm8k_pass1."""
     from lm_eval.models.huggingface import HFLM
 
     seen = []
     generate = HFLM._model_generate
     monkeypatch.setattr(HFLM, "_model_generate",
-                        lambda self, context, **kw: seen.append(context[0].tolist()) or generate(self, context, **kw))
+                        lambda self, context, **kw: seen.append((context[0].tolist(), kw["stop"]))
+                        or generate(self, context, **kw))
     lm_eval.simple_evaluate(model="hf", model_args=f"pretrained={checkpoint},dtype=float32", device="cpu",
                             tasks=["selfimp_gsm8k_pass1"], limit=1, batch_size=1, gen_kwargs="max_gen_toks=1",
                             task_manager=task_manager(include_defaults=False), bootstrap_iters=0,
@@ -117,8 +119,12 @@ def test_trainer_sampler_and_lm_eval_feed_the_same_token_ids(smollm2_dir, chat, 
     doc = data.test[0]
     tokenizer = load_tokenizer(cfg.model)
     trained, completion = trainer_prompt_ids(cfg, data, doc)
-    from_lm_eval = lm_eval_prompt_ids(smollm2_dir, chat, monkeypatch)
-    assert trained == sampler_prompt_ids(smollm2_dir, data.prompts[doc["id"]], monkeypatch) == from_lm_eval
+    from_lm_eval, lm_eval_stop = lm_eval_prompt_ids(smollm2_dir, chat, monkeypatch)
+    sampled, sampler_stop = sampler_prompt_ids(smollm2_dir, data.prompts[doc["id"]], data.stop, monkeypatch)
+    assert trained == sampled == from_lm_eval
+    # Both cut at the same strings, and at EOS: without the blank-line stop under the chat template.
+    assert data.stop == prompts.stop_sequences("gsm8k", chat) == (["Question:"] if chat else ["Question:", "\n\n"])
+    assert sampler_stop == data.stop and lm_eval_stop == data.stop + [tokenizer.eos_token]
     text = tokenizer.decode(trained)
     plain = prompts.prompt("gsm8k", doc)
     if chat:

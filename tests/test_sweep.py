@@ -186,7 +186,8 @@ def test_run_setting_is_the_default_and_a_departure_is_reported(tmp_path, capsys
     assert sweep_settings(build_parser().parse_args(["run"]), chat, "arith", embedded=True).apply_chat_template
     plain = sweep_settings(build_parser().parse_args(["run", "--no-apply-chat-template"]), chat, "arith", embedded=True)
     assert not plain.apply_chat_template
-    assert trainer_comparison(chat, plain, "arith")["differences"] == [
+    assert trainer_comparison(chat, plain, "arith")["differences"] == [  # the chat template's stops have no \n\n
+        "stop: ['Question:'] (run) vs ['Question:', '\\n\\n']",
         "prompt_format: 'selfimp-zero-shot+chat-template' (run) vs 'selfimp-zero-shot'"]
     # A manifest whose eval_setting is broken: one error line naming the file and field, nothing written.
     run = make_run(tmp_path / "run", n_iters=1, incomplete=False)

@@ -43,6 +43,7 @@ def test_every_task_config_matches_prompts_and_sampling_settings():
         ds, kind = defs[name].dataset, name.removeprefix(f"selfimp_{defs[name].dataset}_")
         gen = cfg["generation_kwargs"]
         assert gen["until"] == prompts.stop_sequences(ds) and gen["max_gen_toks"] == prompts.max_gen_toks(ds)
+        assert cfg["class"].endswith("_templates/utils.SelfimpTask"), name  # chat stops as the trainer's
         assert cfg["repeats"] == KINDS[kind], name
         if KINDS[kind] == 1:
             assert gen["do_sample"] is False and gen["temperature"] == 0
@@ -274,4 +275,5 @@ def test_prompt_is_the_user_turn_under_a_chat_template(tmp_path):
     doc = data.load_rows("gsm8k", "test")[0]
     sample = out["samples"]["selfimp_gsm8k_pass1"][0]
     assert sample["arguments"][0][0] == f"<|user|>{prompts.prompt('gsm8k', doc)}\n<|assistant|>"
+    assert sample["arguments"][0][1]["until"] == prompts.stop_sequences("gsm8k", chat_template=True) == ["Question:"]
     check_logged_records(out["samples"]["selfimp_gsm8k_pass1"], 1)

@@ -1,6 +1,7 @@
 """`!function utils.x` glue for the selfimp YAML tasks; the logic lives in harness_ext.tasks."""
 from harness_ext import tasks
 from harness_ext.tasks import (  # noqa: F401
+    SelfimpTask,
     VerifyFilter,
     doc_to_target,
     doc_to_text,
