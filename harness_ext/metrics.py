@@ -152,7 +152,8 @@ def load_sbert(name: str | os.PathLike | None = None, dtype: str = "float32"):
     """A SentenceTransformer by name or path (default: the offline all-MiniLM-L6-v2), loaded once.
 
     `dtype="bfloat16"` encodes 1.5-3.5x faster on CPUs with AMX / AVX512-BF16 (and on GPUs) with
-    diversity scores within 0.005 of float32 (benchmarks/bench_metrics.py); slow on CPUs without.
+    diversity scores within 0.005 of float32 on model samples (benchmarks/bench_metrics.py; up to
+    0.007 on a near-paraphrase pair, tests/test_metrics.py); slow on CPUs without.
     """
     if dtype not in SBERT_DTYPES:
         raise SelfimpError(f"Sentence-BERT dtype {dtype!r}: choose from {', '.join(SBERT_DTYPES)}")

@@ -17,6 +17,7 @@ EXPECTED = {
     "bench_verifiers.py": ["gsm8k judge", "math judge", "csqa judge", "mbpp sandbox scaling 2 workers / 1 worker"],
     "bench_sampler.py": ["HFSampler / raw model.generate"],
     "bench_loop_overhead.py": ["verify + filter + pairs + file I/O / sampling"],
+    "bench_embedded_floor.py": ["SFTTrainer / plain loop", "greedy, eager / sdpa attention", "cost per test problem"],
 }
 
 

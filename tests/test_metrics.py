@@ -208,3 +208,13 @@ def test_sbert_accepts_a_loaded_model_and_a_path():
 def test_sbert_unknown_model_is_a_clear_error(tmp_path):
     with pytest.raises(SelfimpError, match="Sentence-BERT model .*no-such-model.* could not be loaded"):
         sbert_diversity(SENTENCES, model=str(tmp_path / "no-such-model"))
+
+
+def test_sbert_bf16_scores_close_to_fp32_and_unknown_dtype_is_an_error():
+    groups = [SENTENCES, SENTENCES[:2], [SENTENCES[0], "In April Natalia sold 48 clips, and half as many in May."]]
+    fp32 = sbert_diversity_many(groups, dtype="float32")
+    bf16 = sbert_diversity_many(groups, dtype="bfloat16")
+    assert bf16 == pytest.approx(fp32, abs=0.01)  # 0.007 measured on the near-paraphrase pair
+    assert bf16 != fp32  # the bf16 model is another encoder, not fp32 embeddings from the cache
+    with pytest.raises(SelfimpError, match="Sentence-BERT dtype 'fp8'"):
+        sbert_diversity(SENTENCES, dtype="fp8")

@@ -124,6 +124,22 @@ def test_diversity_correct_and_incorrect_separately(report):
     assert div["M1"]["correct"]["sbert"]["value"] > 0.01
 
 
+
+def test_sbert_dtype_option_is_applied_and_stated(report, tmp_path):
+    fp32_rep, fp32_out = report
+    assert fp32_rep["datasets"]["selfimp_arith"]["sbert_dtype"] == "float32"
+    assert "Sentence-BERT in float32" in (fp32_out / "report.md").read_text()
+    sweep = build_sweep(tmp_path)
+    assert main([str(sweep), "--out", str(tmp_path / "r"), "--sbert-dtype", "bfloat16"]) == 0
+    rep = json.loads((tmp_path / "r" / "report.json").read_text())
+    d, fp32 = rep["datasets"]["selfimp_arith"], fp32_rep["datasets"]["selfimp_arith"]
+    assert d["sbert_dtype"] == "bfloat16" and "Sentence-BERT in bfloat16" in (tmp_path / "r" / "report.md").read_text()
+    bf16_m1, fp32_m1 = d["diversity"]["M1"]["correct"]["sbert"]["value"], fp32["diversity"]["M1"]["correct"]["sbert"]["value"]
+    assert bf16_m1 == pytest.approx(fp32_m1, abs=0.01) and bf16_m1 != fp32_m1
+    with pytest.raises(SystemExit) as exit_info:
+        main([str(sweep), "--out", str(tmp_path / "r2"), "--sbert-dtype", "fp8"])
+    assert exit_info.value.code == 2 and not (tmp_path / "r2").exists()
+
 def test_ood_and_groups(report):
     rep, _ = report
     assert rep["ood"]["selfimp_svamp"]["sft_3"]["value"] == 0.5

@@ -35,6 +35,7 @@ COVERAGE_THRESHOLD = 0.5  # paper: coverage > 0.5 -> DPO / SFT-DPO, < 0.5 -> SFT
 @dataclass
 class Options:
     sbert: bool = True  # SBERT diversity needs the sentence-transformers model (slowest part)
+    sbert_dtype: str = "float32"  # resolved (metrics.resolve_sbert_dtype), as the report states it
     seed: int = 0
 
 
@@ -177,7 +178,7 @@ def analyze_dataset(ds: str, m1: Checkpoint, series: dict, per_ck: dict, opts: O
                     run_probe: list[dict] | None = None) -> dict:
     checkpoints = unique(ck for cks in series.values() for ck in cks)
     m1_logs = per_ck[m1.label].get(ds, DatasetLogs())
-    div_opts = DiversityOptions(sbert=opts.sbert, seed=opts.seed)
+    div_opts = DiversityOptions(sbert=opts.sbert, sbert_dtype=opts.sbert_dtype, seed=opts.seed)
     out: dict = {"pass1": pass1_table(ds, checkpoints, per_ck, opts.seed)}
     out["improvement"] = improvement_table(ds, m1, checkpoints, per_ck, run_probe)
     out["coverage"] = coverage_advice(m1_logs.sampled)
@@ -186,6 +187,7 @@ def analyze_dataset(ds: str, m1: Checkpoint, series: dict, per_ck: dict, opts: O
         for ck in checkpoints
         if ds in per_ck[ck.label] and per_ck[ck.label][ds].diversity is not None
     }
+    out["sbert_dtype"] = opts.sbert_dtype if opts.sbert and out["diversity"] else None
     out["matched_diversity"] = {}
     for cks in series.values():
         last = per_ck[cks[-1].label].get(ds, DatasetLogs()).diversity

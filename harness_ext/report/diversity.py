@@ -18,6 +18,7 @@ DRAWS = 5  # random subsets per problem and model, averaged
 @dataclass
 class DiversityOptions:
     sbert: bool = True
+    sbert_dtype: str = "float32"
     seed: int = 0
 
 
@@ -25,10 +26,10 @@ def metric_names(domain: str, sbert: bool) -> list[str]:
     return ["distinct_n"] + (["sbert"] if sbert else []) + (["distinct_equations"] if registry.has_equations(domain) else [])
 
 
-def scores(groups: list[list[str]], name: str) -> list[float]:
+def scores(groups: list[list[str]], name: str, opts: DiversityOptions) -> list[float]:
     """Per-problem `name` diversity of each group of texts (NaN where undefined)."""
     if name == "sbert":
-        return [float(v) for v in metrics.sbert_diversity_many(groups)] if groups else []
+        return [float(v) for v in metrics.sbert_diversity_many(groups, dtype=opts.sbert_dtype)] if groups else []
     return [metrics.problem_diversity(name, g) for g in groups]
 
 
@@ -48,7 +49,7 @@ def pooled_diversity(log: SampleLog, domain: str, opts: DiversityOptions) -> dic
     for kind, want in KINDS:
         groups = [g for i in log.docs if len(g := texts_of(log, i, want)) >= metrics.MIN_TEXTS]
         out[kind] = {"n_questions": len(groups),
-                     **{name: summary(scores(groups, name), opts.seed) for name in metric_names(domain, opts.sbert)}}
+                     **{name: summary(scores(groups, name, opts), opts.seed) for name in metric_names(domain, opts.sbert)}}
     return out
 
 
@@ -80,7 +81,7 @@ def matched_diversity(before: SampleLog, after: SampleLog, domain: str, opts: Di
         entry: dict = {"n_problems": len(pairs),
                        "m": {"min": min(ms), "median": float(np.median(ms)), "max": max(ms)} if ms else None}
         for name in metric_names(domain, opts.sbert):
-            a, b = draw_means(np.array(scores([s for draws in subsets for s in draws], name), dtype=float))
+            a, b = draw_means(np.array(scores([s for draws in subsets for s in draws], name, opts), dtype=float))
             ok = ~(np.isnan(a) | np.isnan(b))
             entry[name] = {"before": float(a[ok].mean()) if ok.any() else None,
                            "after": float(b[ok].mean()) if ok.any() else None,

@@ -175,8 +175,9 @@ def dataset_section(ds: str, d: dict, plots: list[str], series: dict) -> list[st
                   f"M1's correct-answer coverage (avg@{cov['n_samples']} over {cov['n_docs']} {cov['split']} problems, "
                   f"{cov['task']}): **{_f(cov['value'])}**. {cov['advice']}.", ""]
     if d["diversity"]:
+        sbert = f"; Sentence-BERT in {d['sbert_dtype']}" if d.get("sbert_dtype") else ""
         lines += ["### Diversity of sampled answers, pooled as in the paper (all samples per problem; "
-                  "counts not matched across models), mean [95% CI]", ""]
+                  f"counts not matched across models{sbert}), mean [95% CI]", ""]
         rows = []
         for lab, e in d["diversity"].items():
             for kind in ("correct", "incorrect"):
