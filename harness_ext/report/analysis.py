@@ -35,7 +35,7 @@ COVERAGE_THRESHOLD = 0.5  # paper: coverage > 0.5 -> DPO / SFT-DPO, < 0.5 -> SFT
 @dataclass
 class Options:
     sbert: bool = True  # SBERT diversity needs the sentence-transformers model (slowest part)
-    sbert_dtype: str = "float32"  # resolved (metrics.resolve_sbert_dtype), as the report states it
+    sbert_dtype: str = "float32"  # one of metrics.SBERT_DTYPES; the report states it
     seed: int = 0
 
 
