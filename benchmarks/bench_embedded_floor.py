@@ -17,11 +17,10 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import Report, parse_bench_args  # noqa: E402
+from _common import Report, parse_bench_args, timed  # noqa: E402
 
 
 def sft_epoch_seconds(examples: int) -> tuple[float, float]:
@@ -36,28 +35,27 @@ def sft_epoch_seconds(examples: int) -> tuple[float, float]:
 
     cfg = parse_config(["--iters", "1", "--m1_epochs", "1", "--m1_max_examples", str(examples), "--out", "unused"])
     data = load_task(cfg)
-    timings = []
-    for plain in (False, True):
+
+    def fresh_trainer(scratch: str):  # a newly initialised model each time, the same batches
         model, tokenizer = base_model(cfg)
         gold = UPDATES["gold-sft"].build_data(cfg, data, None, tokenizer, cfg.seed)
-        with tempfile.TemporaryDirectory() as scratch:
-            trainer = gold_sft_trainer(TrainJob(cfg, model, tokenizer, gold, seed=cfg.seed, scratch=Path(scratch)))
-            if not plain:
-                start = time.perf_counter()
-                trainer.train()
-                timings.append(time.perf_counter() - start)
-                continue
-            batches = list(trainer.get_train_dataloader())
-            optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.m1_learning_rate)
-            model.train()
-            start = time.perf_counter()
+        return gold_sft_trainer(TrainJob(cfg, model, tokenizer, gold, seed=cfg.seed, scratch=Path(scratch)))
+
+    seconds: dict[str, float] = {}
+    with tempfile.TemporaryDirectory() as scratch:
+        trainer = fresh_trainer(scratch)
+        with timed(seconds, "trainer"):
+            trainer.train()
+        plain = fresh_trainer(scratch)
+        model, batches = plain.model.train(), list(plain.get_train_dataloader())
+        optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.m1_learning_rate)
+        with timed(seconds, "plain"):
             for b in batches:
                 model(input_ids=b["input_ids"], attention_mask=b.get("attention_mask"), labels=b["labels"]).loss.backward()
                 torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
                 optimizer.step()
                 optimizer.zero_grad()
-            timings.append(time.perf_counter() - start)
-    return timings[0], timings[1]
+    return seconds["trainer"], seconds["plain"]
 
 
 def greedy_rate(checkpoint: Path, prompts: list[str], batch: int, threads: int, attn: str, stop: list[str]) -> float:
@@ -68,13 +66,14 @@ def greedy_rate(checkpoint: Path, prompts: list[str], batch: int, threads: int, 
 
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
+    seconds: dict[str, float] = {}
     try:
         sampler = HFSampler(checkpoint, dtype="float32", batch_size=batch, seed=0)
         sampler.model.set_attn_implementation(attn)
         sampler.generate(prompts[:batch], 1, 0.0, 1.0, 8, stop)  # warm-up
-        start = time.perf_counter()
-        sampler.generate(prompts, 1, 0.0, 1.0, 128, stop)
-        return len(prompts) / (time.perf_counter() - start)
+        with timed(seconds, "generate"):
+            sampler.generate(prompts, 1, 0.0, 1.0, 128, stop)
+        return len(prompts) / seconds["generate"]
     finally:
         torch.set_num_threads(before)
 

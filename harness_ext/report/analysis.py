@@ -33,10 +33,8 @@ COVERAGE_THRESHOLD = 0.5  # paper: coverage > 0.5 -> DPO / SFT-DPO, < 0.5 -> SFT
 
 
 @dataclass
-class Options:
-    sbert: bool = True  # SBERT diversity needs the sentence-transformers model (slowest part)
-    sbert_dtype: str = "float32"  # one of metrics.SBERT_DTYPES; the report states it
-    seed: int = 0
+class Options(DiversityOptions):
+    """The report's options: Sentence-BERT on/off and its dtype (the slowest part), the bootstrap seed."""
 
 
 @dataclass
@@ -178,12 +176,11 @@ def analyze_dataset(ds: str, m1: Checkpoint, series: dict, per_ck: dict, opts: O
                     run_probe: list[dict] | None = None) -> dict:
     checkpoints = unique(ck for cks in series.values() for ck in cks)
     m1_logs = per_ck[m1.label].get(ds, DatasetLogs())
-    div_opts = DiversityOptions(sbert=opts.sbert, sbert_dtype=opts.sbert_dtype, seed=opts.seed)
     out: dict = {"pass1": pass1_table(ds, checkpoints, per_ck, opts.seed)}
     out["improvement"] = improvement_table(ds, m1, checkpoints, per_ck, run_probe)
     out["coverage"] = coverage_advice(m1_logs.sampled)
     out["diversity"] = {
-        ck.label: pooled_diversity(per_ck[ck.label][ds].diversity, domain_of(ds), div_opts)
+        ck.label: pooled_diversity(per_ck[ck.label][ds].diversity, domain_of(ds), opts)
         for ck in checkpoints
         if ds in per_ck[ck.label] and per_ck[ck.label][ds].diversity is not None
     }
@@ -192,7 +189,7 @@ def analyze_dataset(ds: str, m1: Checkpoint, series: dict, per_ck: dict, opts: O
     for cks in series.values():
         last = per_ck[cks[-1].label].get(ds, DatasetLogs()).diversity
         if cks[-1] is not m1 and m1_logs.diversity is not None and last is not None:
-            out["matched_diversity"][cks[-1].label] = matched_diversity(m1_logs.diversity, last, domain_of(ds), div_opts)
+            out["matched_diversity"][cks[-1].label] = matched_diversity(m1_logs.diversity, last, domain_of(ds), opts)
     out["passk_curves"] = passk_curves(ds, m1, checkpoints, per_ck, opts.seed)
     return out
 

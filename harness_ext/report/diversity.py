@@ -17,8 +17,8 @@ DRAWS = 5  # random subsets per problem and model, averaged
 
 @dataclass
 class DiversityOptions:
-    sbert: bool = True
-    sbert_dtype: str = "float32"
+    sbert: bool = True  # Sentence-BERT diversity (needs the sentence-transformers model; the slow part)
+    sbert_dtype: str = "float32"  # one of metrics.SBERT_DTYPES; the report states it
     seed: int = 0
 
 
