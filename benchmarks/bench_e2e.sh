@@ -21,7 +21,7 @@ if [[ $QUICK == 1 ]]; then
 else
   TRAIN=(--iters 5)
   SWEEP=()
-  REPORT=()
+  REPORT=(--sbert-dtype auto)
 fi
 
 echo "== bench_e2e: embedded job (train -> sweep -> report)"

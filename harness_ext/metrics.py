@@ -148,6 +148,18 @@ def default_sbert_path() -> str:
 SBERT_DTYPES = ("float32", "bfloat16")
 
 
+def native_bf16_dtype() -> str:
+    """`bfloat16` where the device computes it natively (a CUDA GPU with bf16; a CPU with AVX512-BF16
+    or AMX), else `float32` (emulated bf16 encodes slower than float32)."""
+    import torch
+
+    if torch.cuda.is_available():
+        return "bfloat16" if torch.cuda.is_bf16_supported() else "float32"
+    cpu = torch.cpu
+    native = getattr(cpu, "_is_avx512_bf16_supported", lambda: False)() or getattr(cpu, "_is_amx_tile_supported", lambda: False)()
+    return "bfloat16" if native else "float32"
+
+
 def load_sbert(name: str | os.PathLike | None = None, dtype: str = "float32"):
     """A SentenceTransformer by name or path (default: the offline all-MiniLM-L6-v2), loaded once.
 

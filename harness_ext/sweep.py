@@ -318,7 +318,9 @@ def sweep(out: Path, source: str, train_task: str, specs: list[CheckpointSpec], 
             raise SelfimpError(f"checkpoint {spec.label}: {spec.path} does not exist")
     with tempfile.TemporaryDirectory(prefix="selfimp_sweep_tasks_") as tmp:
         include = merged_include_dir([tasks_dir()], settings.n, into=tmp) if settings.n is not None else None
-        tm = task_manager(include)
+        tm = task_manager(include, include_defaults=False)  # indexing lm-eval's ~15k built-in tasks takes 6 s
+        if any(t not in tm.all_tasks for t in tasks):
+            tm = task_manager(include)
         unknown = [t for t in tasks if t not in tm.all_tasks]
         if unknown:
             raise SelfimpError(f"--tasks: unknown task(s) {', '.join(unknown)} (see `selfimp-eval ls tasks`)")

@@ -210,6 +210,19 @@ def test_sbert_unknown_model_is_a_clear_error(tmp_path):
         sbert_diversity(SENTENCES, model=str(tmp_path / "no-such-model"))
 
 
+@pytest.mark.parametrize("avx512_bf16, amx, expected", [(True, False, "bfloat16"), (False, True, "bfloat16"),
+                                                        (False, False, "float32")])
+def test_native_bf16_dtype_follows_the_cpu(monkeypatch, avx512_bf16, amx, expected):
+    import torch
+
+    from harness_ext.metrics import native_bf16_dtype
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx)
+    assert native_bf16_dtype() == expected
+
+
 def test_sbert_bf16_scores_close_to_fp32_and_unknown_dtype_is_an_error():
     groups = [SENTENCES, SENTENCES[:2], [SENTENCES[0], "In April Natalia sold 48 clips, and half as many in May."]]
     fp32 = sbert_diversity_many(groups, dtype="float32")

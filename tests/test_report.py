@@ -8,6 +8,7 @@ import pytest
 from lmeval_logs import log_line, our_log_lines, write_log
 
 from harness_ext import metrics
+from harness_ext.metrics import native_bf16_dtype
 from harness_ext.report import main, write_report
 from harness_ext.report.analysis import Options
 
@@ -136,6 +137,9 @@ def test_sbert_dtype_option_is_applied_and_stated(report, tmp_path):
     assert d["sbert_dtype"] == "bfloat16" and "Sentence-BERT in bfloat16" in (tmp_path / "r" / "report.md").read_text()
     bf16_m1, fp32_m1 = d["diversity"]["M1"]["correct"]["sbert"]["value"], fp32["diversity"]["M1"]["correct"]["sbert"]["value"]
     assert bf16_m1 == pytest.approx(fp32_m1, abs=0.01) and bf16_m1 != fp32_m1
+    assert main([str(sweep), "--out", str(tmp_path / "a"), "--sbert-dtype", "auto"]) == 0
+    auto = json.loads((tmp_path / "a" / "report.json").read_text())["datasets"]["selfimp_arith"]["sbert_dtype"]
+    assert auto == native_bf16_dtype()  # the dtype it resolved to, not "auto"
     with pytest.raises(SystemExit) as exit_info:
         main([str(sweep), "--out", str(tmp_path / "r2"), "--sbert-dtype", "fp8"])
     assert exit_info.value.code == 2 and not (tmp_path / "r2").exists()
