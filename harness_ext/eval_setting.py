@@ -33,14 +33,16 @@ class EvalSetting:
     batch_size: int | str  # prompts per generate call (the trainer records an int; lm-eval also takes "auto")
     padding_side: str = PADDING_SIDE
     prompt_format: str = PROMPT_FORMAT
+    attn_implementation: str | None = None  # transformers' attn_implementation (hf only; None: its default)
 
     @classmethod
     def for_task(cls, task: str, backend: str, dtype: str, device: str, batch_size: int,
                  max_new_tokens: int | None = None, max_questions: int | None = None,
-                 chat_template: bool = False) -> EvalSetting:
+                 chat_template: bool = False, attn_implementation: str | None = None) -> EvalSetting:
         return cls(backend=backend, dtype=dtype, device=device, max_new_tokens=max_new_tokens or max_gen_toks(task),
                    stop=tuple(stop_sequences(task, chat_template)), max_questions=max_questions, batch_size=batch_size,
-                   prompt_format=CHAT_PROMPT_FORMAT if chat_template else PROMPT_FORMAT)
+                   prompt_format=CHAT_PROMPT_FORMAT if chat_template else PROMPT_FORMAT,
+                   attn_implementation=attn_implementation if backend == "hf" else None)
 
     @property
     def chat_template(self) -> bool:
@@ -61,7 +63,10 @@ class EvalSetting:
                 raise SelfimpError(f"{where}: field 'eval_setting.{key}' is missing or has the wrong type")
         if not all(isinstance(s, str) for s in value["stop"]):
             raise SelfimpError(f"{where}: field 'eval_setting.stop' must be a list of strings")
-        return cls(**{**{k: value[k] for k in expected}, "stop": tuple(value["stop"])})
+        attn = value.get("attn_implementation")  # absent in runs made before it was recorded: the default
+        if not isinstance(attn, (str, type(None))):
+            raise SelfimpError(f"{where}: field 'eval_setting.attn_implementation' must be a string or null")
+        return cls(**{**{k: value[k] for k in expected}, "stop": tuple(value["stop"]), "attn_implementation": attn})
 
     def differences(self, used: EvalSetting) -> list[str]:
         """`<field>: <this setting's value> (run) vs <used's value>` for every field in which they differ."""

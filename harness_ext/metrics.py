@@ -155,9 +155,8 @@ def native_bf16_dtype() -> str:
 
     if torch.cuda.is_available():
         return "bfloat16" if torch.cuda.is_bf16_supported() else "float32"
-    cpu = torch.cpu
-    native = getattr(cpu, "_is_avx512_bf16_supported", lambda: False)() or getattr(cpu, "_is_amx_tile_supported", lambda: False)()
-    return "bfloat16" if native else "float32"
+    probes = (getattr(torch.cpu, name, lambda: False) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"))
+    return "bfloat16" if any(probe() for probe in probes) else "float32"
 
 
 def load_sbert(name: str | os.PathLike | None = None, dtype: str = "float32"):

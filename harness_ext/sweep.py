@@ -71,6 +71,7 @@ class SweepSettings:
     bootstrap_iters: int = 100000  # lm-eval's stderr bootstrap (its CLI default)
     gen_kwargs: str | None = None  # lm-eval --gen_kwargs, e.g. max_gen_toks=256
     apply_chat_template: bool = False  # lm-eval --apply_chat_template (the trainer's --apply_chat_template)
+    attn_implementation: str | None = None  # hf model arg (the trainer's --attn_implementation)
 
 
 def default_tasks(train_task: str, embedded: bool = False) -> list[str]:
@@ -128,7 +129,7 @@ def trainer_comparison(recorded: EvalSetting | None, settings: SweepSettings, tr
         train_task, backend=settings.model, dtype=settings.dtype, device=(settings.device or "").split(":")[0],
         batch_size=int(settings.batch_size) if settings.batch_size.isdigit() else settings.batch_size,
         max_new_tokens=gen.pop("max_gen_toks", None), max_questions=settings.limit,
-        chat_template=settings.apply_chat_template)
+        chat_template=settings.apply_chat_template, attn_implementation=settings.attn_implementation)
     differences = recorded.differences(used) + [f"gen_kwargs: {k}={v!r} (sweep only)" for k, v in gen.items()]
     return {"comparable": not differences, "differences": differences}
 
@@ -144,16 +145,17 @@ def sweep_settings(args: argparse.Namespace, recorded: EvalSetting | None, train
         values.update(model=recorded.backend, dtype=recorded.dtype, batch_size=recorded.batch_size,
                       limit=recorded.max_questions or None,  # 0: the trainer evaluated nothing
                       gen_kwargs=f"max_gen_toks={recorded.max_new_tokens}" if longer else None,
-                      apply_chat_template=recorded.chat_template)
+                      apply_chat_template=recorded.chat_template, attn_implementation=recorded.attn_implementation)
     given = {"model": args.model, "dtype": args.dtype, "batch_size": args.batch_size, "limit": args.limit,
              "sampled_limit": args.sampled_limit, "gen_kwargs": args.gen_kwargs, "n": args.n,
-             "apply_chat_template": args.apply_chat_template}
+             "apply_chat_template": args.apply_chat_template, "attn_implementation": args.attn_implementation}
     values.update({k: v for k, v in given.items() if v is not None})
     return SweepSettings(model=values["model"], model_args=args.model_args, dtype=values["dtype"], n=values.get("n"),
                          limit=values["limit"], sampled_limit=values["sampled_limit"],
                          batch_size=str(values["batch_size"]),
                          device=args.device or default_device(), seed=args.seed, gen_kwargs=values["gen_kwargs"],
-                         apply_chat_template=bool(values.get("apply_chat_template")))
+                         apply_chat_template=bool(values.get("apply_chat_template")),
+                         attn_implementation=values.get("attn_implementation") if values["model"] == "hf" else None)
 
 
 def explicit_checkpoints(paths: list[str], labels: list[str] | None) -> list[CheckpointSpec]:
@@ -180,6 +182,8 @@ def model_args_for(spec: CheckpointSpec, settings: SweepSettings) -> str:
         args = f"pretrained={base},peft={adapter}"
     if settings.dtype:
         args += f",dtype={settings.dtype}"
+    if settings.attn_implementation:
+        args += f",attn_implementation={settings.attn_implementation}"
     return args + (f",{settings.model_args}" if settings.model_args else "")
 
 
@@ -202,10 +206,11 @@ def completed_tasks(label_dir: Path) -> set[str]:
 
 
 def check_settings(out: Path, meta: dict) -> None:
-    """A sweep dir holds results of one set of settings: refuse to mix in others."""
+    """A sweep dir holds results of one set of settings: refuse to mix in others (a setting an older
+    sweep.json lacks counts as None, its value then)."""
     old = read_sweep_settings(out)
-    if old is not None and old != meta["settings"]:
-        diff = {k: (old.get(k), v) for k, v in meta["settings"].items() if old.get(k) != v}
+    diff = {} if old is None else {k: (old.get(k), v) for k, v in meta["settings"].items() if old.get(k) != v}
+    if diff:
         raise SelfimpError(f"{out / SWEEP_FILE}: this sweep was made with other settings {diff} (old, new); "
                            "use another --out")
 
@@ -373,6 +378,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's, one per core; 1 on a machine whose cores are busy "
                    "with other jobs: spinning OpenMP threads there made HF generate many times slower)")
     p.add_argument("--gen-kwargs", help="lm-eval generation overrides for every task, e.g. max_gen_toks=256")
+    p.add_argument("--attn-implementation", help="transformers attention of the hf model, e.g. eager or sdpa "
+                                                 "(default: the run's --attn_implementation, else transformers')")
     p.add_argument("--apply-chat-template", action=argparse.BooleanOptionalAction, default=None,
                    help="prompts in the model's chat template, as lm-eval's --apply_chat_template "
                         "(default: as the run was trained and evaluated, else off)")

@@ -36,6 +36,13 @@ METHODS = (*SCHEDULES, "all")
 SAMPLERS = ("hf", "vllm")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 
+def attention_implementations() -> tuple[str, ...]:
+    """transformers' attn_implementation values (eager and the registered attention functions)."""
+    from transformers import AttentionInterface
+
+    return ("eager", *AttentionInterface().valid_keys())
+
+
 # Fields that may differ between a run and its `--resume` without changing any result (batch
 # sizes are not among them: sampling with another batching draws other random numbers).
 RESUME_FREE_FIELDS = ("iters", "resume", "config", "out")
@@ -102,6 +109,9 @@ class EvalArgs:
     eval_dtype: str = _f("float32", f"dtype of greedy eval and the IS probe: {', '.join(EVAL_DTYPES)} "
                                     "(recorded in manifest.json; selfimp-eval sweep uses it).")
     eval_batch_size: int = _f(128, "Prompts per greedy generate call.")
+    attn_implementation: str | None = _f(None, "transformers attention of the HF sampler (greedy eval, IS probe, "
+                                               "training samples), e.g. eager, sdpa (None: transformers' default); "
+                                               "recorded in manifest.json, passed to lm-eval by the sweep.")
     is_samples: int = _f(0, "M1 samples per test question it fails, for pass@k on IS(t) (0 = skip).")
 
 
@@ -131,6 +141,10 @@ class TrainConfig(*reversed(CONFIG_PARTS)):  # type: ignore[misc]  # fields in C
             value = getattr(self, name)
             if value not in allowed:
                 raise SelfimpError(f"--{name}: unknown value {value!r} (choose from {', '.join(allowed)})")
+        attn = self.attn_implementation
+        if attn is not None and attn not in attention_implementations() and "/" not in attn:  # "/": a Hub kernel
+            raise SelfimpError(f"--attn_implementation: unknown value {attn!r} "
+                               f"(choose from {', '.join(attention_implementations())}, or a Hub kernel repo)")
         for name in _POSITIVE:
             if getattr(self, name) < 1:
                 raise SelfimpError(f"--{name}: must be a positive integer, got {getattr(self, name)!r}")

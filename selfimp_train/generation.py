@@ -37,7 +37,8 @@ def make_sampler(cfg: TrainConfig, checkpoint: Path, decoding: Decoding) -> Samp
         return VLLMSampler(checkpoint, dtype=decoding.dtype, seed=decoding.seed,
                            tensor_parallel_size=cfg.tensor_parallel_size, data_parallel_size=cfg.data_parallel_size,
                            engine_kwargs=cfg.vllm_engine_kwargs())
-    return HFSampler(checkpoint, dtype=decoding.dtype, batch_size=decoding.batch_size, seed=decoding.seed)
+    return HFSampler(checkpoint, dtype=decoding.dtype, batch_size=decoding.batch_size, seed=decoding.seed,
+                     attn_implementation=cfg.attn_implementation)
 
 
 def judge(data: TaskData, question_ids: list[str], completions: list[list[str]]) -> list[dict]:

@@ -49,7 +49,8 @@ def check_run_dir(cfg: TrainConfig, eval_setting: EvalSetting) -> dict[str, Any]
     if changed:
         detail = ", ".join(f"{k}: {manifest['config'].get(k)!r} -> {getattr(cfg, k, None)!r}" for k in changed)
         raise SelfimpError(f"--resume: config differs from the run in {run_dir} ({detail})")
-    if manifest.get("eval_setting") != eval_setting.to_dict():
+    recorded = manifest.get("eval_setting")
+    if recorded is None or EvalSetting.from_dict(recorded, str(path)) != eval_setting:
         raise SelfimpError(f"--resume: {path}: field 'eval_setting' differs from this run's "
                            f"({manifest.get('eval_setting')!r} -> {eval_setting.to_dict()!r})")
     return manifest

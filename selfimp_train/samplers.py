@@ -15,6 +15,7 @@ import torch
 from tqdm.auto import tqdm
 from transformers import AutoModelForCausalLM, AutoTokenizer, StopStringCriteria
 
+from harness_ext.errors import SelfimpError
 from selfimp_train.crash_points import crash_point
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -45,14 +46,22 @@ def free_accelerator_memory() -> None:
 class HFSampler:
     """transformers `generate`; `batch_size` counts sequences (prompts x n) per call."""
 
-    def __init__(self, checkpoint: str | Path, dtype: str = "auto", batch_size: int = 512, seed: int = 0):
+    def __init__(self, checkpoint: str | Path, dtype: str = "auto", batch_size: int = 512, seed: int = 0,
+                 attn_implementation: str | None = None):
         self.device = "cuda" if torch.cuda.is_available() else "cpu"
         if dtype == "auto":
             dtype = "bfloat16" if self.device == "cuda" else "float32"
         self.tokenizer = AutoTokenizer.from_pretrained(checkpoint, padding_side="left")
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
-        self.model = AutoModelForCausalLM.from_pretrained(checkpoint, dtype=DTYPES[dtype]).to(self.device).eval()
+        attn = {"attn_implementation": attn_implementation} if attn_implementation else {}
+        try:
+            model = AutoModelForCausalLM.from_pretrained(checkpoint, dtype=DTYPES[dtype], **attn)
+        except (ValueError, ImportError) as e:
+            if not attn:
+                raise
+            raise SelfimpError(f"--attn_implementation {attn_implementation!r}: {str(e).splitlines()[0]}") from None
+        self.model = model.to(self.device).eval()
         self.batch_size = batch_size
         self.seed = seed
 

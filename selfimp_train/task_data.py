@@ -33,7 +33,8 @@ def evaluation_setting(cfg: TrainConfig) -> EvalSetting:
     """The run's one greedy-evaluation setting (manifest.json's `eval_setting`)."""
     return EvalSetting.for_task(cfg.task, backend=cfg.sampler, dtype=cfg.eval_dtype, device=default_device(),
                                 batch_size=cfg.eval_batch_size, max_new_tokens=cfg.max_new_tokens,
-                                max_questions=cfg.eval_max_questions, chat_template=cfg.apply_chat_template)
+                                max_questions=cfg.eval_max_questions, chat_template=cfg.apply_chat_template,
+                                attn_implementation=cfg.attn_implementation)
 
 
 def load_task(cfg: TrainConfig) -> TaskData:

@@ -201,6 +201,41 @@ def test_run_setting_is_the_default_and_a_departure_is_reported(tmp_path, capsys
     assert not (run / "sweep").exists()
 
 
+def test_run_attention_reaches_lm_eval_and_older_settings_read_as_the_default(tmp_path):
+    """The trainer's --attn_implementation (recorded in eval_setting) becomes lm-eval's model arg, a
+    different one is a reported departure, and files written before the field existed read as None."""
+    from dataclasses import asdict
+
+    from harness_ext.eval_setting import EvalSetting
+    from harness_ext.run_format import write_sweep
+    from harness_ext.sweep import build_parser, check_settings, sweep_settings, trainer_comparison
+
+    recorded = EvalSetting.for_task("arith", backend="hf", dtype="float32", device="cpu", batch_size=12,
+                                    attn_implementation="eager")
+    settings = sweep_settings(build_parser().parse_args(["run"]), recorded, "arith", embedded=True)
+    (tmp_path / "ck").mkdir()
+    (tmp_path / "ck" / "config.json").write_text("{}")
+    assert model_args_for(CheckpointSpec("M1", str(tmp_path / "ck"), 1, "sft"), settings) == \
+        f"pretrained={tmp_path / 'ck'},dtype=float32,attn_implementation=eager"
+    assert trainer_comparison(recorded, settings, "arith")["comparable"] is True
+    sdpa = sweep_settings(build_parser().parse_args(["run", "--attn-implementation", "sdpa"]), recorded, "arith", True)
+    assert trainer_comparison(recorded, sdpa, "arith")["differences"] == ["attn_implementation: 'eager' (run) vs 'sdpa'"]
+    vllm = EvalSetting.for_task("arith", backend="vllm", dtype="float32", device="cpu", batch_size=12,
+                                attn_implementation="eager")
+    assert vllm.attn_implementation is None  # vLLM chooses its own attention backend
+    older = {k: v for k, v in recorded.to_dict().items() if k != "attn_implementation"}
+    assert EvalSetting.from_dict(older, "m.json").attn_implementation is None
+    with pytest.raises(SelfimpError, match="m.json: field 'eval_setting.attn_implementation'"):
+        EvalSetting.from_dict({**older, "attn_implementation": 1}, "m.json")
+    meta = {"settings": asdict(SweepSettings())}
+    (tmp_path / "sw").mkdir()
+    write_sweep(tmp_path / "sw", {**meta, "settings": {k: v for k, v in meta["settings"].items()
+                                                       if k != "attn_implementation"}})
+    check_settings(tmp_path / "sw", meta)  # an older sweep.json without the field: the same settings
+    with pytest.raises(SelfimpError, match="other settings"):
+        check_settings(tmp_path / "sw", {"settings": {**meta["settings"], "attn_implementation": "eager"}})
+
+
 def test_sampled_tasks_take_their_own_limit(tmp_path, capsys):
     """--sampled-limit: the greedy tasks evaluate the first 4 problems, the sampling task the first 2,
     in two lm-eval calls whose logs the report reads as one checkpoint."""

@@ -51,6 +51,7 @@ def test_bad_yaml(tmp_path, yaml_text, needle):
     ("vllm_kwargs", "{not json", "--vllm_kwargs: not valid JSON"),
     ("grpo_num_generations", 1, "--grpo_num_generations: GRPO needs >= 2"),
     ("grpo_max_questions", 0, "--grpo_max_questions: must be a positive integer"),
+    ("attn_implementation", "flash", "--attn_implementation: unknown value 'flash' (choose from eager, "),
 ])
 def test_validation_names_the_field(field, value, needle):
     with pytest.raises(SelfimpError) as err:

@@ -1,6 +1,7 @@
 """The samplers behind `Sampler.generate(prompts, n, temperature, top_p, max_new_tokens, stop)`."""
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -12,6 +13,7 @@ import pytest
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from harness_ext.data import load_rows
+from harness_ext.errors import SelfimpError
 from harness_ext.prompts import prompt
 from selfimp_train.samplers import HFSampler, cut_at_stop
 from selfimp_train.tiny_model import build_tiny_llama, build_tokenizer
@@ -54,6 +56,17 @@ def test_hf_sampler_greedy_matches_plain_generate(checkpoint):
         assert completion == tokenizer.decode(out[0, ids.shape[1]:], skip_special_tokens=True)
     with pytest.raises(ValueError):
         HFSampler(checkpoint).generate(PROMPTS, 2, 0.0, 1.0, 10, [])
+
+
+def test_hf_sampler_attention_implementation(checkpoint):
+    """--attn_implementation reaches the sampler's model; eager and sdpa give the same greedy text."""
+    eager = HFSampler(checkpoint, batch_size=8, attn_implementation="eager")
+    assert eager.model.config._attn_implementation == "eager"
+    assert eager.generate(PROMPTS, 1, 0.0, 1.0, 10, []) == HFSampler(checkpoint, batch_size=8).generate(
+        PROMPTS, 1, 0.0, 1.0, 10, [])
+    if importlib.util.find_spec("flash_attn") is None:  # an implementation transformers knows but cannot load
+        with pytest.raises(SelfimpError, match="--attn_implementation 'flash_attention_2': "):
+            HFSampler(checkpoint, attn_implementation="flash_attention_2")
 
 
 VLLM_SCRIPT = textwrap.dedent("""
