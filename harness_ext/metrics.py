@@ -155,8 +155,8 @@ def native_bf16_dtype() -> str:
 
     if torch.cuda.is_available():
         return "bfloat16" if torch.cuda.is_bf16_supported() else "float32"
-    probes = (getattr(torch.cpu, name, lambda: False) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"))
-    return "bfloat16" if any(probe() for probe in probes) else "float32"
+    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")  # private in torch.cpu: absent reads as no
+    return "bfloat16" if any(getattr(torch.cpu, name, lambda: False)() for name in probes) else "float32"
 
 
 def load_sbert(name: str | os.PathLike | None = None, dtype: str = "float32"):

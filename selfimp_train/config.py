@@ -36,6 +36,7 @@ METHODS = (*SCHEDULES, "all")
 SAMPLERS = ("hf", "vllm")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 
+
 def attention_implementations() -> tuple[str, ...]:
     """transformers' attn_implementation values (eager and the registered attention functions)."""
     from transformers import AttentionInterface

@@ -218,7 +218,8 @@ def test_run_attention_reaches_lm_eval_and_older_settings_read_as_the_default(tm
     assert model_args_for(CheckpointSpec("M1", str(tmp_path / "ck"), 1, "sft"), settings) == \
         f"pretrained={tmp_path / 'ck'},dtype=float32,attn_implementation=eager"
     assert trainer_comparison(recorded, settings, "arith")["comparable"] is True
-    sdpa = sweep_settings(build_parser().parse_args(["run", "--attn-implementation", "sdpa"]), recorded, "arith", True)
+    sdpa = sweep_settings(build_parser().parse_args(["run", "--attn-implementation", "sdpa"]), recorded, "arith",
+                          embedded=True)
     assert trainer_comparison(recorded, sdpa, "arith")["differences"] == ["attn_implementation: 'eager' (run) vs 'sdpa'"]
     vllm = EvalSetting.for_task("arith", backend="vllm", dtype="float32", device="cpu", batch_size=12,
                                 attn_implementation="eager")
