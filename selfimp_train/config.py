@@ -142,10 +142,10 @@ class TrainConfig(*reversed(CONFIG_PARTS)):  # type: ignore[misc]  # fields in C
             value = getattr(self, name)
             if value not in allowed:
                 raise SelfimpError(f"--{name}: unknown value {value!r} (choose from {', '.join(allowed)})")
-        attn = self.attn_implementation
-        if attn is not None and attn not in attention_implementations() and "/" not in attn:  # "/": a Hub kernel
+        attn, known = self.attn_implementation, attention_implementations()
+        if attn is not None and attn not in known and "/" not in attn:  # "/": a Hub kernel repo
             raise SelfimpError(f"--attn_implementation: unknown value {attn!r} "
-                               f"(choose from {', '.join(attention_implementations())}, or a Hub kernel repo)")
+                               f"(choose from {', '.join(known)}, or a Hub kernel repo)")
         for name in _POSITIVE:
             if getattr(self, name) < 1:
                 raise SelfimpError(f"--{name}: must be a positive integer, got {getattr(self, name)!r}")
