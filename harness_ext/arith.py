@@ -52,7 +52,7 @@ class ArithConfig:
 
 SPLITS = {
     "train": ArithConfig(n=3000, seed=1),
-    "test": ArithConfig(n=3000, seed=2),
+    "test": ArithConfig(n=6000, seed=2),
     "ood": ArithConfig(n=300, seed=3, min_steps=5, max_steps=6, max_number=40, max_value=100),
 }
 

@@ -74,7 +74,7 @@ def task_yaml(task: TaskDef) -> str:
     out += f"tag: [{', '.join(task.tags)}]\n"
     if task.split != "test":
         out += f"dataset_kwargs: {{name: {spec.name}, split: {task.split}}}\n"
-    gen = {"until": spec.prompt.stop, "max_gen_toks": spec.max_gen_toks,
+    gen = {"until": spec.prompt.stop, "max_gen_toks": spec.gen_toks(task.split),
            **(registry.SAMPLING if task.variant.sampled else registry.GREEDY)}
     return out + "generation_kwargs:\n" + "".join(f"  {k}: {_scalar(v)}\n" for k, v in gen.items())
 

@@ -41,9 +41,9 @@ def chat_stops(stop: list[str]) -> list[str]:
     return [s for s in stop if s.strip()]
 
 
-def max_gen_toks(task: str) -> int:
-    """Generation length limit in tokens."""
-    return registry.get(task).max_gen_toks
+def max_gen_toks(task: str, split: str = "test") -> int:
+    """Generation length limit in tokens for problems of `split`."""
+    return registry.get(task).gen_toks(split)
 
 
 def chat_prompt(tokenizer, text: str) -> str:

@@ -40,11 +40,11 @@ from harness_ext.run_format import (
     write_sweep,
 )
 
-# Embedded CPU default (task arith, tiny model): greedy tasks on the 3000 test problems the trainer evaluates
+# Embedded CPU default (task arith, tiny model): greedy tasks on the 6000 test problems the trainer evaluates
 # (its recorded eval_setting; these limit / batch_size only serve runs that record none), so that IS(t) holds
-# ~200 problems and the accuracy and beyond-M1 verdicts can decide; the sampled task (8 samples per problem)
-# on the first 300, enough for pass@k and the matched-count diversity test.
-EMBEDDED = {"limit": 3000, "sampled_limit": 300, "n": 8, "batch_size": 256}
+# ~420 problems and the accuracy and beyond-M1 verdicts decide by design (docs/verdicts.md, power); the sampled
+# task (8 samples per problem) on the first 300, enough for pass@k and the matched-count diversity test.
+EMBEDDED = {"limit": 6000, "sampled_limit": 300, "n": 8, "batch_size": 256}
 
 
 @dataclass(frozen=True)

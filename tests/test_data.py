@@ -20,7 +20,7 @@ def local_data(monkeypatch):
 @pytest.mark.parametrize("name,split,n", [
     ("gsm8k", "test", 1319), ("math", "test", 5000), ("csqa", "test", 1221),
     ("mbpp", "test", 257), ("svamp", "test", 1000), ("mawps", "test", 2065),
-    ("arith", "test", 3000), ("arith", "train", 3000), ("arith", "ood", 300)])
+    ("arith", "test", 6000), ("arith", "train", 3000), ("arith", "ood", 300)])
 def test_rows_have_unique_stable_string_ids(name, split, n):
     rows = data.load_rows(name, split)
     assert len(rows) == n
@@ -130,3 +130,13 @@ def test_arith_vocabulary_covers_every_text_and_the_prompt():
             pieces = re.findall(arith.TOKEN_PATTERN, text)
             assert "".join(pieces) == text
             assert set(pieces) <= vocab, set(pieces) - vocab
+
+
+@pytest.mark.parametrize("split", list(arith.SPLITS))
+def test_arith_gold_solutions_fit_the_generation_limit_of_their_split(split):
+    """A solution longer than the task's max_gen_toks could never be generated: the problem would
+    count as unsolvable (the ood split's 5–6-step solutions run to ~160 tokens)."""
+    limit = prompts.max_gen_toks("arith", split)
+    longest = max(len(re.findall(arith.TOKEN_PATTERN, prompts.gold_completion("arith", row)))
+                  for row in data.load_rows("arith", split))
+    assert longest + 1 <= limit, (split, longest, limit)  # + EOS

@@ -42,7 +42,7 @@ def test_every_task_config_matches_prompts_and_sampling_settings():
     for name, cfg in cfgs.items():
         ds, kind = defs[name].dataset, name.removeprefix(f"selfimp_{defs[name].dataset}_")
         gen = cfg["generation_kwargs"]
-        assert gen["until"] == prompts.stop_sequences(ds) and gen["max_gen_toks"] == prompts.max_gen_toks(ds)
+        assert gen["until"] == prompts.stop_sequences(ds) and gen["max_gen_toks"] == prompts.max_gen_toks(ds, defs[name].split)
         assert cfg["class"].endswith("_templates/utils.SelfimpTask"), name  # chat stops as the trainer's
         assert cfg["repeats"] == KINDS[kind], name
         if KINDS[kind] == 1:

@@ -17,7 +17,7 @@ DATASETS = (
                 hub_id="openai/gsm8k", hub_configs=("main",), equations=True, reversal=True,
                 ood=("math", "svamp", "mawps"), builtin_tasks=("gsm8k",)),
     DatasetSpec("arith", tuple(arith.SPLITS), "numeric", formats.NUMERIC, 128, generate=arith.generate,
-                levels=(1, 2, 3, 4), equations=True, eval_splits=("ood",)),
+                levels=(1, 2, 3, 4), equations=True, eval_splits=("ood",), split_max_gen_toks={"ood": 192}),
     DatasetSpec("svamp", ("test",), "numeric", formats.NUMERIC, 512, rows.svamp, hub_id="ChilleD/SVAMP"),
     DatasetSpec("mawps", ("test",), "numeric", formats.NUMERIC, 512, rows.mawps, hub_id="MU-NLPC/Calc-mawps"),
     DatasetSpec("math", ("train", "test"), "math", formats.MATH, 1024, rows.math,

@@ -38,7 +38,7 @@ class DatasetSpec:
     splits: tuple[str, ...]
     domain: str  # the verifier of harness_ext.verify: numeric | math | csqa | code
     prompt: PromptFormat
-    max_gen_toks: int
+    max_gen_toks: int  # of the test split and every split without its own entry in `split_max_gen_toks`
     normalise: Normaliser | None = None
     hub_id: str | None = None
     hub_configs: tuple[str | None, ...] = (None,)  # Hub rows carry their `_config` and `_index`
@@ -52,11 +52,16 @@ class DatasetSpec:
     eval_splits: tuple[str, ...] = ()  # extra splits with a greedy task `selfimp_<name>_<split>_pass1`
     reversal: bool = False  # one of the paper's four datasets (tag `selfimp_reversal`)
     builtin_tasks: tuple[str, ...] = ()  # name prefixes of lm-eval built-in tasks we rescore
+    split_max_gen_toks: Mapping[str, int] = field(default_factory=dict)  # split -> a longer limit
 
     @property
     def unsafe_code(self) -> bool:
         """Judging runs model-written code (HF_ALLOW_CODE_EVAL=1, lm-eval's unsafe_code)."""
         return self.domain == "code"
+
+    def gen_toks(self, split: str = "test") -> int:
+        """Generation length limit in tokens for problems of `split`."""
+        return self.split_max_gen_toks.get(split, self.max_gen_toks)
 
     def file_split(self, split: str) -> str:
         return self.split_files.get(split, split)
