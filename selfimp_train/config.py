@@ -113,7 +113,7 @@ class EvalArgs:
     attn_implementation: str | None = _f(None, "transformers attention of the HF sampler (greedy eval, IS probe, "
                                                "training samples), e.g. eager, sdpa (None: transformers' default); "
                                                "recorded in manifest.json, passed to lm-eval by the sweep.")
-    is_samples: int = _f(0, "M1 samples per test question it fails, for pass@k on IS(t) (0 = skip).")
+    is_samples: int = _f(0, "M1 samples per test question of the union of the IS(t), for pass@k on IS(t) (0 = skip).")
 
 
 # The parser's dataclasses, in --help order; TrainConfig is their union.
