@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy import stats
 
 from harness_ext.report.stats import ALPHA, binom_central_p, holm, holm_rows, mcnemar_exact_p
 
@@ -13,6 +14,8 @@ REPS = 4000  # simulated reports
 PROBLEMS = 300  # per accuracy test, the embedded demo's old test split
 ACCURACY_TESTS = 5  # accuracy, trajectory, OOD and per-level rows of one report
 IS_SIZE, THRESHOLD = 30, 0.1  # beyond-M1 test at the boundary of its null
+REPORT_TESTS = 12  # the embedded demo's report: its Holm family
+NEVER_SOLVED = 0.046  # share of IS M1 never solves in 64 samples, pooled over three embedded runs (README)
 
 
 def simulate_family(rng: np.random.Generator, effect: float) -> np.ndarray:
@@ -50,6 +53,23 @@ def test_power_for_a_stated_effect(effect, min_power):
     assert power >= min_power, power
 
 
+def beyond_m1_power(is_size: int, rate: float, tests: int = REPORT_TESTS) -> float:
+    """P(the beyond-M1 test finds "gains within M1's sampling space" after Holm over `tests` tests)
+    when M1 never solves a share `rate` of an IS of `is_size`: exact, summed over every count. Holm's
+    adjusted p is at most `tests` x p, so this is a lower bound."""
+    k = np.arange(is_size + 1)
+    decides = (binom_central_p(k, is_size, THRESHOLD) * tests < ALPHA) & (k < THRESHOLD * is_size)
+    return float(stats.binom.pmf(k, is_size, rate)[decides].sum())
+
+
+def test_the_embedded_demo_decides_the_beyond_m1_axis_by_design():
+    """6,000 arith test problems give an IS(5) of ~420 (425 in the README's run): the axis decides
+    in >= 85% of draws at the measured rate (0.88); the old 3,000-problem split's IS of ~210 was a
+    coin flip (0.50)."""
+    assert beyond_m1_power(420, NEVER_SOLVED) >= 0.85
+    assert beyond_m1_power(210, NEVER_SOLVED) < 0.6
+
+
 def test_mcnemar_matches_statsmodels_exact():
     from statsmodels.stats.contingency_tables import mcnemar
 
@@ -63,3 +83,7 @@ if __name__ == "__main__":  # the figures of benchmarks/README.md: python tests/
         print(f"effect {effect:+.2f}: any rejection per report {rej.any(axis=1).mean():.4f}, "
               f"accuracy tests rejected {rej[:, :ACCURACY_TESTS].mean():.4f}, beyond-M1 test {rej[:, -1].mean():.4f} "
               f"({REPS} reports x {ACCURACY_TESTS} accuracy tests on {PROBLEMS} problems + 1 binomial, Holm)")
+    for size in (210, 300, 420):
+        powers = ", ".join(f"{rate:.3f}: {beyond_m1_power(size, rate):.2f}" for rate in (0.033, NEVER_SOLVED, 0.059))
+        print(f"beyond-M1 power at IS {size} (Holm over {REPORT_TESTS}, bounded by x{REPORT_TESTS}), "
+              f"by M1's never-solved share: {powers}")
