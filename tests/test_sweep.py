@@ -15,7 +15,9 @@ from harness_ext.errors import SelfimpError
 from harness_ext.report import write_report
 from harness_ext.report.analysis import Options
 from harness_ext.samples import read_sample_logs
+from harness_ext import arith
 from harness_ext.sweep import (
+    EMBEDDED,
     CheckpointSpec,
     SweepSettings,
     completed_tasks,
@@ -47,6 +49,16 @@ def make_run(root: Path, n_iters: int = 2, incomplete: bool = True) -> Path:
     (root / "manifest.json").write_text(json.dumps({"format": 1, "task": "arith", "method": "sft",
                                                     "config": {"model": None}, "iterations": iterations}))
     return root
+
+
+def test_embedded_defaults_match_the_trainer_preset():
+    """A run that records no eval_setting is swept on the problems the embedded trainer evaluates:
+    the whole arith test split, at the preset's batch size."""
+    from selfimp_train.config import EMBEDDED_PRESET
+
+    assert EMBEDDED["limit"] == EMBEDDED_PRESET["eval_max_questions"] == arith.SPLITS["test"].n
+    assert EMBEDDED["batch_size"] == EMBEDDED_PRESET["eval_batch_size"]
+    assert EMBEDDED["n"] == EMBEDDED_PRESET["n_samples"]
 
 
 def test_checkpoints_from_manifest_and_lists(tmp_path):
