@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from harness_ext import arith
 from harness_ext.errors import SelfimpError
 from harness_ext.report import write_report
 from harness_ext.report.analysis import Options
 from harness_ext.samples import read_sample_logs
-from harness_ext import arith
 from harness_ext.sweep import (
     EMBEDDED,
     CheckpointSpec,
