@@ -19,7 +19,7 @@ import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from harness_ext import registry
+from harness_ext import arith, registry
 from harness_ext.distributed import process_state
 from harness_ext.errors import SelfimpError, cli_errors
 from harness_ext.eval_setting import EvalSetting, default_device
@@ -40,11 +40,12 @@ from harness_ext.run_format import (
     write_sweep,
 )
 
-# Embedded CPU default (task arith, tiny model): greedy tasks on the 6000 test problems the trainer evaluates
-# (its recorded eval_setting; these limit / batch_size only serve runs that record none), so that IS(t) holds
-# ~420 problems and the accuracy and beyond-M1 verdicts decide by design (docs/verdicts.md, power); the sampled
-# task (8 samples per problem) on the first 300, enough for pass@k and the matched-count diversity test.
-EMBEDDED = {"limit": 6000, "sampled_limit": 300, "n": 8, "batch_size": 256}
+# Embedded CPU default (task arith, tiny model): greedy tasks on the whole test split (6000 problems), as the
+# trainer evaluates (its recorded eval_setting; these limit / batch_size only serve runs that record none), so
+# that IS(t) holds ~420 problems and the accuracy and beyond-M1 verdicts decide by design (docs/verdicts.md,
+# power); the sampled task (8 samples per problem) on the first 300, enough for pass@k and the matched-count
+# diversity test.
+EMBEDDED = {"limit": arith.SPLITS["test"].n, "sampled_limit": 300, "n": 8, "batch_size": 256}
 
 
 @dataclass(frozen=True)
