@@ -22,8 +22,9 @@ from harness_ext.io import atomic_write_json, read_json, read_jsonl
 
 MANIFEST = "manifest.json"
 MANIFEST_FORMAT = 1
-EVAL_RECORDS = "eval_greedy.jsonl"  # greedy test completions of a checkpoint
+EVAL_RECORDS = "eval_greedy.jsonl"  # greedy test completions of a checkpoint, with their prompts
 ITERATION_RECORD = "selfimp_iteration.json"  # the iteration's manifest record, inside its checkpoint
+TRAINER_GREEDY_MODEL = "TrainerGreedyLM"  # results_*.json config.model of greedy logs scored from EVAL_RECORDS
 M1_TEST_SAMPLES = "m1_test_samples.jsonl"  # M1's samples on the test questions of the improvement sets
 SUMMARY = "summary.json"  # what selfimp-train prints at the end
 SWEEP_FILE = "sweep.json"

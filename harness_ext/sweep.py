@@ -8,6 +8,10 @@ Layout: `<out>/sweep.json` and `<out>/<label>/<date>/{results_<date>.json, sampl
 Each checkpoint's new results are written under a hidden `<label>/.tmp-*` dir and renamed into place
 in one step, so a killed sweep leaves nothing half-done that counts; re-running it evaluates only the
 checkpoint x task pairs that have no results yet.
+
+A run's greedy test tasks (pass1, groups) in the run's own evaluation setting are scored from the
+completions the trainer already made (harness_ext.replay: same prompts, checked one by one), so each
+checkpoint is generated greedily once; `--regenerate-greedy` has lm-eval's model make them anew.
 """
 from __future__ import annotations
 
@@ -25,8 +29,10 @@ from harness_ext.errors import SelfimpError, cli_errors
 from harness_ext.eval_setting import EvalSetting, default_device
 from harness_ext.io import check_output_dir, read_json
 from harness_ext.prompts import max_gen_toks
+from harness_ext.registry.variants import GROUPS
 from harness_ext.run_format import (
     DEFAULT_SWEEP_SUBDIR,
+    EVAL_RECORDS,
     MANIFEST,
     RESULTS_PREFIX,
     SWEEP_FILE,
@@ -73,6 +79,34 @@ class SweepSettings:
     gen_kwargs: str | None = None  # lm-eval --gen_kwargs, e.g. max_gen_toks=256
     apply_chat_template: bool = False  # lm-eval --apply_chat_template (the trainer's --apply_chat_template)
     attn_implementation: str | None = None  # hf model arg (the trainer's --attn_implementation)
+
+
+@dataclass(frozen=True)
+class GreedyReplay:
+    """The trainer's greedy test completions that the sweep scores instead of generating them again
+    (harness_ext.replay): per checkpoint label its eval_greedy.jsonl, made in `setting`, and the sweep's
+    tasks over those problems with that decoding (the training task's pass1 and groups tasks)."""
+
+    records: dict[str, Path]
+    setting: EvalSetting
+    tasks: frozenset[str]
+
+    def covers(self, label: str, task: str) -> bool:
+        return label in self.records and task in self.tasks
+
+
+def greedy_replay(specs: list[CheckpointSpec], recorded: EvalSetting | None, settings: SweepSettings,
+                  train_task: str, comparison: dict | None) -> GreedyReplay | None:
+    """What can be replayed: only where the sweep's greedy setting is the run's (`comparison`), without a
+    chat template (lm-eval would build those prompts through its model), and only checkpoints whose
+    eval_greedy.jsonl keeps its prompts."""
+    from harness_ext.replay import replayable
+
+    if recorded is None or not (comparison or {}).get("comparable") or settings.apply_chat_template:
+        return None
+    records = {s.label: Path(s.path) / EVAL_RECORDS for s in specs if replayable(Path(s.path) / EVAL_RECORDS)}
+    tasks = frozenset({registry.task_name(train_task, "pass1"), registry.task_name(train_task, GROUPS.suffix)})
+    return GreedyReplay(records, recorded, tasks) if records else None
 
 
 def default_tasks(train_task: str, embedded: bool = False) -> list[str]:
@@ -217,8 +251,9 @@ def check_settings(out: Path, meta: dict) -> None:
 
 
 def evaluate_checkpoint(spec: CheckpointSpec, tasks: list[str], settings: SweepSettings, task_manager,
-                        out: Path) -> Path | None:
+                        out: Path, lm=None) -> Path | None:
     """One simple_evaluate over `tasks`; lm-eval's files land in <out>/<label>/<date>/ by one rename.
+    `lm`: an lm-eval model object to use instead of loading `settings.model` (the trainer's completions).
     Under `accelerate launch` every process evaluates its share of the docs; the main one writes
     (and returns the directory; the others return None). SIGTERM / SIGHUP exit after the vLLM
     engine is shut down."""
@@ -231,23 +266,24 @@ def evaluate_checkpoint(spec: CheckpointSpec, tasks: list[str], settings: SweepS
     with termination_as_exit():
         try:
             if not is_main:
-                _simple_evaluate(spec, tasks, settings, task_manager, tracker=None)
+                _simple_evaluate(spec, tasks, settings, task_manager, tracker=None, lm=lm)
                 return None
             tmp.mkdir(parents=True)
             tracker = EvaluationTracker(output_path=str(tmp / "lm_eval"))
-            return _save_into(spec, _simple_evaluate(spec, tasks, settings, task_manager, tracker), tracker, tmp)
+            return _save_into(spec, _simple_evaluate(spec, tasks, settings, task_manager, tracker, lm), tracker, tmp)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
             shutdown_vllm_engines()  # --model vllm: one engine at a time, not one per checkpoint
 
 
 def _simple_evaluate(spec: CheckpointSpec, tasks: list[str], settings: SweepSettings, task_manager,
-                     tracker) -> dict | None:
+                     tracker, lm=None) -> dict | None:
     """lm-eval's results with their samples (None on a process other than the main one)."""
     from lm_eval import simple_evaluate
 
     return simple_evaluate(
-        model=settings.model, model_args=model_args_for(spec, settings), tasks=tasks, task_manager=task_manager,
+        model=lm or settings.model, model_args=None if lm else model_args_for(spec, settings), tasks=tasks,
+        task_manager=task_manager,
         limit=settings.limit, batch_size=settings.batch_size, device=settings.device, log_samples=True,
         evaluation_tracker=tracker, random_seed=settings.seed, numpy_random_seed=settings.seed,
         torch_random_seed=settings.seed, bootstrap_iters=settings.bootstrap_iters, gen_kwargs=settings.gen_kwargs,
@@ -303,10 +339,14 @@ def clean_stale(out: Path, labels: list[str]) -> None:
 
 
 def sweep(out: Path, source: str, train_task: str, specs: list[CheckpointSpec], tasks: list[str],
-          settings: SweepSettings, log=print, comparison: dict | None = None) -> dict:
+          settings: SweepSettings, log=print, comparison: dict | None = None,
+          replay: GreedyReplay | None = None) -> dict:
     """Evaluate what is missing; returns {label: [tasks evaluated now]}. Under `accelerate launch`
     the processes split each evaluation's docs and the main process alone writes. `comparison`:
-    see `trainer_comparison` (None: checkpoints without a training run)."""
+    see `trainer_comparison` (None: checkpoints without a training run); `replay`: the trainer's greedy
+    completions to score instead of generating those tasks' completions again."""
+    from harness_ext.replay import TrainerGreedyLM
+
     from tqdm import tqdm
 
     from harness_ext.lm_eval_compat import install_data_parallel, merged_include_dir, task_manager, tasks_dir
@@ -342,7 +382,15 @@ def sweep(out: Path, source: str, train_task: str, specs: list[CheckpointSpec], 
                 continue
             log(f"{spec.label}: evaluating {', '.join(missing)}")
             for limit, group in tasks_by_limit(missing, settings, tm).items():
-                evaluate_checkpoint(spec, group, replace(settings, limit=limit), tm, out)
+                replayed = [t for t in group if replay and replay.covers(spec.label, t)]
+                if replayed:
+                    log(f"{spec.label}: {', '.join(replayed)} from the trainer's greedy completions "
+                        f"({replay.records[spec.label]})")
+                    lm = TrainerGreedyLM(replay.records[spec.label], replay.setting, spec.path)
+                    evaluate_checkpoint(spec, replayed, replace(settings, limit=limit), tm, out, lm=lm)
+                generated = [t for t in group if t not in replayed]
+                if generated:
+                    evaluate_checkpoint(spec, generated, replace(settings, limit=limit), tm, out)
             done_now[spec.label] = missing
         state.wait_for_everyone()
     return done_now
@@ -384,6 +432,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--apply-chat-template", action=argparse.BooleanOptionalAction, default=None,
                    help="prompts in the model's chat template, as lm-eval's --apply_chat_template "
                         "(default: as the run was trained and evaluated, else off)")
+    p.add_argument("--regenerate-greedy", action="store_true",
+                   help="generate the greedy test completions with lm-eval's model even where the run's trainer "
+                        "made them in this sweep's setting (default: score the trainer's, harness_ext.replay)")
     p.add_argument("--out", help="sweep dir (default: <run>/sweep)")
     return p
 
@@ -419,7 +470,9 @@ def main(argv: list[str] | None = None) -> int:
 
         torch.set_num_threads(args.threads)
     tasks = args.tasks or default_tasks(train_task, embedded)
-    sweep(out, source, train_task, specs, tasks, settings, comparison=comparison)
+    replay = None if args.regenerate_greedy or not args.run else \
+        greedy_replay(specs, recorded, settings, train_task, comparison)
+    sweep(out, source, train_task, specs, tasks, settings, comparison=comparison, replay=replay)
     if process_state().is_main_process:
         if comparison and not comparison["comparable"]:
             print("note: this sweep's greedy numbers are not comparable with the trainer's: "

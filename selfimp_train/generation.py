@@ -41,16 +41,18 @@ def make_sampler(cfg: TrainConfig, checkpoint: Path, decoding: Decoding) -> Samp
                      attn_implementation=cfg.attn_implementation)
 
 
-def judge(data: TaskData, question_ids: list[str], completions: list[list[str]]) -> list[dict]:
-    """One record per completion: {question_id, completion, answer, correct}."""
+def judge(data: TaskData, question_ids: list[str], completions: list[list[str]], keep_prompts: bool = False) -> list[dict]:
+    """One record per completion: {question_id, [prompt,] completion, answer, correct}."""
     flat = [(qid, text) for qid, texts in zip(question_ids, completions) for text in texts]
     records = data.verifier.records([text for _, text in flat], [data.references[qid] for qid, _ in flat])
-    return [{"question_id": qid, "completion": text, "answer": r["answer"], "correct": r["correct"]}
+    return [{"question_id": qid, **({"prompt": data.prompts[qid]} if keep_prompts else {}), "completion": text,
+             "answer": r["answer"], "correct": r["correct"]}
             for (qid, text), r in zip(flat, records)]
 
 
 def generate_judged(cfg: TrainConfig, data: TaskData, checkpoint: Path, question_ids: list[str],
-                    decoding: Decoding, path: Path, before: list[dict] | None = None) -> list[dict]:
+                    decoding: Decoding, path: Path, before: list[dict] | None = None,
+                    keep_prompts: bool = False) -> list[dict]:
     """Sample → judge → write: `decoding.n` judged completions per question, written to `path` (JSONL)
     after the records `before` (a cached file being extended); returns all records written."""
     with termination_as_exit():  # SIGTERM / SIGHUP: the vLLM engine process is stopped, then exit
@@ -60,7 +62,7 @@ def generate_judged(cfg: TrainConfig, data: TaskData, checkpoint: Path, question
                                            decoding.temperature, decoding.top_p, data.max_new_tokens, data.stop)
         finally:
             sampler.close()
-    records = [*(before or []), *judge(data, question_ids, completions)]
+    records = [*(before or []), *judge(data, question_ids, completions, keep_prompts)]
     atomic_write_jsonl(path, records)
     return records
 
@@ -73,11 +75,13 @@ def sampling(cfg: TrainConfig, n: int, seed: int, dtype: str) -> Decoding:
 
 def evaluate(cfg: TrainConfig, data: TaskData, checkpoint: Path) -> dict[str, Any]:
     """Greedy pass@1 on the test questions in the run's evaluation setting; the completions go to
-    <checkpoint>/eval_greedy.jsonl."""
+    <checkpoint>/eval_greedy.jsonl with their prompts, so that the sweep can score them through lm-eval
+    instead of generating them again (harness_ext.replay)."""
     if not data.test:
         return {}
     greedy = Decoding(n=1, temperature=0.0, top_p=1.0, seed=cfg.seed, dtype=data.eval.dtype,
                       batch_size=data.eval.batch_size)
-    records = generate_judged(cfg, data, checkpoint, [r["id"] for r in data.test], greedy, checkpoint / EVAL_RECORDS)
+    records = generate_judged(cfg, data, checkpoint, [r["id"] for r in data.test], greedy, checkpoint / EVAL_RECORDS,
+                              keep_prompts=True)
     return {"pass@1": sum(r["correct"] for r in records) / len(records), "n": len(records), "split": "test"}
 

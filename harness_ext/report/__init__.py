@@ -18,6 +18,7 @@ from harness_ext.report.inputs import load_inputs, load_log_dirs
 from harness_ext.report.markdown import render
 from harness_ext.report.plots import write_plots
 from harness_ext.report.task_metrics import parse_overrides
+from harness_ext.run_format import TRAINER_GREEDY_MODEL
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -53,6 +54,8 @@ def write_report(inputs: list[str] | None, out: str | Path, compare: list[str] |
     inp.train_task = train_task or inp.train_task
     report = json_ready(analyze(inp, opts))
     report["trainer_comparison"] = inp.trainer_comparison
+    report["greedy_from_trainer"] = {ck.label: sorted(t for t, m in ck.results.models.items() if m == TRAINER_GREEDY_MODEL)
+                                     for ck in inp.checkpoints if TRAINER_GREEDY_MODEL in ck.results.models.values()}
     out = Path(out)
     plots = write_plots(report, out)
     report["plots"] = plots

@@ -32,6 +32,7 @@ class RunResults:
 
     tasks: dict[str, TaskInfo] = field(default_factory=dict)
     groups: dict[str, list[str]] = field(default_factory=dict)  # group -> its subtasks and subgroups
+    models: dict[str, str] = field(default_factory=dict)  # task -> the model that answered it (config.model)
 
 
 def read_run_results(path: str | Path) -> RunResults:
@@ -58,9 +59,12 @@ def _merge(out: RunResults, path: Path) -> None:
     configs, hib = data.get("configs") or {}, data.get("higher_is_better") or {}
     if not isinstance(configs, dict) or not isinstance(hib, dict):
         raise SelfimpError(f"{path}: fields 'configs' and 'higher_is_better' must be objects")
+    model = (data.get("config") or {}).get("model") if isinstance(data.get("config"), dict) else None
     for task, cfg in configs.items():
         if isinstance(cfg, dict):
             out.tasks[task] = _task_info(cfg, hib.get(task), path)
+            if isinstance(model, str):
+                out.models[task] = model
     subtasks = data.get("group_subtasks") or {}
     if not isinstance(subtasks, dict):
         raise SelfimpError(f"{path}: field 'group_subtasks' must be an object")

@@ -238,11 +238,22 @@ def trainer_comparison_lines(report: dict) -> list[str]:
             f"the run's evaluation setting ({why}), so its pass@1 and IS(t) may differ from the trainer's table.", ""]
 
 
+def greedy_source_lines(report: dict) -> list[str]:
+    """Which greedy logs lm-eval scored from the trainer's own completions (harness_ext.replay)."""
+    replayed = report.get("greedy_from_trainer") or {}
+    if not replayed:
+        return []
+    tasks = sorted({t for ts in replayed.values() for t in ts})
+    return [f"Greedy completions of {', '.join(f'`{t}`' for t in tasks)} for {', '.join(replayed)}: the trainer's own "
+            "(`eval_greedy.jsonl`, made in the run's evaluation setting, prompt for prompt the same), scored by lm-eval; "
+            "`selfimp-eval sweep --regenerate-greedy` generates them anew.", ""]
+
+
 def render(report: dict, plots: list[str]) -> str:
     lines = ["# Self-improvement report: progress or regress?", "",
              f"Source: {', '.join(report['source'])}. M1 = `{report['m1']}`. "
              f"Series: " + "; ".join(f"{m}: {' → '.join(labs)}" for m, labs in report["series"].items()) + ".", ""]
-    lines += trainer_comparison_lines(report)
+    lines += trainer_comparison_lines(report) + greedy_source_lines(report)
     if report["missing_checkpoints"]:
         lines += [f"Not evaluated yet (left out): {', '.join(report['missing_checkpoints'])}.", ""]
     lines += headline_section(report)
