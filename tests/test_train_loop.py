@@ -13,13 +13,14 @@ from harness_ext.io import read_json, read_jsonl
 from harness_ext.prompts import prompt
 from harness_ext.report import write_report
 from harness_ext.report.analysis import Options
+from harness_ext.report.lmeval_results import read_run_results
 from harness_ext.samples import read_sample_logs
 from harness_ext.sweep import main as sweep_main
 from harness_ext.verify import get_verifier
 from selfimp_train.cli import main
 from selfimp_train.config import TrainConfig
 from selfimp_train.pairs import dpo_pairs, sft_examples
-from harness_ext.run_format import M1_TEST_SAMPLES
+from harness_ext.run_format import M1_TEST_SAMPLES, TRAINER_GREEDY_MODEL
 from selfimp_train.summary import m1_test_samples
 
 # Tiny but real: M1 is SFT'd from scratch briefly, so right answers in round 2 are rare but exist (and some
@@ -200,14 +201,16 @@ def test_lora_run_saves_adapter_and_merged_checkpoint(tmp_path, all_methods):
 
 
 def test_trainer_and_sweep_agree_per_problem(all_methods, tmp_path):
-    """The sweep evaluates in the run's recorded setting: its selfimp_arith_pass1 completions and
-    verdicts are the trainer's eval_greedy.jsonl, doc for doc, and the report's IS(t) is the trainer's."""
+    """The sweep evaluates in the run's recorded setting: lm-eval's own model (--regenerate-greedy) makes
+    the trainer's eval_greedy.jsonl completions and verdicts again, doc for doc, and the report's IS(t) is
+    the trainer's. So the default sweep scores the trainer's completions instead of generating them again."""
     run_dir, manifest = all_methods
     setting = manifest["eval_setting"]
     assert (setting["dtype"], setting["max_new_tokens"], setting["max_questions"]) == ("float32", 40, 12)
     assert manifest["config"]["sample_dtype"] == "bfloat16"  # training samples may use another dtype
     out = tmp_path / "sweep"
-    assert sweep_main([str(run_dir), "--tasks", "selfimp_arith_pass1", "--out", str(out)]) == 0
+    assert sweep_main([str(run_dir), "--tasks", "selfimp_arith_pass1", "--out", str(out), "--regenerate-greedy"]) == 0
+    assert {read_run_results(out / it["label"]).models["selfimp_arith_pass1"] for it in manifest["iterations"]} == {"hf"}
     meta = read_json(out / "sweep.json")
     assert meta["trainer_comparison"] == {"comparable": True, "differences": []}
     assert (meta["settings"]["limit"], meta["settings"]["gen_kwargs"]) == (12, "max_gen_toks=40")
@@ -226,3 +229,19 @@ def test_trainer_and_sweep_agree_per_problem(all_methods, tmp_path):
             assert improvement["size"] == summary["improvement_sets"][it["label"]]["is_size"]
             assert set(improvement["ids"]) == {r["question_id"] for r in trainer if r["correct"]} - m1_solved
     assert "Not comparable" not in (tmp_path / "report" / "report.md").read_text()
+    assert report["greedy_from_trainer"] == {}
+
+    # By default the sweep does not generate the run's greedy test completions again: lm-eval scores the
+    # trainer's (harness_ext.replay) and logs exactly what generating them gave, doc for doc, metric for metric.
+    replayed = tmp_path / "replayed"
+    assert sweep_main([str(run_dir), "--tasks", "selfimp_arith_pass1", "--out", str(replayed)]) == 0
+    for it in manifest["iterations"]:
+        a = read_sample_logs(replayed / it["label"])["selfimp_arith_pass1"].docs
+        b = read_sample_logs(out / it["label"])["selfimp_arith_pass1"].docs
+        assert len(a) == 12 and [(k, d.samples, d.metrics) for k, d in a.items()] == \
+            [(k, d.samples, d.metrics) for k, d in b.items()], it["label"]
+        assert read_run_results(replayed / it["label"]).models == {"selfimp_arith_pass1": TRAINER_GREEDY_MODEL}
+    report = write_report([str(replayed)], tmp_path / "report_replayed", opts=Options(sbert=False))
+    assert report["greedy_from_trainer"] == {it["label"]: ["selfimp_arith_pass1"] for it in manifest["iterations"]}
+    assert "the trainer's own (`eval_greedy.jsonl`" in (tmp_path / "report_replayed" / "report.md").read_text()
+
