@@ -29,7 +29,7 @@ stage train selfimp-train --task arith --model smollm2 --lora --iters 4 --sample
   --max_train_questions 100 --n_samples 8 --sft_learning_rate 5e-4 \
   --eval_max_questions 100 --logging_steps 8 --seed 0 --out "$RUN"
 stage sweep selfimp-eval sweep "$RUN" --model vllm --model-args enforce_eager=True \
-  --tasks selfimp_arith_pass1 selfimp_arith_passn --n 8
+  --tasks selfimp_arith_pass1 selfimp_arith_passn --n 8 --regenerate-greedy  # lm-eval's own greedy: trainer_vs_sweep.py compares
 stage report selfimp-report "$RUN/sweep" --out "$RUN/report"
 grep -A12 "^model " "$RUN.train.log" | tee -a "$LOG"
 uptime | tee -a "$LOG"

@@ -1,7 +1,11 @@
 """Per problem: the trainer's greedy completions (`iter_t/eval_greedy.jsonl`, from its sampler) vs
 the sweep's `selfimp_<task>_pass1` samples (lm-eval's model) of every checkpoint of a run.
 
-    python benchmarks/trainer_vs_sweep.py runs/smollm2-arith [--sweep runs/smollm2-arith/sweep]
+    selfimp-eval sweep runs/smollm2-arith --tasks selfimp_arith_pass1 --regenerate-greedy --out runs/smollm2-arith/sweep-regen
+    python benchmarks/trainer_vs_sweep.py runs/smollm2-arith --sweep runs/smollm2-arith/sweep-regen
+
+A sweep made without --regenerate-greedy scores the trainer's own completions (harness_ext.replay):
+its checkpoints are listed as replayed, not compared.
 
 Prints, per checkpoint, the problems compared and how many completions and verdicts differ.
 """
@@ -12,6 +16,8 @@ import sys
 from pathlib import Path
 
 from harness_ext.io import read_json, read_jsonl
+from harness_ext.report.lmeval_results import read_run_results
+from harness_ext.run_format import TRAINER_GREEDY_MODEL
 from harness_ext.samples import read_sample_logs
 
 
@@ -22,6 +28,9 @@ def compare(run: Path, sweep: Path) -> list[dict]:
     for it in manifest["iterations"]:
         if not (sweep / it["label"]).is_dir():
             rows.append({"label": it["label"], "problems": 0, "note": "not in the sweep (yet)"})
+            continue
+        if read_run_results(sweep / it["label"]).models.get(task) == TRAINER_GREEDY_MODEL:
+            rows.append({"label": it["label"], "problems": 0, "note": "replayed: the trainer's own completions"})
             continue
         trainer = read_jsonl(run / it["checkpoint"] / "eval_greedy.jsonl")
         docs = read_sample_logs(sweep / it["label"])[task].docs
