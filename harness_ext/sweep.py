@@ -283,8 +283,7 @@ def _simple_evaluate(spec: CheckpointSpec, tasks: list[str], settings: SweepSett
 
     return simple_evaluate(
         model=lm or settings.model, model_args=None if lm else model_args_for(spec, settings), tasks=tasks,
-        task_manager=task_manager,
-        limit=settings.limit, batch_size=settings.batch_size, device=settings.device, log_samples=True,
+        task_manager=task_manager, limit=settings.limit, batch_size=settings.batch_size, device=settings.device, log_samples=True,
         evaluation_tracker=tracker, random_seed=settings.seed, numpy_random_seed=settings.seed,
         torch_random_seed=settings.seed, bootstrap_iters=settings.bootstrap_iters, gen_kwargs=settings.gen_kwargs,
         apply_chat_template=settings.apply_chat_template,
@@ -345,11 +344,10 @@ def sweep(out: Path, source: str, train_task: str, specs: list[CheckpointSpec], 
     the processes split each evaluation's docs and the main process alone writes. `comparison`:
     see `trainer_comparison` (None: checkpoints without a training run); `replay`: the trainer's greedy
     completions to score instead of generating those tasks' completions again."""
-    from harness_ext.replay import TrainerGreedyLM
-
     from tqdm import tqdm
 
     from harness_ext.lm_eval_compat import install_data_parallel, merged_include_dir, task_manager, tasks_dir
+    from harness_ext.replay import TrainerGreedyLM
 
     state = process_state()
     install_data_parallel()

@@ -41,7 +41,8 @@ def make_sampler(cfg: TrainConfig, checkpoint: Path, decoding: Decoding) -> Samp
                      attn_implementation=cfg.attn_implementation)
 
 
-def judge(data: TaskData, question_ids: list[str], completions: list[list[str]], keep_prompts: bool = False) -> list[dict]:
+def judge(data: TaskData, question_ids: list[str], completions: list[list[str]],
+          keep_prompts: bool = False) -> list[dict]:
     """One record per completion: {question_id, [prompt,] completion, answer, correct}."""
     flat = [(qid, text) for qid, texts in zip(question_ids, completions) for text in texts]
     records = data.verifier.records([text for _, text in flat], [data.references[qid] for qid, _ in flat])

@@ -14,7 +14,7 @@ from harness_ext.errors import SelfimpError, cli_errors
 from harness_ext.io import atomic_write_json, atomic_write_text, check_output_dir
 from harness_ext.metrics import SBERT_DTYPES, native_bf16_dtype
 from harness_ext.report.analysis import Options, analyze, json_ready
-from harness_ext.report.inputs import load_inputs, load_log_dirs
+from harness_ext.report.inputs import Checkpoint, load_inputs, load_log_dirs
 from harness_ext.report.markdown import render
 from harness_ext.report.plots import write_plots
 from harness_ext.report.task_metrics import parse_overrides
@@ -40,6 +40,13 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def greedy_from_trainer(checkpoints: list[Checkpoint]) -> dict[str, list[str]]:
+    """Per checkpoint, the tasks whose logs lm-eval scored from the trainer's greedy completions."""
+    out = {ck.label: sorted(t for t, model in ck.results.models.items() if model == TRAINER_GREEDY_MODEL)
+           for ck in checkpoints}
+    return {label: tasks for label, tasks in out.items() if tasks}
+
+
 def write_report(inputs: list[str] | None, out: str | Path, compare: list[str] | None = None,
                  opts: Options = Options(), train_task: str | None = None, metrics: list[str] | None = None) -> dict:
     """Analyse the logs and write report.json, report.md and the plots into `out`; returns report.json's data."""
@@ -54,8 +61,7 @@ def write_report(inputs: list[str] | None, out: str | Path, compare: list[str] |
     inp.train_task = train_task or inp.train_task
     report = json_ready(analyze(inp, opts))
     report["trainer_comparison"] = inp.trainer_comparison
-    report["greedy_from_trainer"] = {ck.label: sorted(t for t, m in ck.results.models.items() if m == TRAINER_GREEDY_MODEL)
-                                     for ck in inp.checkpoints if TRAINER_GREEDY_MODEL in ck.results.models.values()}
+    report["greedy_from_trainer"] = greedy_from_trainer(inp.checkpoints)
     out = Path(out)
     plots = write_plots(report, out)
     report["plots"] = plots

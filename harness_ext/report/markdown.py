@@ -244,9 +244,9 @@ def greedy_source_lines(report: dict) -> list[str]:
     if not replayed:
         return []
     tasks = sorted({t for ts in replayed.values() for t in ts})
-    return [f"Greedy completions of {', '.join(f'`{t}`' for t in tasks)} for {', '.join(replayed)}: the trainer's own "
-            "(`eval_greedy.jsonl`, made in the run's evaluation setting, prompt for prompt the same), scored by lm-eval; "
-            "`selfimp-eval sweep --regenerate-greedy` generates them anew.", ""]
+    return [f"Greedy completions of {', '.join(f'`{t}`' for t in tasks)} for {', '.join(replayed)}: the trainer's "
+            "own (`eval_greedy.jsonl`, made in the run's evaluation setting, prompt for prompt the same), scored by "
+            "lm-eval; `selfimp-eval sweep --regenerate-greedy` generates them anew.", ""]
 
 
 def render(report: dict, plots: list[str]) -> str:
