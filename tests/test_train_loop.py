@@ -2,6 +2,7 @@
 and a LoRA run: checkpoints load with Auto classes, and the manifest agrees with the files."""
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -9,7 +10,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from harness_ext.data import load_rows
-from harness_ext.io import read_json, read_jsonl
+from harness_ext.io import atomic_write_jsonl, read_json, read_jsonl
 from harness_ext.prompts import prompt
 from harness_ext.report import write_report
 from harness_ext.report.analysis import Options
@@ -245,3 +246,22 @@ def test_trainer_and_sweep_agree_per_problem(all_methods, tmp_path):
     assert report["greedy_from_trainer"] == {it["label"]: ["selfimp_arith_pass1"] for it in manifest["iterations"]}
     assert "the trainer's own (`eval_greedy.jsonl`" in (tmp_path / "report_replayed" / "report.md").read_text()
 
+
+
+def test_a_changed_trainer_completion_file_stops_the_sweep(all_methods, tmp_path, capsys):
+    """A prompt in eval_greedy.jsonl that is not lm-eval's: one error naming the file and doc, exit 2,
+    nothing counted as evaluated."""
+    run_dir = tmp_path / "run"
+    shutil.copytree(all_methods[0], run_dir)
+    path = run_dir / "iter_1" / "eval_greedy.jsonl"
+    records = read_jsonl(path)
+    records[3]["prompt"] = "Question: something else\nAnswer:"
+    atomic_write_jsonl(path, records)
+    out = tmp_path / "sweep"
+    with pytest.raises(SystemExit) as exit_:
+        sweep_main([str(run_dir), "--tasks", "selfimp_arith_pass1", "--out", str(out)])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()  # after the sweep's progress bars: one error line, the last
+    assert [line for line in err if line.startswith("error:")] == err[-1:]
+    assert err[-1].startswith(f"error: {path}: task 'selfimp_arith_pass1', doc '{records[3]['question_id']}'")
+    assert "--regenerate-greedy" in err[-1] and not list((out / "M1").glob("*/results_*.json"))
