@@ -26,10 +26,9 @@ class TrainerGreedyLM(LM):
     """lm-eval `generate_until` from one checkpoint's eval_greedy.jsonl (records with `prompt`); its class
     name is the `config.model` of the results it answers (the report reads it there)."""
 
-    def __init__(self, records_path: Path, setting: EvalSetting, checkpoint: str):
+    def __init__(self, records_path: Path, records: dict[str, dict], setting: EvalSetting, checkpoint: str):
         super().__init__()
-        self.path, self.setting, self.checkpoint = records_path, setting, checkpoint
-        self.records = {r["question_id"]: r for r in read_jsonl(records_path)}
+        self.path, self.records, self.setting, self.checkpoint = records_path, records, setting, checkpoint
 
     def generate_until(self, requests, disable_tqdm: bool = False) -> list[str]:
         return [self._completion(req) for req in requests]
@@ -64,9 +63,10 @@ class TrainerGreedyLM(LM):
         return {"model_source": self.checkpoint, "completions": str(self.path)}
 
 
-def replayable(records_path: Path) -> bool:
-    """Does this eval_greedy.jsonl keep its prompts (runs made before they were kept do not)?"""
-    if not records_path.is_file():
-        return False
-    records = read_jsonl(records_path)
-    return bool(records) and all("prompt" in r for r in records)
+def replayable_records(records_path: Path) -> dict[str, dict] | None:
+    """An eval_greedy.jsonl's records by question id, if it keeps its prompts (None: no file, or a run
+    made before prompts were kept)."""
+    records = read_jsonl(records_path) if records_path.is_file() else []
+    if not records or not all("prompt" in r for r in records):
+        return None
+    return {r["question_id"]: r for r in records}

@@ -84,15 +84,23 @@ class SweepSettings:
 @dataclass(frozen=True)
 class GreedyReplay:
     """The trainer's greedy test completions that the sweep scores instead of generating them again
-    (harness_ext.replay): per checkpoint label its eval_greedy.jsonl, made in `setting`, and the sweep's
-    tasks over those problems with that decoding (the training task's pass1 and groups tasks)."""
+    (harness_ext.replay): per checkpoint label its eval_greedy.jsonl and that file's records, made in
+    `setting`, and the sweep's tasks over those problems with that decoding (the training task's pass1
+    and groups tasks)."""
 
-    records: dict[str, Path]
+    records: dict[str, tuple[Path, dict[str, dict]]]
     setting: EvalSetting
     tasks: frozenset[str]
 
     def covers(self, label: str, task: str) -> bool:
         return label in self.records and task in self.tasks
+
+    def model(self, spec: CheckpointSpec):
+        """The lm-eval model that serves this checkpoint's completions."""
+        from harness_ext.replay import TrainerGreedyLM
+
+        path, records = self.records[spec.label]
+        return TrainerGreedyLM(path, records, self.setting, spec.path)
 
 
 def greedy_replay(specs: list[CheckpointSpec], recorded: EvalSetting | None, settings: SweepSettings,
@@ -100,11 +108,12 @@ def greedy_replay(specs: list[CheckpointSpec], recorded: EvalSetting | None, set
     """What can be replayed: only where the sweep's greedy setting is the run's (`comparison`), without a
     chat template (lm-eval would build those prompts through its model), and only checkpoints whose
     eval_greedy.jsonl keeps its prompts."""
-    from harness_ext.replay import replayable
+    from harness_ext.replay import replayable_records
 
     if recorded is None or not (comparison or {}).get("comparable") or settings.apply_chat_template:
         return None
-    records = {s.label: Path(s.path) / EVAL_RECORDS for s in specs if replayable(Path(s.path) / EVAL_RECORDS)}
+    loaded = {s.label: (Path(s.path) / EVAL_RECORDS, replayable_records(Path(s.path) / EVAL_RECORDS)) for s in specs}
+    records = {label: (path, recs) for label, (path, recs) in loaded.items() if recs is not None}
     tasks = frozenset({registry.task_name(train_task, "pass1"), registry.task_name(train_task, GROUPS.suffix)})
     return GreedyReplay(records, recorded, tasks) if records else None
 
@@ -283,8 +292,8 @@ def _simple_evaluate(spec: CheckpointSpec, tasks: list[str], settings: SweepSett
 
     return simple_evaluate(
         model=lm or settings.model, model_args=None if lm else model_args_for(spec, settings), tasks=tasks,
-        task_manager=task_manager, limit=settings.limit, batch_size=settings.batch_size, device=settings.device, log_samples=True,
-        evaluation_tracker=tracker, random_seed=settings.seed, numpy_random_seed=settings.seed,
+        task_manager=task_manager, limit=settings.limit, batch_size=settings.batch_size, device=settings.device,
+        log_samples=True, evaluation_tracker=tracker, random_seed=settings.seed, numpy_random_seed=settings.seed,
         torch_random_seed=settings.seed, bootstrap_iters=settings.bootstrap_iters, gen_kwargs=settings.gen_kwargs,
         apply_chat_template=settings.apply_chat_template,
     )
@@ -347,7 +356,6 @@ def sweep(out: Path, source: str, train_task: str, specs: list[CheckpointSpec], 
     from tqdm import tqdm
 
     from harness_ext.lm_eval_compat import install_data_parallel, merged_include_dir, task_manager, tasks_dir
-    from harness_ext.replay import TrainerGreedyLM
 
     state = process_state()
     install_data_parallel()
@@ -383,9 +391,8 @@ def sweep(out: Path, source: str, train_task: str, specs: list[CheckpointSpec], 
                 replayed = [t for t in group if replay and replay.covers(spec.label, t)]
                 if replayed:
                     log(f"{spec.label}: {', '.join(replayed)} from the trainer's greedy completions "
-                        f"({replay.records[spec.label]})")
-                    lm = TrainerGreedyLM(replay.records[spec.label], replay.setting, spec.path)
-                    evaluate_checkpoint(spec, replayed, replace(settings, limit=limit), tm, out, lm=lm)
+                        f"({replay.records[spec.label][0]})")
+                    evaluate_checkpoint(spec, replayed, replace(settings, limit=limit), tm, out, lm=replay.model(spec))
                 generated = [t for t in group if t not in replayed]
                 if generated:
                     evaluate_checkpoint(spec, generated, replace(settings, limit=limit), tm, out)
@@ -468,8 +475,7 @@ def main(argv: list[str] | None = None) -> int:
 
         torch.set_num_threads(args.threads)
     tasks = args.tasks or default_tasks(train_task, embedded)
-    replay = None if args.regenerate_greedy or not args.run else \
-        greedy_replay(specs, recorded, settings, train_task, comparison)
+    replay = None if args.regenerate_greedy else greedy_replay(specs, recorded, settings, train_task, comparison)
     sweep(out, source, train_task, specs, tasks, settings, comparison=comparison, replay=replay)
     if process_state().is_main_process:
         if comparison and not comparison["comparable"]:

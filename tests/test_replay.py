@@ -12,7 +12,7 @@ from harness_ext.errors import SelfimpError
 from harness_ext.eval_setting import EvalSetting
 from harness_ext.io import atomic_write_jsonl
 from harness_ext.prompts import prompt
-from harness_ext.replay import TrainerGreedyLM, replayable
+from harness_ext.replay import TrainerGreedyLM, replayable_records
 from harness_ext.run_format import EVAL_RECORDS, TRAINER_GREEDY_MODEL
 from harness_ext.sweep import CheckpointSpec, SweepSettings, greedy_replay
 
@@ -35,7 +35,8 @@ def records_file(tmp_path: Path, rows: list[dict], with_prompt: bool = True) -> 
 
 
 def test_serves_the_trainers_completion_of_each_doc(tmp_path):
-    lm = TrainerGreedyLM(records_file(tmp_path, ROWS), SETTING, "ckpt")
+    path = records_file(tmp_path, ROWS)
+    lm = TrainerGreedyLM(path, replayable_records(path), SETTING, "ckpt")
     assert lm.generate_until([request(ROWS[2]), request(ROWS[0])]) == [" answer 2", " answer 0"]
     assert type(lm).__name__ == TRAINER_GREEDY_MODEL  # what the report looks for in results_*.json
     assert lm.get_model_info() == {"model_source": "ckpt", "completions": str(tmp_path / EVAL_RECORDS)}
@@ -49,7 +50,7 @@ def test_anything_the_trainer_did_not_make_is_an_error(tmp_path, case):
            "other prompt": Instance("generate_until", ROWS[0], ("Q: " + prompt("arith", ROWS[0]), request(ROWS[0]).args[1]),
                                     0, ("selfimp_arith_pass1", 0, 1))}[case]
     with pytest.raises(SelfimpError, match=rf"{EVAL_RECORDS}: task 'selfimp_arith_pass1', doc '{req.doc['id']}'.*--regenerate-greedy"):
-        TrainerGreedyLM(path, SETTING, "ckpt").generate_until([request(ROWS[1]), req])
+        TrainerGreedyLM(path, replayable_records(path), SETTING, "ckpt").generate_until([request(ROWS[1]), req])
 
 
 def test_the_sweep_replays_only_comparable_runs_with_prompts(tmp_path):
@@ -57,11 +58,12 @@ def test_the_sweep_replays_only_comparable_runs_with_prompts(tmp_path):
     (tmp_path / "new").mkdir()
     records_file(tmp_path / "old", ROWS, with_prompt=False)
     records_file(tmp_path / "new", ROWS)
-    assert not replayable(tmp_path / "old" / EVAL_RECORDS) and replayable(tmp_path / "new" / EVAL_RECORDS)
+    assert replayable_records(tmp_path / "old" / EVAL_RECORDS) is None
+    assert set(replayable_records(tmp_path / "new" / EVAL_RECORDS)) == {r["id"] for r in ROWS}
     specs = [CheckpointSpec("M1", str(tmp_path / "old"), 1, "sft"), CheckpointSpec("M2", str(tmp_path / "new"), 2, "sft")]
     comparable = {"comparable": True, "differences": []}
     replay = greedy_replay(specs, SETTING, SweepSettings(), "arith", comparable)
-    assert replay.records == {"M2": tmp_path / "new" / EVAL_RECORDS}
+    assert list(replay.records) == ["M2"] and replay.records["M2"][0] == tmp_path / "new" / EVAL_RECORDS
     assert replay.covers("M2", "selfimp_arith_pass1") and replay.covers("M2", "selfimp_arith_groups")
     assert not replay.covers("M2", "selfimp_arith_passn") and not replay.covers("M2", "selfimp_arith_ood_pass1")
     assert greedy_replay(specs, SETTING, SweepSettings(), "arith", {"comparable": False, "differences": ["dtype"]}) is None

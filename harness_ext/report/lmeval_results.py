@@ -59,7 +59,8 @@ def _merge(out: RunResults, path: Path) -> None:
     configs, hib = data.get("configs") or {}, data.get("higher_is_better") or {}
     if not isinstance(configs, dict) or not isinstance(hib, dict):
         raise SelfimpError(f"{path}: fields 'configs' and 'higher_is_better' must be objects")
-    model = (data.get("config") or {}).get("model") if isinstance(data.get("config"), dict) else None
+    config = data.get("config")
+    model = config.get("model") if isinstance(config, dict) else None
     for task, cfg in configs.items():
         if isinstance(cfg, dict):
             out.tasks[task] = _task_info(cfg, hib.get(task), path)
