@@ -27,8 +27,8 @@ b=$(seconds pip_uv); echo "pip install $TORCH uv && uv pip install --compile-byt
 ia=$(seconds imports "$TMP/pip"); ib=$(seconds imports "$TMP/uv")
 echo "the job's imports, new process: pip venv ${ia} s, uv venv ${ib} s"
 norm() { tr 'A-Z_' 'a-z-' | grep -v -E '^(uv|pip|setuptools|selfimp)[=@ ]' | sort; }
-if diff <(VIRTUAL_ENV="$TMP/pip" "$TMP/uv/bin/uv" pip freeze --python "$TMP/pip/bin/python" | norm) \
-        <(VIRTUAL_ENV="$TMP/uv" "$TMP/uv/bin/uv" pip freeze -q | norm) > "$TMP/diff.txt"; then
+freeze() { "$TMP/uv/bin/uv" pip freeze -q --python "$1/bin/python" | norm; }
+if diff <(freeze "$TMP/pip") <(freeze "$TMP/uv") > "$TMP/diff.txt"; then
   echo "installed versions: identical"
 else
   echo "installed versions differ:"; cat "$TMP/diff.txt"

@@ -112,8 +112,11 @@ def greedy_replay(specs: list[CheckpointSpec], recorded: EvalSetting | None, set
 
     if recorded is None or not (comparison or {}).get("comparable") or settings.apply_chat_template:
         return None
-    loaded = {s.label: (Path(s.path) / EVAL_RECORDS, replayable_records(Path(s.path) / EVAL_RECORDS)) for s in specs}
-    records = {label: (path, recs) for label, (path, recs) in loaded.items() if recs is not None}
+    records = {}
+    for spec in specs:
+        path = Path(spec.path) / EVAL_RECORDS
+        if (kept := replayable_records(path)) is not None:
+            records[spec.label] = (path, kept)
     tasks = frozenset({registry.task_name(train_task, "pass1"), registry.task_name(train_task, GROUPS.suffix)})
     return GreedyReplay(records, recorded, tasks) if records else None
 
@@ -390,9 +393,9 @@ def sweep(out: Path, source: str, train_task: str, specs: list[CheckpointSpec], 
             for limit, group in tasks_by_limit(missing, settings, tm).items():
                 replayed = [t for t in group if replay and replay.covers(spec.label, t)]
                 if replayed:
-                    log(f"{spec.label}: {', '.join(replayed)} from the trainer's greedy completions "
-                        f"({replay.records[spec.label][0]})")
-                    evaluate_checkpoint(spec, replayed, replace(settings, limit=limit), tm, out, lm=replay.model(spec))
+                    lm = replay.model(spec)
+                    log(f"{spec.label}: {', '.join(replayed)} from the trainer's greedy completions ({lm.path})")
+                    evaluate_checkpoint(spec, replayed, replace(settings, limit=limit), tm, out, lm=lm)
                 generated = [t for t in group if t not in replayed]
                 if generated:
                     evaluate_checkpoint(spec, generated, replace(settings, limit=limit), tm, out)

@@ -63,9 +63,9 @@ def beyond_m1_power(is_size: int, rate: float, tests: int = REPORT_TESTS) -> flo
 
 
 def test_the_embedded_demo_decides_the_beyond_m1_axis_by_design():
-    """6,000 arith test problems give an IS(5) of ~420 (425 and 447 in the README's runs of sessions 10 and 11): the axis decides
-    in >= 85% of draws at the measured rate (0.88); the old 3,000-problem split's IS of ~210 was a
-    coin flip (0.50)."""
+    """6,000 arith test problems give an IS(5) of ~420 (425 and 447 in the README's runs of sessions
+    10 and 11): the axis decides in >= 85% of draws at the measured rate (0.88); the old 3,000-problem
+    split's IS of ~210 was a coin flip (0.50)."""
     assert beyond_m1_power(420, NEVER_SOLVED) >= 0.85
     assert beyond_m1_power(210, NEVER_SOLVED) < 0.6
 
