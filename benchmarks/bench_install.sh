@@ -5,7 +5,7 @@
 #   bash benchmarks/bench_install.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-TMP=$(mktemp -d /tmp/selfimp-install.XXXXXX)
+TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 TORCH=torch==2.13.0
 

