@@ -21,13 +21,13 @@ def test_shipped_configs_parse_as_accelerate_launch_reads_them():
     assert zero3.deepspeed_config["zero_stage"] == 3 and zero3.deepspeed_config["zero3_save_16bit_model"] is True
     multi = load_config_from_file(str(EXAMPLES / "multi_gpu.yaml"))
     assert multi.distributed_type == DistributedType.MULTI_GPU and multi.num_processes == 8
-    readme = (EXAMPLES.parents[1] / "README.md").read_text()
-    assert "examples/accelerate/deepspeed_zero3.yaml" in readme and "examples/accelerate/multi_gpu.yaml" in readme
+    scale = (EXAMPLES.parents[1] / "docs" / "scale.md").read_text()
+    assert "examples/accelerate/deepspeed_zero3.yaml" in scale and "examples/accelerate/multi_gpu.yaml" in scale
 
 
-def test_readme_names_the_tests_that_exercise_the_scale_out_commands():
+def test_the_scale_docs_name_the_tests_that_exercise_the_scale_out_commands():
     repo = EXAMPLES.parents[1]
-    tested = (repo / "README.md").read_text().split("### What is tested where")[1].split("\n## ")[0]
+    tested = (repo / "docs" / "scale.md").read_text().split("## What is tested where")[1].split("\n## ")[0]
     named = set(re.findall(r"`(tests/test_\w+\.py)`", tested))
     assert {"tests/test_scale_out_train.py", "tests/test_scale_out_eval.py", "tests/test_accelerate_configs.py"} <= named
     assert all((repo / path).is_file() for path in named)

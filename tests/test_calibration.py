@@ -15,7 +15,7 @@ PROBLEMS = 300  # per accuracy test, the embedded demo's old test split
 ACCURACY_TESTS = 5  # accuracy, trajectory, OOD and per-level rows of one report
 IS_SIZE, THRESHOLD = 30, 0.1  # beyond-M1 test at the boundary of its null
 REPORT_TESTS = 12  # the embedded demo's report: its Holm family
-NEVER_SOLVED = 0.046  # share of IS M1 never solves in 64 samples, pooled over three embedded runs (README)
+NEVER_SOLVED = 0.046  # share of IS M1 never solves in 64 samples, pooled over three embedded runs (docs/embedded-job.md)
 
 
 def simulate_family(rng: np.random.Generator, effect: float) -> np.ndarray:
@@ -63,8 +63,8 @@ def beyond_m1_power(is_size: int, rate: float, tests: int = REPORT_TESTS) -> flo
 
 
 def test_the_embedded_demo_decides_the_beyond_m1_axis_by_design():
-    """6,000 arith test problems give an IS(5) of ~420 (425 and 447 in the README's runs of sessions
-    10 and 11): the axis decides in >= 85% of draws at the measured rate (0.88); the old 3,000-problem
+    """6,000 arith test problems give an IS(5) of ~420 (425 and 447 in the embedded job's runs at
+    commits 23d7b82 and fdb1c0d): the axis decides in >= 85% of draws at the measured rate (0.88); the old 3,000-problem
     split's IS of ~210 was a coin flip (0.50)."""
     assert beyond_m1_power(420, NEVER_SOLVED) >= 0.85
     assert beyond_m1_power(210, NEVER_SOLVED) < 0.6
