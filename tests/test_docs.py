@@ -18,7 +18,9 @@ SYSTEM_DIRS = {"usr", "dev", "proc", "sys", "etc", "bin", "sbin", "lib", "lib64"
 TOP_DIRS = ("harness_ext", "selfimp_train", "lm_eval_tasks", "benchmarks", "docs", "tests", "examples",
             "scripts", r"\.ci")
 
-ABSOLUTE = re.compile(r"(?<![\w.:/~$}\-])/([\w.\-]+)/[^\s`'\")\]]*")
+# Starts a word (after a space, backtick, "(", "=" or an opening quote), so `$DIR/x`, `runs/<name>/iter_t/` and
+# URLs are not absolute paths.
+ABSOLUTE = re.compile(r"""(?:^|(?<=[\s`(=,])|(?<=[\s`(=]["'])|(?<=^["']))/(\w[\w.\-]*)/[^\s`'")\]]*""")
 REPO_REF = re.compile(rf"(?<![\w.:/~$\-])(?<!\]\()((?:{'|'.join(TOP_DIRS)})/[\w./\-]*)")
 LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
 WORK_PERIOD = re.compile(r"\b[Ss]essions? \d")
