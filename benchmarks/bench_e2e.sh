@@ -26,7 +26,8 @@ export TOKENIZERS_PARALLELISM=false
 
 echo "== bench_e2e: embedded job (train -> sweep -> report)"
 echo "command: bash benchmarks/bench_e2e.sh $([[ $MODE != here ]] && echo "--$MODE") $WORK"
-echo "machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), load $(cut -d' ' -f1-3 /proc/loadavg), $(date -u '+%Y-%m-%d %H:%M UTC')"
+cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)
+echo "machine: $(nproc) cores ($cpu), load $(cut -d' ' -f1-3 /proc/loadavg), $(date -u '+%Y-%m-%d %H:%M UTC')"
 : > "$WORK/times.txt"
 
 if [[ $MODE == clone ]]; then
@@ -66,8 +67,10 @@ else
   stage() {  # stage NAME COMMAND...: run it, remember its wall time
     local name=$1; shift
     local start; start=$(date +%s.%N)
-    "$@" > "$WORK/$name.log" 2>&1 || { echo "stage $name failed; see $WORK/$name.log"; tail -20 "$WORK/$name.log"; exit 1; }
-    awk -v n="$name" -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "%s\t%.1f\n", n, b - a }' >> "$WORK/times.txt"
+    "$@" > "$WORK/$name.log" 2>&1 \
+      || { echo "stage $name failed; see $WORK/$name.log"; tail -20 "$WORK/$name.log"; exit 1; }
+    awk -v n="$name" -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "%s\t%.1f\n", n, b - a }' \
+      >> "$WORK/times.txt"
   }
   stage train selfimp-train --out "$WORK/run" "${TRAIN[@]}"
   stage sweep selfimp-eval sweep "$WORK/run" --out "$WORK/sweep" "${SWEEP[@]}"

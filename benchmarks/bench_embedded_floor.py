@@ -1,4 +1,5 @@
-"""What bounds the embedded job's wall time on this machine (README "Time"; issue: <= 10 min).
+"""What bounds the embedded job's wall time on this machine (target <= 10 min; docs/embedded-job.md
+"Where the time goes").
 
 Measures, in one run, the unit costs the embedded job is made of, and the floor they imply:
 - M1's gold SFT: seconds per epoch of TRL's `SFTTrainer` with the embedded preset's settings, vs a

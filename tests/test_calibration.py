@@ -15,7 +15,7 @@ PROBLEMS = 300  # per accuracy test, the embedded demo's old test split
 ACCURACY_TESTS = 5  # accuracy, trajectory, OOD and per-level rows of one report
 IS_SIZE, THRESHOLD = 30, 0.1  # beyond-M1 test at the boundary of its null
 REPORT_TESTS = 12  # the embedded demo's report: its Holm family
-NEVER_SOLVED = 0.046  # share of IS M1 never solves in 64 samples, pooled over three embedded runs (docs/embedded-job.md)
+NEVER_SOLVED = 0.046  # share of IS M1 never solves in 64 samples, pooled over 3 runs (docs/embedded-job.md)
 
 
 def simulate_family(rng: np.random.Generator, effect: float) -> np.ndarray:

