@@ -97,6 +97,8 @@ EOF
 if [[ $MODE == clone ]]; then
   echo "what selfimp-train printed:"
   grep -A12 '^model ' "$WORK/e2e.log" | sed 's/^/  /' || echo "  (no summary table in $WORK/e2e.log)"
+  echo "the verdicts of report.md:"
+  awk '/^## Verdict/{on=1; next} on && /^## /{exit} on' "$WORK/clone/report/report.md" 2>/dev/null | sed 's/^/  /'
 fi
 echo "machine at end: load $(cut -d' ' -f1-3 /proc/loadavg), $(date -u '+%H:%M UTC')"
 echo "outputs: $WORK"
