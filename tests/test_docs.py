@@ -13,13 +13,14 @@ REPO = Path(__file__).resolve().parents[1]
 DOC_SUFFIXES = {".md", ".rst", ".txt"}
 # Folders whose every file is cited as a command from the docs: their paths must work from a clone too.
 SCRIPT_DIRS = ("benchmarks/", "scripts/", ".ci/", "examples/")
-# Absolute paths into these are the operating system's (e.g. the sandbox's read-only /usr), not one machine's.
+# Absolute paths into these are the operating system's (e.g. the sandbox's read-only /usr), not one machine's;
+# /tmp/... is scratch space of one machine, so it counts.
 SYSTEM_DIRS = {"usr", "dev", "proc", "sys", "etc", "bin", "sbin", "lib", "lib64", "run", "var"}
 TOP_DIRS = ("harness_ext", "selfimp_train", "lm_eval_tasks", "benchmarks", "docs", "tests", "examples",
             "scripts", r"\.ci")
 
-# Starts a word (after a space, backtick, "(", "=" or an opening quote), so `$DIR/x`, `runs/<name>/iter_t/` and
-# URLs are not absolute paths.
+# Starts a word (after a space, backtick, "(", "=", "," or an opening quote), so `$DIR/x`, `runs/<name>/iter_t/`
+# and URLs are not absolute paths.
 ABSOLUTE = re.compile(r"""(?:^|(?<=[\s`(=,])|(?<=[\s`(=]["'])|(?<=^["']))/(\w[\w.\-]*)/[^\s`'")\]]*""")
 REPO_REF = re.compile(rf"(?<![\w.:/~$\-])(?<!\]\()((?:{'|'.join(TOP_DIRS)})/[\w./\-]*)")
 LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
