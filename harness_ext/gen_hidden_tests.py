@@ -1,0 +1,223 @@
+"""Generate the MBPP hidden tests (harness_ext/verify/mbpp_hidden_tests.json.gz) by differential
+testing against the gold programs: new inputs by contract-respecting mutation of the shown ones
+(`harness_ext.verify.mutate`), gold's answers computed in the sandbox, twice; inputs where gold
+raises, runs over its per-call time, answers differently in the two runs, or answers with
+something that is not builtin data are dropped.
+
+    HF_ALLOW_CODE_EVAL=1 python -m harness_ext.gen_hidden_tests            # write the file
+    HF_ALLOW_CODE_EVAL=1 python -m harness_ext.gen_hidden_tests --check    # exit 1 if it differs
+"""
+from __future__ import annotations
+
+import argparse
+import ast
+import gzip
+import json
+import random
+import sys
+from dataclasses import dataclass
+
+from harness_ext.errors import SelfimpError
+from harness_ext.io import atomic_write_bytes
+from harness_ext.verify.hidden import HIDDEN_TESTS_FILE, fingerprint
+from harness_ext.verify.mutate import mutate_inputs
+
+SPLITS = ("train", "validation", "test", "prompt")
+SEED = 0
+CANDIDATES = 60  # mutated inputs tried per problem
+KEEP = 12  # hidden tests kept per problem
+MAX_REPR = 1000  # an input or answer longer than this (as a literal) is dropped
+CALL_TIMEOUT_S = 0.5  # gold's time per call
+GENERATOR_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Shown:
+    """What a problem's shown tests call and how they compare."""
+
+    entry: str
+    compare: str
+    rel_tol: float
+    inputs: list[tuple]
+
+
+def _literal(node: ast.expr) -> object:
+    return ast.literal_eval(node)
+
+
+def _entry_call(node: ast.expr, functions: set[str]) -> tuple[str, tuple] | None:
+    if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in functions
+            and not node.keywords and not any(isinstance(a, ast.Starred) for a in node.args)):
+        try:
+            return node.func.id, tuple(_literal(a) for a in node.args)
+        except (ValueError, TypeError, SyntaxError):
+            return None
+    return None
+
+
+def _parse_test(test: str, functions: set[str]) -> tuple[str, float, tuple[str, tuple]] | None:
+    """(comparison, rel_tol, (entry, args)) of one shown test, None when it has another form."""
+    tree = ast.parse(test).body
+    if len(tree) != 1 or not isinstance(tree[0], ast.Assert):
+        return None
+    node = tree[0].test
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
+        node = node.operand
+    call = _entry_call(node, functions)
+    if call:
+        return "truth", 0.0, call
+    if isinstance(node, ast.Call) and ast.unparse(node.func) == "math.isclose" and node.args:
+        rel = next((k.value for k in node.keywords if k.arg == "rel_tol"), None)
+        call = _entry_call(node.args[0], functions)
+        try:
+            rel_tol = 1e-9 if rel is None else float(_literal(rel))
+        except (ValueError, TypeError, SyntaxError):
+            return None
+        return ("isclose", rel_tol, call) if call else None
+    if isinstance(node, ast.Compare) and len(node.ops) == 1 and isinstance(node.ops[0], ast.Eq):
+        left = node.left
+        if isinstance(left, ast.Call) and ast.unparse(left.func) == "set" and len(left.args) == 1:
+            call = _entry_call(left.args[0], functions)
+            return ("set", 0.0, call) if call else None
+        call = _entry_call(left, functions) or _entry_call(node.comparators[0], functions)
+        return ("eq", 0.0, call) if call else None
+    return None
+
+
+def shown_tests(row: dict) -> Shown:
+    """The entry point, comparison and inputs of a row's shown tests; raises ValueError naming
+    why the row gets no hidden tests."""
+    try:
+        functions = {n.name for n in ast.parse(row["code"]).body if isinstance(n, ast.FunctionDef)}
+    except SyntaxError:
+        raise ValueError("gold code does not parse") from None
+    parsed = [_parse_test(t, functions) for t in row["test_list"]]
+    if any(p is None for p in parsed):
+        raise ValueError("a shown test is not a literal call of the entry point in a known comparison")
+    entries = {call[0] for _, _, call in parsed}
+    compares = {(c, r) for c, r, _ in parsed}
+    if len(entries) != 1 or len(compares) != 1:
+        raise ValueError("shown tests call several functions or compare in several ways")
+    (compare, rel_tol), = compares
+    return Shown(entries.pop(), compare, rel_tol, [args for _, _, (_, args) in parsed])
+
+
+DRIVER = """
+import signal as _hidden_signal
+def _hidden_call(thunk):
+    def _late(*_):
+        raise TimeoutError
+    _hidden_signal.signal(_hidden_signal.SIGALRM, _late)
+    _hidden_signal.setitimer(_hidden_signal.ITIMER_REAL, {timeout})
+    try:
+        return ("ok", thunk())
+    except BaseException as e:
+        return ("raised", type(e).__name__)
+    finally:
+        _hidden_signal.setitimer(_hidden_signal.ITIMER_REAL, 0)
+"""
+
+
+def canonical(value: object) -> str:
+    """A literal of `value` that does not depend on set order (hash randomisation)."""
+    if isinstance(value, (set, frozenset)):
+        return "{" + ", ".join(sorted(map(canonical, value))) + "}" if value else "set()"
+    if isinstance(value, list):
+        return "[" + ", ".join(map(canonical, value)) + "]"
+    if isinstance(value, tuple):
+        return "(" + ", ".join(map(canonical, value)) + ("," if len(value) == 1 else "") + ")"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{canonical(k)}: {canonical(v)}" for k, v in value.items()) + "}"
+    return repr(value)
+
+
+def _choose(answers: list[tuple[tuple, object]], rng: random.Random) -> list[tuple[tuple, object]]:
+    """Up to KEEP tests, spread over gold's distinct answers (round robin)."""
+    groups: dict[str, list] = {}
+    for args, value in answers:
+        groups.setdefault(canonical(value), []).append((args, value))
+    order = list(groups)
+    rng.shuffle(order)
+    chosen: list = []
+    while len(chosen) < KEEP and any(groups.values()):
+        for key in order:
+            if groups[key] and len(chosen) < KEEP:
+                chosen.append(groups[key].pop(0))
+    return chosen
+
+
+def generate(data_dir: str | None = None) -> dict:
+    from harness_ext.data import load_rows
+    from harness_ext.sandbox import Refused, SandboxLimits, run_many
+
+    problems, excluded, plans = {}, {}, []
+    for split in SPLITS:
+        for row in load_rows("mbpp", split, data_dir):
+            tid = str(row["task_id"])
+            try:
+                shown = shown_tests(row)
+            except ValueError as e:
+                excluded[tid] = f"{split}: {e}"
+                continue
+            rng = random.Random(f"{SEED}-{tid}")
+            inputs = mutate_inputs(shown.inputs, CANDIDATES, rng)
+            inputs = [a for a in inputs if len(canonical(a)) <= MAX_REPR]
+            source = "\n".join([*(row.get("test_imports") or []), row["code"],
+                                DRIVER.format(timeout=CALL_TIMEOUT_S)])
+            plans.append((split, row, shown, inputs, source, rng))
+    sources = [p[4] for p in plans]
+    calls = [[f"_hidden_call(lambda: {shown.entry}(*{canonical(a)}))" for a in inputs]
+             for _, _, shown, inputs, _, _ in plans]
+    limits = SandboxLimits(timeout_s=CANDIDATES * CALL_TIMEOUT_S + 10)
+    runs = [run_many(sources, limits=limits, values=calls) for _ in range(2)]
+    for (split, row, shown, inputs, _, rng), first, second in zip(plans, *runs):
+        tid = str(row["task_id"])
+        answers = []
+        for args, a, b in zip(inputs, first.values, second.values):
+            if isinstance(a, Refused) or isinstance(b, Refused) or a[0] != "ok" or canonical(a) != canonical(b):
+                continue
+            if len(canonical(a[1])) <= MAX_REPR:
+                answers.append((args, a[1]))
+        if not (first.passed and second.passed) and not answers:
+            excluded[tid] = f"{split}: gold did not run ({first.status}: {first.stderr.strip()[-200:]})"
+            continue
+        if not answers:
+            excluded[tid] = f"{split}: gold raised, timed out or answered non-builtin data on every new input"
+            continue
+        problems[tid] = {
+            "split": split, "fingerprint": fingerprint(row["code"], row["test_list"]),
+            "entry": shown.entry, "compare": shown.compare, "rel_tol": shown.rel_tol,
+            "tests": [[canonical(args), canonical(value)] for args, value in _choose(answers, rng)]}
+    return {"generator": GENERATOR_VERSION, "seed": SEED, "problems": problems, "excluded": excluded}
+
+
+def encode(tests: dict) -> bytes:
+    return gzip.compress(json.dumps(tests, indent=0, sort_keys=True).encode(), mtime=0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--check", action="store_true", help="exit 1 if the stored file differs")
+    parser.add_argument("--data-dir", default=None, help="MBPP JSONL dir (default: SELFIMP_DATA_DIR)")
+    args = parser.parse_args(argv)
+    try:
+        data = encode(generate(args.data_dir))
+    except SelfimpError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if args.check:
+        current = HIDDEN_TESTS_FILE.read_bytes() if HIDDEN_TESTS_FILE.exists() else b""
+        if current != data:
+            print(f"{HIDDEN_TESTS_FILE.name} is out of date: run `python -m harness_ext.gen_hidden_tests`",
+                  file=sys.stderr)
+            return 1
+        return 0
+    atomic_write_bytes(HIDDEN_TESTS_FILE, data)
+    tests = json.loads(gzip.decompress(data))
+    print(f"wrote {HIDDEN_TESTS_FILE.name}: {len(tests['problems'])} problems, "
+          f"{len(tests['excluded'])} excluded")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
