@@ -19,15 +19,16 @@ from dataclasses import dataclass
 
 from harness_ext.errors import SelfimpError
 from harness_ext.io import atomic_write_bytes
-from harness_ext.verify.hidden import HIDDEN_TESTS_FILE, fingerprint
-from harness_ext.verify.mutate import mutate_inputs
+from harness_ext.verify.hidden import HIDDEN_TESTS_FILE, HiddenTests, fingerprint
+from harness_ext.verify.mutate import canonical, mutate_inputs
 
 SPLITS = ("train", "validation", "test", "prompt")
 SEED = 0
 CANDIDATES = 60  # mutated inputs tried per problem
 KEEP = 12  # hidden tests kept per problem
 MAX_REPR = 1000  # an input or answer longer than this (as a literal) is dropped
-CALL_TIMEOUT_S = 0.5  # gold's time per call
+CALL_TIMEOUT_S = 0.5  # gold's time limit per call
+FAST_S = 0.05  # a hidden test is kept only if gold answers within this (both runs)
 GENERATOR_VERSION = 1
 
 
@@ -103,14 +104,16 @@ def shown_tests(row: dict) -> Shown:
 
 
 DRIVER = """
-import signal as _hidden_signal
+import signal as _hidden_signal, time as _hidden_time
 def _hidden_call(thunk):
     def _late(*_):
         raise TimeoutError
     _hidden_signal.signal(_hidden_signal.SIGALRM, _late)
     _hidden_signal.setitimer(_hidden_signal.ITIMER_REAL, {timeout})
+    start = _hidden_time.perf_counter()
     try:
-        return ("ok", thunk())
+        value = thunk()
+        return ("ok", value, _hidden_time.perf_counter() - start)
     except BaseException as e:
         return ("raised", type(e).__name__)
     finally:
@@ -118,17 +121,10 @@ def _hidden_call(thunk):
 """
 
 
-def canonical(value: object) -> str:
-    """A literal of `value` that does not depend on set order (hash randomisation)."""
-    if isinstance(value, (set, frozenset)):
-        return "{" + ", ".join(sorted(map(canonical, value))) + "}" if value else "set()"
-    if isinstance(value, list):
-        return "[" + ", ".join(map(canonical, value)) + "]"
-    if isinstance(value, tuple):
-        return "(" + ", ".join(map(canonical, value)) + ("," if len(value) == 1 else "") + ")"
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{canonical(k)}: {canonical(v)}" for k, v in value.items()) + "}"
-    return repr(value)
+def _calls(shown: Shown, inputs: list[tuple]) -> tuple[str, ...]:
+    """The expressions the verifier will send for these inputs (HiddenTests.calls)."""
+    return HiddenTests(shown.entry, shown.compare, shown.rel_tol,
+                       tuple((canonical(a), None) for a in inputs)).calls()
 
 
 def _choose(answers: list[tuple[tuple, object]], rng: random.Random) -> list[tuple[tuple, object]]:
@@ -166,7 +162,7 @@ def generate(data_dir: str | None = None) -> dict:
                                 DRIVER.format(timeout=CALL_TIMEOUT_S)])
             plans.append((split, row, shown, inputs, source, rng))
     sources = [p[4] for p in plans]
-    calls = [[f"_hidden_call(lambda: {shown.entry}(*{canonical(a)}))" for a in inputs]
+    calls = [[f"_hidden_call(lambda: {call})" for call in _calls(shown, inputs)]
              for _, _, shown, inputs, _, _ in plans]
     limits = SandboxLimits(timeout_s=CANDIDATES * CALL_TIMEOUT_S + 10)
     runs = [run_many(sources, limits=limits, values=calls) for _ in range(2)]
@@ -174,10 +170,17 @@ def generate(data_dir: str | None = None) -> dict:
         tid = str(row["task_id"])
         answers = []
         for args, a, b in zip(inputs, first.values, second.values):
-            if isinstance(a, Refused) or isinstance(b, Refused) or a[0] != "ok" or canonical(a) != canonical(b):
+            if isinstance(a, Refused) or isinstance(b, Refused) or a[0] != "ok" or b[0] != "ok" \
+                    or canonical(a[1]) != canonical(b[1]) or max(a[2], b[2]) > FAST_S:
                 continue
-            if len(canonical(a[1])) <= MAX_REPR:
-                answers.append((args, a[1]))
+            value = a[1]
+            if shown.compare == "set":  # gold's items in any order: stored as the set they form
+                try:
+                    value = set(value)
+                except TypeError:
+                    continue
+            if len(canonical(value)) <= MAX_REPR:
+                answers.append((args, value))
         if not (first.passed and second.passed) and not answers:
             excluded[tid] = f"{split}: gold did not run ({first.status}: {first.stderr.strip()[-200:]})"
             continue

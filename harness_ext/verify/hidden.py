@@ -33,7 +33,9 @@ class HiddenTests:
     tests: tuple[tuple[str, object], ...]  # (args as a Python literal tuple, expected value)
 
     def calls(self) -> tuple[str, ...]:
-        return tuple(f"{self.entry}(*{args})" for args, _ in self.tests)
+        """The expressions the sandbox reports: bool(..) for "truth", list(..) for "set"."""
+        wrap = {"truth": "bool", "set": "list"}.get(self.compare, "")
+        return tuple(f"{wrap}({self.entry}(*{args}))" for args, _ in self.tests)
 
     def holds(self, got: object, expected: object) -> bool:
         """Whether a reported value `got` (builtin data) answers like gold's `expected`."""

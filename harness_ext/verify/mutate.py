@@ -24,7 +24,7 @@ class Contract:
     def add(self, value: object, path: Path = ()) -> None:
         self.values.setdefault(path, []).append(value)
         if isinstance(value, (list, set)) or (isinstance(value, tuple) and not self.fixed(path)):
-            for item in sorted(value, key=repr) if isinstance(value, set) else value:
+            for item in sorted(value, key=canonical) if isinstance(value, set) else value:
                 self.add(item, (*path, "*"))
         elif isinstance(value, tuple):
             for i, item in enumerate(value):
@@ -109,7 +109,7 @@ def generate(contract: Contract, path: Path, rng: random.Random, shown_value: ob
             if rng.random() < 0.5:
                 items[key] = generate(contract, (*path, "v"), rng, items[key])
         if keys and rng.random() < 0.3 and items:
-            del items[rng.choice(sorted(items, key=repr))]
+            del items[rng.choice(sorted(items, key=canonical))]
         return items
     return shown_value
 
@@ -117,7 +117,7 @@ def generate(contract: Contract, path: Path, rng: random.Random, shown_value: ob
 def _sequence(contract: Contract, path: Path, rng: random.Random, shown_value) -> object:
     shown = [v for v in contract.values.get(path, []) if isinstance(v, type(shown_value))]
     lengths = [len(v) for v in shown] or [len(shown_value)]
-    items = sorted(shown_value, key=repr) if isinstance(shown_value, set) else list(shown_value)
+    items = sorted(shown_value, key=canonical) if isinstance(shown_value, set) else list(shown_value)
     element = (*path, "*")
     pool = contract.values.get(element, [])
     same_inner = _same_lengths(pool)
@@ -134,8 +134,8 @@ def _sequence(contract: Contract, path: Path, rng: random.Random, shown_value) -
     if all(list(v) == sorted(v) for v in shown if not isinstance(v, set) and _sortable(v)) \
             and _sortable(items) and not isinstance(shown_value, set):
         items.sort()
-    if all(len(set(map(repr, v))) == len(v) for v in shown):
-        items = list({repr(v): v for v in items}.values())
+    if all(len(set(map(canonical, v))) == len(v) for v in shown):
+        items = list({canonical(v): v for v in items}.values())
     return type(shown_value)(items) if not isinstance(shown_value, set) else set(items)
 
 
@@ -185,10 +185,23 @@ def relations(inputs: list[tuple]) -> dict[int, tuple[str, int]]:
     return found
 
 
+def canonical(value: object) -> str:
+    """A literal of `value` that does not depend on set order (hash randomisation)."""
+    if isinstance(value, (set, frozenset)):
+        return "{" + ", ".join(sorted(map(canonical, value))) + "}" if value else "set()"
+    if isinstance(value, list):
+        return "[" + ", ".join(map(canonical, value)) + "]"
+    if isinstance(value, tuple):
+        return "(" + ", ".join(map(canonical, value)) + ("," if len(value) == 1 else "") + ")"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{canonical(k)}: {canonical(v)}" for k, v in value.items()) + "}"
+    return repr(value)
+
+
 def mutate_inputs(inputs: list[tuple], count: int, rng: random.Random) -> list[tuple]:
     """Up to `count` distinct new argument tuples, none equal to a shown one."""
     contract, tied = infer(inputs), relations(inputs)
-    seen = {repr(a) for a in inputs}
+    seen = {canonical(a) for a in inputs}
     out: list[tuple] = []
     for _ in range(count * 20):
         if len(out) >= count:
@@ -205,8 +218,8 @@ def mutate_inputs(inputs: list[tuple], count: int, rng: random.Random) -> list[t
                 break
             elif not 0 <= args[i] < size:
                 args[i] = rng.randrange(size)
-        if args is None or repr(tuple(args)) in seen:
+        if args is None or canonical(tuple(args)) in seen:
             continue
-        seen.add(repr(tuple(args)))
+        seen.add(canonical(tuple(args)))
         out.append(tuple(args))
     return out
