@@ -3,8 +3,9 @@ inferred from the shown inputs): a new input keeps every argument's type, sign, 
 alphabet, size class and container shape as seen in the shown tests, and the relations between
 arguments that hold in all of them (an int that is another argument's length, or an index into it).
 
-The contract is pooled per argument path over all shown inputs: ints and floats stay within the
-shown range widened by half its span without crossing zero; strings use only the shown characters
+The contract is pooled per argument path over all shown inputs: ints and floats keep their sign
+class (zero only where a shown value is zero) and stay near the shown range (see _number_range);
+strings use only the shown characters
 and stay within the shown lengths (one-character strings stay one character); lists keep their
 element contract, sortedness and distinctness; fixed-length tuples keep their length."""
 from __future__ import annotations
@@ -50,19 +51,29 @@ def infer(inputs: list[tuple]) -> Contract:
     return contract
 
 
-def _number_range(shown: list, rng: random.Random, integral: bool) -> object:
+def _number_range(shown: list, rng: random.Random, integral: bool, element: bool) -> object:
+    """A number of the shown ones' sign class (negative, zero only if shown, positive) and range:
+    widened by the span (top-level arguments: also by the largest magnitude), elements of
+    containers keeping the shown number of digits (a list of digits stays digits)."""
     lo, hi = min(shown), max(shown)
-    pad = max((hi - lo) / 2, 1 if integral else 0.5)
+    pad = max(hi - lo, 1 if integral else 0.5) if element else max(hi - lo, abs(hi), abs(lo), 2)
     new_lo, new_hi = lo - pad, hi + pad
     if lo >= 0:
         new_lo = max(new_lo, 1 if lo >= 1 and integral else 0)
     if hi <= 0:
         new_hi = min(new_hi, 0)
-    if integral:
-        return rng.randint(int(new_lo), int(new_hi))
-    decimals = max((len(repr(v).split(".")[1]) if "." in repr(v) and "e" not in repr(v) else 0)
-                   for v in shown)
-    return round(rng.uniform(new_lo, new_hi), min(decimals, 6))
+    if element and integral:
+        digits = len(str(int(max(abs(lo), abs(hi)))))
+        new_lo, new_hi = max(new_lo, 1 - 10 ** digits), min(new_hi, 10 ** digits - 1)
+    for _ in range(100):
+        value = rng.randint(int(new_lo), int(new_hi)) if integral else rng.uniform(new_lo, new_hi)
+        if not integral:
+            decimals = max((len(repr(v).split(".")[1]) if "." in repr(v) and "e" not in repr(v) else 0)
+                           for v in shown)
+            value = round(value, min(decimals, 6))
+        if value != 0 or 0 in shown:
+            return value
+    return rng.choice(shown)
 
 
 def _string(shown: list[str], rng: random.Random) -> str:
@@ -91,10 +102,10 @@ def generate(contract: Contract, path: Path, rng: random.Random, shown_value: ob
     if isinstance(shown_value, bool) or shown_value is None:
         return rng.choice(shown)
     if isinstance(shown_value, int) and all(type(v) is int for v in shown):
-        return _number_range(shown, rng, integral=True)
+        return _number_range(shown, rng, True, "*" in path)
     if isinstance(shown_value, float) and all(isinstance(v, (int, float)) and not isinstance(v, bool)
                                               for v in shown):
-        return float(_number_range(shown, rng, integral=False))
+        return float(_number_range(shown, rng, False, "*" in path))
     if isinstance(shown_value, str) and all(isinstance(v, str) for v in shown):
         return _string(shown, rng)
     if isinstance(shown_value, tuple) and contract.fixed(path):
