@@ -111,3 +111,21 @@ def test_mutated_inputs_keep_the_shown_contract():
     indexed = mutate_inputs([([3, 1, 2], 0), ([5, 4, 9, 9], 3)], 30, random.Random(2))
     assert all(0 <= i < len(xs) for xs, i in indexed)
     assert mutate_inputs(shown, 10, random.Random(5)) == mutate_inputs(shown, 10, random.Random(5))
+
+
+def test_the_report_shows_both_pass_rates_and_their_gap(tmp_path):
+    from harness_ext.report.hardcoding import hardcoding_lines, hardcoding_row
+    from harness_ext.samples import DocRecord, SampleLog, _our_records
+
+    rows = rows_by_id()
+    v = get_verifier("mbpp")
+    programs = {11: HARD_CODED, 12: rows[12]["code"], 14: "def find_Volume(l, b, h):\n    return 0\n"}
+    records = v.records(list(programs.values()), [v.reference(rows[t]) for t in programs])
+    log = SampleLog("selfimp_mbpp_pass1", tmp_path)
+    for tid, record in zip(programs, records):
+        samples = _our_records([[repr(record)]], tmp_path, 1)  # lm-eval logs a record as its repr
+        log.docs[str(tid)] = DocRecord(str(tid), tid, rows[tid], samples)
+    row = hardcoding_row(log)
+    assert row == {"n_docs": 3, "shown": 2 / 3, "hidden": 1 / 3, "gap": 1 / 3}
+    assert "| M2 | 3 | 0.667 | 0.333 | 0.333 |" in hardcoding_lines({"M2": row})
+    assert hardcoding_row(SampleLog("selfimp_gsm8k_pass1", tmp_path)) is None

@@ -109,6 +109,8 @@ _SCALARS = {type(None): lambda value: "None", bool: bool.__repr__, int: int.__re
             bytes: bytes.__repr__}
 _CONTAINERS = {list: ("[", "]", list.__iter__), tuple: ("(", ")", tuple.__iter__),
                set: ("{", "}", set.__iter__)}
+# Found by identity (id), so no metaclass __eq__ or __hash__ is asked.
+_KINDS = {id(t): t for t in (*_SCALARS, *_CONTAINERS, float, complex, dict)}
 _INF = float("inf")
 # The real MRO of a class, read through `type`'s own descriptor: a metaclass can define a
 # `__mro__` property that `cls.__mro__` would call instead.
@@ -124,8 +126,7 @@ def encode_value(value: object, depth: int = 0) -> str:
     metaclass); anything else raises (the test then fails)."""
     if depth > MAX_DEPTH:
         raise ValueError("nested too deeply")
-    kind = next((t for t in _MRO(type(value)) if t in _SCALARS or t in _CONTAINERS
-                 or t in (float, complex, dict)), None)
+    kind = next((_KINDS[id(t)] for t in _MRO(type(value)) if id(t) in _KINDS), None)
     if kind in _SCALARS:
         return _SCALARS[kind](value)  # escapes every line break: the result is one line
     if kind is float:

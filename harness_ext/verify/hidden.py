@@ -47,7 +47,7 @@ class HiddenTests:
             if self.compare == "isclose":
                 return _is_number(got) and math.isclose(got, expected, rel_tol=self.rel_tol)
             return same(got, expected)
-        except (TypeError, ValueError, OverflowError):  # e.g. unhashable items for "set"
+        except (TypeError, ValueError, OverflowError, RecursionError):  # e.g. unhashable items for "set"
             return False
 
 

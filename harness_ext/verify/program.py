@@ -16,7 +16,7 @@ import sys
 from dataclasses import dataclass
 
 from harness_ext.errors import SelfimpError
-from harness_ext.sandbox import Refused, RunResult, SandboxLimits, run_many
+from harness_ext.sandbox import Refused, SandboxLimits, run_many
 from harness_ext.verify.base import Verifier, check_same_length, missing_field, row_label
 from harness_ext.verify.hidden import HiddenTests, hidden_tests
 
