@@ -176,7 +176,7 @@ def bench_hidden_tests(n_mutants: int, report: Report) -> None:
     verdicts = verifier.judge_both([m for m, _ in mutants], [verifier.reference(d) for _, d in mutants])
     survivors = [both for shown, both in verdicts if shown]
     report.add("gold mutants (off-by-one, swapped comparison or operator, dropped branch)", len(mutants),
-               f"of {len(docs)} problems")
+               f"from {len(docs)} problems")
     report.add("gold mutants passing the shown tests", len(survivors))
     report.add("mutant catch: of those, failing the hidden tests",
                (len(survivors) - sum(survivors)) / len(survivors) if survivors else float("nan"))
