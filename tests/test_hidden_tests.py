@@ -3,6 +3,7 @@ solutions pass them (no false rejects), and programs that only fit the shown tes
 from __future__ import annotations
 
 import random
+import string
 
 import pytest
 
@@ -103,7 +104,7 @@ def test_an_edited_row_is_refused_not_judged_against_another_versions_tests():
 def test_mutated_inputs_keep_the_shown_contract():
     shown = [("hello", "l"), ("abcda", "a"), ("PHP", "P")]
     new = mutate_inputs(shown, 40, random.Random(0))
-    alphabet = set("helloabcdaPHP")
+    alphabet = set(string.ascii_lowercase) | set("PH")  # 3+ lowercase letters shown: all of them
     assert len(new) == 40 and not set(new) & set(shown)
     assert all(len(ch) == 1 and set(s) <= alphabet and 2 <= len(s) <= 8 for s, ch in new)
     sized = mutate_inputs([([3, 1, 2], 3), ([5, 4], 2)], 30, random.Random(1))
@@ -129,3 +130,15 @@ def test_the_report_shows_both_pass_rates_and_their_gap(tmp_path):
     assert row == {"n_docs": 3, "shown": 2 / 3, "hidden": 1 / 3, "gap": 1 / 3}
     assert "| M2 | 3 | 0.667 | 0.333 | 0.333 |" in hardcoding_lines({"M2": row})
     assert hardcoding_row(SampleLog("selfimp_gsm8k_pass1", tmp_path)) is None
+
+
+def test_the_mbpp_pass1_task_reports_both_pass_rates():
+    from harness_ext import tasks
+    from harness_ext.lm_eval_compat import tasks_dir
+
+    record = {"text": "", "answer": None, "correct": False, "correct_shown": True}
+    assert tasks.process_pass1({}, [[record]]) == {"pass@1": 1.0, "pass@1_hidden": 0.0}
+    task = (tasks_dir() / "mbpp" / "selfimp_mbpp_pass1.yaml").read_text()
+    template = (tasks_dir() / "_templates" / "pass1_code.yaml").read_text()
+    assert "../_templates/pass1_code.yaml" in task
+    assert "metric: pass@1\n" in template and "metric: pass@1_hidden\n" in template

@@ -4,13 +4,14 @@ alphabet, size class and container shape as seen in the shown tests, and the rel
 arguments that hold in all of them (an int that is another argument's length, or an index into it).
 
 The contract is pooled per argument path over all shown inputs: ints and floats keep their sign
-class (zero only where a shown value is zero) and stay near the shown range (see _number_range);
-strings use only the shown characters
-and stay within the shown lengths (one-character strings stay one character); lists keep their
-element contract, sortedness and distinctness; fixed-length tuples keep their length."""
+class (zero only where a shown value is zero) and stay near the shown range, boundaries included
+(see _number_range); strings use only the shown characters (all letters of a case when 3 of them
+are shown) and stay within the shown lengths (one-character strings stay one character); lists
+keep their element contract, sortedness and distinctness; fixed-length tuples keep their length."""
 from __future__ import annotations
 
 import random
+import string
 from dataclasses import dataclass, field
 
 Path = tuple  # a route into an argument: positions, "*" for any element, "k"/"v" for dict items
@@ -65,8 +66,13 @@ def _number_range(shown: list, rng: random.Random, integral: bool, element: bool
     if element and integral:
         digits = len(str(int(max(abs(lo), abs(hi)))))
         new_lo, new_hi = max(new_lo, 1 - 10 ** digits), min(new_hi, 10 ** digits - 1)
+    edges = [v for v in (new_lo, new_hi, lo, hi, lo - 1, hi + 1, *(10 ** k for k in range(1, 7)))
+             if integral and new_lo <= v <= new_hi]
     for _ in range(100):
-        value = rng.randint(int(new_lo), int(new_hi)) if integral else rng.uniform(new_lo, new_hi)
+        if edges and rng.random() < 0.25:  # boundaries: the range's ends, powers of ten
+            value = int(rng.choice(edges))
+        else:
+            value = rng.randint(int(new_lo), int(new_hi)) if integral else rng.uniform(new_lo, new_hi)
         if not integral:
             decimals = max((len(repr(v).split(".")[1]) if "." in repr(v) and "e" not in repr(v) else 0)
                            for v in shown)
@@ -76,8 +82,17 @@ def _number_range(shown: list, rng: random.Random, integral: bool, element: bool
     return rng.choice(shown)
 
 
+def _alphabet(shown: list[str]) -> list[str]:
+    """The shown characters; all letters of a case when at least 3 of that case are shown."""
+    chars = {c for s in shown for c in s}
+    for letters in (set(string.ascii_lowercase), set(string.ascii_uppercase)):
+        if len(chars & letters) >= 3:
+            chars |= letters
+    return sorted(chars) or ["a"]
+
+
 def _string(shown: list[str], rng: random.Random) -> str:
-    alphabet = sorted({c for s in shown for c in s}) or ["a"]
+    alphabet = _alphabet(shown)
     lengths = [len(s) for s in shown]
     if max(lengths) <= 1:
         return rng.choice(alphabet) if min(lengths) == 1 else rng.choice(["", rng.choice(alphabet)])
