@@ -212,7 +212,8 @@ def relations(inputs: list[tuple]) -> dict[int, tuple[str, int]]:
 
 
 def canonical(value: object) -> str:
-    """A literal of `value` that does not depend on set order (hash randomisation)."""
+    """A literal of `value` (`ast.literal_eval` reads it back) that does not depend on set order
+    (hash randomisation)."""
     if isinstance(value, (set, frozenset)):
         return "{" + ", ".join(sorted(map(canonical, value))) + "}" if value else "set()"
     if isinstance(value, list):
@@ -221,6 +222,8 @@ def canonical(value: object) -> str:
         return "(" + ", ".join(map(canonical, value)) + ("," if len(value) == 1 else "") + ")"
     if isinstance(value, dict):
         return "{" + ", ".join(f"{canonical(k)}: {canonical(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, float) and abs(value) == float("inf"):  # a literal, as the sandbox writes it
+        return "1e999" if value > 0 else "-1e999"
     return repr(value)
 
 
