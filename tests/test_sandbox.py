@@ -828,7 +828,7 @@ def test_hostile_reports_are_refused_before_they_are_parsed():
     start = time.process_time()
     colliding = b"{" + b", ".join(str(5 + k * M61).encode() for k in range(1, 40_000)) + b"}\n"
     for report in (colliding, b"[" + b"0, " * 300_000 + b"0]\n", b"[0]\n" * 20_000):
-        values = runner.decode_values(report[:runner.MAX_VALUES_BYTES])
+        values = runner.decode_values(report)
         assert all(isinstance(v, (runner.Refused, list)) for v in values)
         assert sum(not isinstance(v, runner.Refused) for v in values) <= runner.MAX_RUN_NODES
     assert time.process_time() - start <= 1.0

@@ -18,7 +18,6 @@ from pathlib import Path
 from harness_ext.errors import SelfimpError
 
 HIDDEN_TESTS_FILE = Path(__file__).with_name("mbpp_hidden_tests.json.gz")
-COMPARISONS = ("eq", "set", "isclose", "truth")
 
 
 @dataclass(frozen=True)
