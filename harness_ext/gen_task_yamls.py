@@ -63,6 +63,8 @@ def groups_template(spec: DatasetSpec) -> str:
 def _variant_template(task: TaskDef, spec: DatasetSpec) -> str:
     if task.variant.suffix == "diversity" and spec.domain == "numeric":
         return "diversity_numeric.yaml"  # + Distinct Equations
+    if task.variant.suffix == "pass1" and spec.domain == "code":
+        return "pass1_code.yaml"  # + pass@1 on shown and hidden tests
     return task.variant.template.format(name=spec.name)
 
 

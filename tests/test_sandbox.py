@@ -25,6 +25,7 @@ from harness_ext.errors import SelfimpError
 from harness_ext.sandbox import RunResult, SandboxLimits, run_many, run_program
 from harness_ext.sandbox import isolation, runner
 from harness_ext.sandbox.server import encode_value
+from harness_ext.verify import get_verifier
 
 SHORT = SandboxLimits(timeout_s=2.0, memory_mb=256, max_output_bytes=4096)
 # Slack on wall-time checks: the limits under test are seconds, the programs would run for minutes;
@@ -683,20 +684,27 @@ def test_whatever_the_program_writes_decodes_to_builtin_values_or_refusals(repor
 
 
 @pytest.mark.parametrize("test, check", [
-    ("assert f(1) == [1, (2,)]", ("f(1)", [1, (2,)])),
-    ("assert {'a': -1.5} == g(x, y=2)", ("g(x, y=2)", {"a": -1.5})),
-    ("assert (f(1)==set())", ("f(1)", set())),
-    ("assert f(1) == 3, 'message'", ("f(1)", 3)),
-    ("assert math.isclose(f(1), 0.5)", None), ("assert f(1) == g(2)", None),
-    ("assert f(1) != 3", None), ("assert f(1) == 3 == 3", None), ("assert 3 == 3", None),
-    ("assert f(1) == x", None), ("x = 1; assert f(1) == 1", None), ("assert f(1) ==", None),
-    ("assert set(f(1)) == set([1, 2])", None),
+    ("assert f(1) == [1, (2,)]", (("f(1)",), "_v0 == [1, (2,)]")),
+    ("assert {'a': -1.5} == g(x, y=2)", (("g(x, y=2)",), "{'a': -1.5} == _v0")),
+    ("assert (f(1)==set())", (("f(1)",), "_v0 == set()")),
+    ("assert f(1) == 3, 'message'", (("f(1)",), "_v0 == 3")),
+    ("assert math.isclose(f(1), 0.5)", (("f(1)",), "math.isclose(_v0, 0.5)")),
+    ("assert f(1) == g(2)", (("f(1)", "g(2)"), "_v0 == _v1")),
+    ("assert f(1) != 3", (("f(1)",), "_v0 != 3")),
+    ("assert f(1)", (("bool(f(1))",), "_v0")),
+    ("assert not f(1)", (("bool(f(1))",), "not _v0")),
+    ("assert set(f(1)) == set([1, 2])", (("list(f(1))",), "set(_v0) == set([1, 2])")),
+    ("assert f(1) == sys.getsizeof((1, 2))", (("f(1)",), "_v0 == sys.getsizeof((1, 2))")),
+    ("assert sum(1, 2) == 3", (("sum(1, 2)",), "_v0 == 3")),  # the problem's own `sum`
+    ("assert f(1) == len([1, 2])", (("f(1)",), "_v0 == len([1, 2])")),
+    ("assert 3 == 3", None), ("assert f(1) == x", None), ("x = 1; assert f(1) == 1", None),
+    ("assert f(1) ==", None), ("assert all(f(i) for i in range(3))", None),
 ])
 def test_which_tests_are_judged_outside(test, check):
-    from harness_ext.verify.program import value_check
+    from harness_ext.verify.program import outside_check
 
-    found = value_check(test)
-    assert (None if found is None else (found.expression, found.expected)) == check, test
+    found = outside_check(test, defines=frozenset({"f", "g", "sum"}))
+    assert (None if found is None else (found.calls, found.test)) == check, test
 
 
 def _judge(code: str, tests: tuple[str, ...]) -> bool:
@@ -734,6 +742,101 @@ def test_forged_verdicts_pass_inside_but_not_outside(attack):
     assert inside.passed, (attack, inside.stderr[-500:])  # the attack works on plain asserts
     assert _judge(FORGERIES[attack], tests) is False
     assert _judge("def add(a, b):\n    return a + b\n", tests) is True
+
+
+# Each passed when these asserts ran inside the program: the program patched what judges it.
+# Judged on the trusted side, they fail (a bool function answering from a fixed sequence is
+# caught by hidden tests: tests/test_hidden_tests.py).
+MONKEYPATCHED = {
+    "isclose": ("import math\nmath.isclose = lambda *a, **k: True\ndef area(r):\n    return 0\n",
+                ("assert math.isclose(area(1), 3.14159, rel_tol=0.001)",), ("import math",)),
+    "set": ("set = lambda *a: 0\ndef common(a, b):\n    return []\n",
+            ("assert set(common([1, 2], [2, 3])) == set([2])",), ()),
+    "getsizeof": ("import sys\nsys.getsizeof = lambda *a: 0\ndef size(t):\n    return 0\n",
+                  ("assert size((1, 'a')) == sys.getsizeof((1, 'a'))",), ()),
+}
+
+
+@pytest.mark.parametrize("attack", sorted(MONKEYPATCHED))
+def test_patching_what_judges_asserts_no_longer_passes(attack):
+    from harness_ext.verify.program import CodeTests
+
+    code, tests, imports = MONKEYPATCHED[attack]
+    v = get_verifier("mbpp")
+    assert v.judge([code], [CodeTests(tests, imports)]) == [False]
+
+
+# A class whose metaclass says its MRO is (NoneType, object): read through the metaclass, the
+# value encoder wrote the object's own repr, i.e. anything the program likes.
+METACLASS_MRO = """
+class Meta(type):
+    @property
+    def __mro__(cls):
+        return (type(None), object)
+class Forged(metaclass=Meta):
+    def __repr__(self):
+        return "'heo'"
+def remove_Occ(s, ch):
+    return Forged()
+"""
+
+
+def test_a_metaclass_cannot_choose_how_its_values_are_written():
+    result = run_program(METACLASS_MRO, SHORT, values=["remove_Occ('hello', 'l')"])
+    assert result.passed and isinstance(result.values[0], runner.Refused), result.values
+    assert _judge(METACLASS_MRO, ('assert remove_Occ("hello", "l") == "heo"',)) is False
+
+
+M61 = (1 << 61) - 1  # ints n + k * M61 all share one hash
+# Programs that write a report of their own into the values file (found through /proc/self/fd),
+# under the 1 MB the runner read back before: parsed there, 24 s and 444 MB of the trusted side.
+WRITE_REPORT = """
+import os
+for fd in os.listdir("/proc/self/fd"):
+    try:
+        if "sandbox-values" in os.readlink("/proc/self/fd/" + fd):
+            os.write(int(fd), REPORT.encode())
+    except OSError:
+        pass
+def f():
+    return 0
+"""
+HOSTILE_REPORTS = {
+    "colliding-set": 'REPORT = "{" + ", ".join(str(5 + k * %d) for k in range(1, 38_000)) + "}\\n"\n' % M61,
+    "zeros": 'REPORT = "[" + "0, " * 300_000 + "0]\\n"\n',
+}
+
+
+@pytest.mark.parametrize("attack", sorted(HOSTILE_REPORTS))
+def test_judging_a_hostile_report_costs_the_trusted_side_little(attack):
+    """The trusted side's CPU and Python memory for judging a program that reports a huge value
+    (the sandbox's own time is not counted): <= 1 s and <= 50 MB."""
+    import tracemalloc
+
+    tracemalloc.start()
+    start = time.process_time()
+    try:
+        assert _judge(HOSTILE_REPORTS[attack] + WRITE_REPORT, ("assert f() == 0",)) is False
+        cpu = time.process_time() - start
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert cpu <= 1.0 and peak <= 50 << 20, (cpu, peak)
+
+
+def test_hostile_reports_are_refused_before_they_are_parsed():
+    start = time.process_time()
+    colliding = b"{" + b", ".join(str(5 + k * M61).encode() for k in range(1, 40_000)) + b"}\n"
+    for report in (colliding, b"[" + b"0, " * 300_000 + b"0]\n", b"[0]\n" * 20_000):
+        values = runner.decode_values(report)
+        assert all(isinstance(v, (runner.Refused, list)) for v in values)
+        assert sum(not isinstance(v, runner.Refused) for v in values) <= runner.MAX_RUN_NODES
+    assert time.process_time() - start <= 1.0
+
+
+def test_hex_literals_are_held_to_the_int_size_limit():
+    assert isinstance(runner.decode_values(b"0x" + b"f" * 8000 + b"\n")[0], runner.Refused)
+    assert runner.decode_values(b"0xff\n") == [255]
 
 
 def test_line_jumps_skip_nothing_that_is_judged_outside():

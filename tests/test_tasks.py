@@ -221,7 +221,8 @@ def check_logged_records(samples: list[dict], n: int) -> None:
     for s in samples:
         records = s["filtered_resps"][0]
         assert len(records) == n and len(s["resps"][0]) == n
-        assert all(set(r) == {"text", "answer", "correct"} and isinstance(r["correct"], bool) for r in records)
+        assert all(set(r) - {"correct_shown"} == {"text", "answer", "correct"} and isinstance(r["correct"], bool)
+                   for r in records)  # code adds `correct_shown` (shown tests only)
         assert [r["text"] for r in records] == s["resps"][0]
 
 
@@ -260,6 +261,7 @@ def test_one_task_of_every_other_dataset_end_to_end(byte_model):
         assert len(out["samples"][name]) == 3
         check_logged_records(out["samples"][name], 1)
         assert 0.0 <= out["results"][name]["pass@1,verify"] <= 1.0
+        assert ("pass@1_hidden,verify" in out["results"][name]) == (name == "selfimp_mbpp_pass1")
         prompt = out["samples"][name][0]["arguments"][0][0]
         ds = name.split("_")[1]
         assert prompt == prompts.prompt(ds, data.load_rows(ds, "test")[0])

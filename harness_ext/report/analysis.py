@@ -17,6 +17,7 @@ from harness_ext.report.groups import analyze_groups, group_logs
 from harness_ext.report.inputs import Checkpoint, ReportInput
 from harness_ext.report.passk_curves import compare_curves
 from harness_ext.report.stats import clopper_pearson, mean_ci, paired_diff_newcombe
+from harness_ext.report.hardcoding import hardcoding_row
 from harness_ext.report.task_metrics import verifier_agreement
 from harness_ext.report.task_groups import (
     category_verdicts,
@@ -177,6 +178,8 @@ def analyze_dataset(ds: str, m1: Checkpoint, series: dict, per_ck: dict, opts: O
     checkpoints = unique(ck for cks in series.values() for ck in cks)
     m1_logs = per_ck[m1.label].get(ds, DatasetLogs())
     out: dict = {"pass1": pass1_table(ds, checkpoints, per_ck, opts.seed)}
+    greedy = {ck.label: per_ck[ck.label].get(ds, DatasetLogs()).greedy for ck in checkpoints}
+    out["hardcoding"] = {lab: row for lab, log in greedy.items() if log and (row := hardcoding_row(log))}
     out["improvement"] = improvement_table(ds, m1, checkpoints, per_ck, run_probe)
     out["coverage"] = coverage_advice(m1_logs.sampled)
     out["diversity"] = {

@@ -1,6 +1,8 @@
 """report.md: the numbers of report.json as readable tables, verdicts first."""
 from __future__ import annotations
 
+from harness_ext.report.hardcoding import hardcoding_lines
+
 K_SHOWN = (1, 2, 4, 8, 16, 32, 50, 64)
 
 
@@ -155,6 +157,7 @@ def dataset_section(ds: str, d: dict, plots: list[str], series: dict) -> list[st
         lines += [f"Confidence ({lab} vs M1, {m['n_docs']} problems): mean margin of the gold choice over the best "
                   f"wrong one {_f(m['before'])} → {_f(m['after'])} (test in the family table).", ""]
     lines += trajectory_section(d)
+    lines += hardcoding_lines(d.get("hardcoding") or {})
     if d["improvement"]:
         lines += ["### Improvement sets IS(t) and transitions M1 → M_t", ""]
         rows = []

@@ -30,7 +30,16 @@ _UIDS = isolation.UidPool()  # the private uids of the runs in flight
 SELF_CHECK = "import math, collections\nassert math.isqrt(16) == 4\n"
 # The server enforces the time limit itself; past it by this much, the runner kills the server.
 BACKSTOP_S = 10.0
-MAX_VALUES_BYTES = 1 << 20  # reported values read back per run; a longer report is cut (refused)
+# What the trusted side reads of a run's reported values (a hostile program writes what it
+# likes there): bytes per run (a longer report is cut), bytes per value, literal nodes per value
+# and per run (commas, colons and brackets counted before parsing), and the size of an int (a hex
+# literal is not held to Python's 4300-digit limit on decimal ones). Over a bound: Refused.
+MAX_VALUES_BYTES = 128 << 10
+MAX_VALUE_BYTES = 16 << 10
+MAX_VALUE_NODES = 2048
+MAX_RUN_NODES = 8192
+MAX_INT_BITS = 14_300  # about 4300 decimal digits
+_NODES = (b",", b":", b"[", b"(", b"{")
 
 
 @dataclass(frozen=True)
@@ -73,17 +82,32 @@ class Refused:
 
 def decode_values(report: bytes) -> list:
     """The values a run reported, one line each (`harness_ext.sandbox.server.encode_value`),
-    parsed with `ast.literal_eval`: only builtin literals come back, whatever the program wrote."""
+    parsed as literals only (`ast.literal_eval`), within the bounds above: only builtin
+    values or refusals come back, whatever the program wrote, at a bounded cost."""
     values: list = []
+    nodes = 0
     for line in report.split(b"\n")[:-1]:  # a last piece without "\n" was cut short
         if line.startswith(b"!") or not line:
-            values.append(Refused(line[1:].decode("utf-8", "replace") or "empty"))
+            values.append(Refused(line[1:201].decode("utf-8", "replace") or "empty"))
             continue
-        try:
-            values.append(ast.literal_eval(line.decode("utf-8", "surrogatepass")))
-        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError) as e:
-            values.append(Refused(f"unreadable: {type(e).__name__}"))
+        size = sum(map(line.count, _NODES)) + 1 if len(line) <= MAX_VALUE_BYTES else MAX_RUN_NODES + 1
+        nodes += size
+        if size > MAX_VALUE_NODES or nodes > MAX_RUN_NODES:
+            values.append(Refused("too large"))
+            continue
+        values.append(_literal(line))
     return values
+
+
+def _literal(line: bytes) -> object:
+    try:
+        tree = ast.parse(line.decode("utf-8", "surrogatepass"), mode="eval")
+        if any(isinstance(n, ast.Constant) and type(n.value) is int and n.value.bit_length() > MAX_INT_BITS
+               for n in ast.walk(tree)):
+            return Refused("too large")
+        return ast.literal_eval(tree)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError) as e:
+        return Refused(f"unreadable: {type(e).__name__}")
 
 
 def require_code_eval_opt_in() -> None:

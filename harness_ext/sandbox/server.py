@@ -105,11 +105,16 @@ def reliability_guard(block_network: bool) -> None:
 
 MAX_DEPTH = 64  # nesting of a reported value
 # How each builtin value type is written: through the type's own C methods, never the value's.
-_SCALARS = {type(None): repr, bool: bool.__repr__, int: int.__repr__, str: str.__repr__,
+_SCALARS = {type(None): lambda value: "None", bool: bool.__repr__, int: int.__repr__, str: str.__repr__,
             bytes: bytes.__repr__}
 _CONTAINERS = {list: ("[", "]", list.__iter__), tuple: ("(", ")", tuple.__iter__),
                set: ("{", "}", set.__iter__)}
+# Found by identity (id), so no metaclass __eq__ or __hash__ is asked.
+_KINDS = {id(t): t for t in (*_SCALARS, *_CONTAINERS, float, complex, dict)}
 _INF = float("inf")
+# The real MRO of a class, read through `type`'s own descriptor: a metaclass can define a
+# `__mro__` property that `cls.__mro__` would call instead.
+_MRO = type.__dict__["__mro__"].__get__
 
 
 def encode_value(value: object, depth: int = 0) -> str:
@@ -117,11 +122,11 @@ def encode_value(value: object, depth: int = 0) -> str:
     builtin types only: None, bool, int, float, complex, str, bytes, list, tuple, set, dict.
     A subclass (Counter, namedtuple, an int with its own `__eq__`) is written as its builtin
     base, read through that base's own methods, so no method of the program's can shape what
-    the trusted side compares; anything else raises (the test then fails)."""
+    the trusted side compares (the class's real MRO is read through `type`, not through a
+    metaclass); anything else raises (the test then fails)."""
     if depth > MAX_DEPTH:
         raise ValueError("nested too deeply")
-    kind = next((t for t in type(value).__mro__ if t in _SCALARS or t in _CONTAINERS
-                 or t in (float, complex, dict)), None)
+    kind = next((_KINDS[id(t)] for t in _MRO(type(value)) if id(t) in _KINDS), None)
     if kind in _SCALARS:
         return _SCALARS[kind](value)  # escapes every line break: the result is one line
     if kind is float:
