@@ -39,6 +39,7 @@ class ReportInput:
     train_samples: list[dict] | None = None  # the run's round-2 samples of M1 on training questions
     m1_probe: list[dict] | None = None  # the run's m1_test_samples.jsonl (M1's deep probe of test questions)
     trainer_comparison: dict | None = None  # sweep.json's: same evaluation setting as the trainer's?
+    run_dir: Path | None = None  # the training run behind the sweep (its rounds: report.mechanisms)
 
 
 def read_checkpoint(path: Path, label: str, t: int, method: str,
@@ -82,6 +83,7 @@ def load_inputs(paths: list[str | Path], overrides: list[MetricOverride] = ()) -
             inp = load_sweep(sweep, overrides)
             inp.train_samples = m1_train_samples(path)
             inp.m1_probe = read_m1_probe(path)
+            inp.run_dir = path
             return inp
     return load_log_dirs([Path(p) for p in paths], overrides=overrides)
 
