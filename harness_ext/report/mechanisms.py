@@ -103,18 +103,32 @@ def covered(recs: list[dict]) -> bool:
     return any(r["correct"] for r in recs)
 
 
-def level_table(rnd: Round, levels: dict[str, int], units: Counter) -> dict[int, dict]:
-    """Per level: questions, the share with >= 1 correct candidate (Clopper-Pearson) and the level's
-    share of the round's training units."""
-    total = sum(units.values())
+def questions_by_level(by_question: dict[str, list[dict]], levels: dict[str, int]) -> dict[int, list[str]]:
+    """The questions of each level, in level order (questions without a level are left out)."""
+    out: dict[int, list[str]] = {}
+    for q in by_question:
+        if q in levels:
+            out.setdefault(levels[q], []).append(q)
+    return dict(sorted(out.items()))
+
+
+def level_coverage(by_question: dict[str, list[dict]], levels: dict[str, int]) -> dict[int, dict]:
+    """Per level: questions, how many have >= 1 correct candidate, that share (Clopper-Pearson CI)."""
     out = {}
-    for level in sorted({levels[q] for q in rnd.by_question if q in levels}):
-        qs = [q for q in rnd.by_question if levels.get(q) == level]
-        k = sum(covered(rnd.by_question[q]) for q in qs)
+    for level, qs in questions_by_level(by_question, levels).items():
+        k = sum(covered(by_question[q]) for q in qs)
         lo, hi = clopper_pearson(k, len(qs))
+        out[level] = {"n_questions": len(qs), "covered": k, "coverage": {"value": k / len(qs), "ci": [lo, hi]}}
+    return out
+
+
+def level_table(rnd: Round, levels: dict[str, int], units: Counter) -> dict[int, dict]:
+    """`level_coverage`, and each level's share of the round's training units."""
+    total = sum(units.values())
+    out = level_coverage(rnd.by_question, levels)
+    for level, qs in questions_by_level(rnd.by_question, levels).items():
         mine = sum(units[q] for q in qs)
-        out[level] = {"n_questions": len(qs), "covered": k, "coverage": {"value": k / len(qs), "ci": [lo, hi]},
-                      "train_units": mine, "train_share": mine / total if total else None}
+        out[level].update(train_units=mine, train_share=mine / total if total else None)
     return out
 
 
