@@ -23,7 +23,8 @@ def arith_ids(level: int, count: int) -> list[str]:
     return [r["id"] for r in load_rows("arith", "train") if r["level"] == level][:count]
 
 
-def write_run(run_dir: Path, rounds: dict[int, tuple[str, list[dict]]], method: str = "sft") -> None:
+def write_run(run_dir: Path, rounds: dict[int, tuple[str, list[dict]]], method: str = "sft", task: str = "arith",
+              config: dict | None = None) -> None:
     """A run dir with the manifest fields the measures read and one candidates file per round."""
     iterations = []
     for t, (update, records) in rounds.items():
@@ -32,8 +33,9 @@ def write_run(run_dir: Path, rounds: dict[int, tuple[str, list[dict]]], method: 
         iterations.append({"t": t, "method": method, "update": update, "label": f"M{t}", "parent": f"M{t - 1}",
                            "status": "complete", "samples": None if update == "grpo" else name,
                            "rollouts": name if update == "grpo" else None})
-    atomic_write_json(run_dir / "manifest.json", {"format": 1, "task": "arith", "method": method,
-                                                  "config": {"max_pairs_per_question": 5}, "iterations": iterations})
+    config = {"max_pairs_per_question": 5, **(config or {})}
+    atomic_write_json(run_dir / "manifest.json", {"format": 1, "task": task, "method": method, "config": config,
+                                                  "iterations": iterations})
 
 
 def records(qid: str, outcomes: list[bool], step: int | None = None) -> list[dict]:
@@ -121,6 +123,17 @@ def test_a_missing_candidates_file_is_named(tmp_path):
     (tmp_path / "samples_2.jsonl").unlink()
     with pytest.raises(Exception, match="samples_2.jsonl, which is missing"):
         run_mechanisms(tmp_path)
+
+
+def test_rows_that_cannot_be_loaded_leave_levels_unavailable_not_the_report(tmp_path):
+    """A run of GSM8K reported where its data dir is gone: the rounds are measured, levels are not."""
+    write_run(tmp_path, {2: ("sft", records("q1", [True, False])), 3: ("sft", records("q1", [False, False]))},
+              task="gsm8k", config={"data_dir": str(tmp_path / "gone")})
+    out, verdicts = run_mechanisms(tmp_path)
+    assert out["levels"].startswith("unavailable: ") and "gsm8k/train.jsonl: file not found" in out["levels"]
+    assert out["hardest"] is None and verdicts == []
+    r2, r3 = out["methods"]["sft"]
+    assert r2["levels"] == {} and r2["exploration"]["pass_at_k"] == {1: 0.5, 2: 1.0}
 
 
 # ---------------------------------------------------------------- calibration

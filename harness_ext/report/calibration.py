@@ -18,6 +18,7 @@ from harness_ext.samples import Sample, SampleLog
 
 N_BINS = 10  # equal-width confidence bins (0, 0.1], (0.1, 0.2], ..., (0.9, 1]; 0 falls in the first
 HIGH_CONFIDENCE = 0.9  # "high confidence": at least 90% of the samples agree
+BATCH = 100  # resamples evaluated at once: memory ~ BATCH x problems x N_BINS
 WORSE, BETTER = "calibration worse (ECE rose)", "calibration better (ECE fell)"
 
 
@@ -121,13 +122,13 @@ def ece_verdict(dataset: str, method: str, compare: str, before: SampleLog, afte
         return ece_rows(conf[y], corr[y]) - ece_rows(conf[x], corr[x])
 
     x, y = np.arange(n), np.arange(n, 2 * n)
-    value = float(diff(x, y))
     rng = np.random.default_rng(seed)
-    p = float(scipy_stats.permutation_test((x, y), diff, permutation_type="samples", vectorized=True,
-                                           n_resamples=N_BOOT, random_state=rng).pvalue)
-    ci = scipy_stats.bootstrap((x, y), diff, paired=True, vectorized=True, n_resamples=N_BOOT, method="percentile",
-                               confidence_level=LEVEL, random_state=rng).confidence_interval
-    detail = (f"{n} problems, {m}+ samples each; ECE {ece(a.confidence, a.correct):.3f} → "
-              f"{ece(b.confidence, b.correct):.3f}")
+    resampling = dict(vectorized=True, n_resamples=N_BOOT, batch=BATCH, random_state=rng)
+    p = float(scipy_stats.permutation_test((x, y), diff, permutation_type="samples", **resampling).pvalue)
+    ci = scipy_stats.bootstrap((x, y), diff, paired=True, method="percentile", confidence_level=LEVEL,
+                               **resampling).confidence_interval
+    before_ece, after_ece = ece(a.confidence, a.correct), ece(b.confidence, b.correct)
+    value = after_ece - before_ece
     return Verdict(value=value, ci=(float(ci.low), float(ci.high)), p=p, direction=float(np.sign(value)),
-                   detail=detail, before=ece(a.confidence, a.correct), after=ece(b.confidence, b.correct), **common)
+                   detail=f"{n} problems, {m}+ samples each; ECE {before_ece:.3f} → {after_ece:.3f}",
+                   before=before_ece, after=after_ece, **common)

@@ -187,7 +187,10 @@ def run_mechanisms(run_dir: Path, seed: int = 0) -> tuple[dict, list[Verdict]]:
     rounds = run_rounds(run_dir, manifest)
     if not rounds:
         return {"task": task, "note": "no complete round with candidates yet"}, []
-    levels, kind = question_levels(task, load_rows(task, "train", config.get("data_dir")))
+    try:
+        levels, kind = question_levels(task, load_rows(task, "train", config.get("data_dir")))
+    except SelfimpError as err:  # the report still has every other number of the rounds
+        levels, kind = {}, f"unavailable: the training rows could not be loaded ({err})"
     used = [levels[q] for rnd in rounds for q in rnd.by_question if q in levels]
     hardest = max(used) if used else None
     max_pairs = config.get("max_pairs_per_question")
