@@ -83,7 +83,6 @@ def load_inputs(paths: list[str | Path], overrides: list[MetricOverride] = ()) -
             inp = load_sweep(sweep, overrides)
             inp.train_samples = m1_train_samples(path)
             inp.m1_probe = read_m1_probe(path)
-            inp.run_dir = path
             return inp
     return load_log_dirs([Path(p) for p in paths], overrides=overrides)
 
@@ -118,5 +117,11 @@ def load_sweep(sweep: Path, overrides: list[MetricOverride] = ()) -> ReportInput
     check_doc_id_joins(checkpoints)
     return ReportInput(
         source=[str(sweep)], checkpoints=checkpoints, train_task=meta.get("train_task"), missing=missing,
-        trainer_comparison=meta.get("trainer_comparison"),
+        trainer_comparison=meta.get("trainer_comparison"), run_dir=run_of_sweep(sweep, meta),
     )
+
+
+def run_of_sweep(sweep: Path, meta: dict) -> Path | None:
+    """The training run a sweep evaluated when the sweep lies inside it (`<run>/sweep`, the default)."""
+    parent = sweep.resolve().parent
+    return parent if is_run_dir(parent) and Path(str(meta.get("source"))).name == parent.name else None
