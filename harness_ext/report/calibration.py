@@ -83,8 +83,8 @@ def calibration_table(log: SampleLog) -> dict:
     cal = calibrated([d.samples for d in log.docs.values()])
     high = cal.confidence >= HIGH_CONFIDENCE
     k, n = int(cal.correct[high].sum()), int(high.sum())
-    high_acc = ({"value": k / n, "ci": list(clopper_pearson(k, n)), "n": n} if n else
-                {"value": None, "ci": [None, None], "n": 0, "reason": f"no problem with confidence >= {HIGH_CONFIDENCE}"})
+    high_acc = {"value": k / n, "ci": list(clopper_pearson(k, n)), "n": n} if n else {
+        "value": None, "ci": [None, None], "n": 0, "reason": f"no problem with confidence >= {HIGH_CONFIDENCE}"}
     return {"task": log.task, "n_problems": int(cal.confidence.size), "n_samples": log.n_samples,
             "accuracy": float(cal.correct.mean()) if cal.correct.size else None,
             "mean_confidence": float(cal.confidence.mean()) if cal.confidence.size else None,

@@ -22,6 +22,7 @@ from harness_ext.io import read_jsonl
 from harness_ext.prompts import gold_completion
 from harness_ext.report.calibration import HIGH_CONFIDENCE, N_BINS, calibration_table, ece_verdict
 from harness_ext.report.diversity import summary
+from harness_ext.report.inputs import Checkpoint
 from harness_ext.report.stats import clopper_pearson, mcnemar_exact_p, paired_diff_newcombe
 from harness_ext.report.verdicts import INCONCLUSIVE, Verdict
 from harness_ext.run_format import read_manifest
@@ -59,8 +60,9 @@ def question_levels(task: str, rows: list[dict]) -> tuple[dict[str, int], str]:
 
 
 def run_rounds(run_dir: Path, manifest: dict) -> list[Round]:
-    """Every complete round t >= 2 with its candidates, in the manifest's order."""
-    out = []
+    """Every complete round t >= 2 with candidates, in the manifest's order (a file shared by several
+    methods' rounds, `samples_2.jsonl` under --method all, is read once)."""
+    out, read = [], {}
     for it in manifest.get("iterations") or []:
         source = it.get("samples") or it.get("rollouts")
         if it.get("status") != "complete" or not source:
@@ -68,9 +70,11 @@ def run_rounds(run_dir: Path, manifest: dict) -> list[Round]:
         path = run_dir / source
         if not path.is_file():
             raise SelfimpError(f"{run_dir / 'manifest.json'}: iteration {it['label']} lists {source}, which is missing")
+        if source not in read:
+            read[source] = group_by_question(read_jsonl(path))
         drawn_by = it["parent"] if it.get("samples") else f"{it['label']} while training"
-        out.append(Round(it["label"], it["t"], it["method"], it["update"], source, drawn_by,
-                         group_by_question(read_jsonl(path))))
+        if read[source]:
+            out.append(Round(it["label"], it["t"], it["method"], it["update"], source, drawn_by, read[source]))
     return out
 
 
@@ -211,9 +215,9 @@ def run_mechanisms(run_dir: Path, seed: int = 0) -> tuple[dict, list[Verdict]]:
     return out, verdicts
 
 
-def calibration_section(ds: str, m1, series: dict, per_ck: dict, seed: int) -> tuple[dict, list[Verdict]]:
+def calibration_section(ds: str, m1: Checkpoint, series: dict, per_ck: dict, seed: int) -> tuple[dict, list[Verdict]]:
     """Per checkpoint with a sampled log of `ds`: its calibration; per method: ECE M1 → last round."""
-    def sampled(ck):
+    def sampled(ck: Checkpoint):
         entry = per_ck[ck.label].get(ds)
         return entry.sampled if entry is not None else None
 
@@ -228,7 +232,7 @@ def calibration_section(ds: str, m1, series: dict, per_ck: dict, seed: int) -> t
             "checkpoints": table}, verdicts
 
 
-def mechanisms(run_dir: Path | None, m1, series: dict, per_ck: dict, primaries: list[str],
+def mechanisms(run_dir: Path | None, m1: Checkpoint, series: dict, per_ck: dict, primaries: list[str],
                seed: int = 0) -> tuple[dict, list[Verdict]]:
     """report.json's `mechanisms` (training-run rounds, per-checkpoint calibration) and its verdicts."""
     out: dict = {"rounds": None, "calibration": {}}
