@@ -7,9 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from lmeval_logs import our_log_lines, write_log
 
 from harness_ext.data import load_rows
 from harness_ext.io import atomic_write_json, atomic_write_jsonl
+from harness_ext.report import write_report
+from harness_ext.report.analysis import Options
 from harness_ext.report.calibration import WORSE, bin_index, calibration_table, ece_verdict, majority_vote
 from harness_ext.report.mechanisms import LENGTH_PROXY, NARROWER, question_levels, run_mechanisms
 from harness_ext.report.verdicts import INCONCLUSIVE, finalize
@@ -196,3 +199,41 @@ def test_majority_vote_confidence_and_bins():
     assert majority_vote([Sample("a", "1", True), Sample("b", "2", False), Sample("c", None, False)]) == (1 / 3, True)
     assert majority_vote([Sample("a", None, False)] * 3) == (0.0, False)
     assert bin_index(np.array([0.0, 0.1, 0.3, 0.30001, 1.0])).tolist() == [0, 0, 2, 3, 9]
+
+
+# ---------------------------------------------------------------- in the report
+
+
+def passn_lines(log: SampleLog) -> list[dict]:
+    return our_log_lines([({"id": f"q{d.id}", "question": "x", "answer": "#### 3"},
+                           [(s.text, s.answer, s.correct) for s in d.samples]) for d in log.docs.values()])
+
+
+def test_the_report_of_a_run_dir_shows_the_rounds_calibration_and_their_verdicts(tmp_path):
+    """A run whose round 3 loses every hard question and whose M3 is always certain: both verdicts join
+    the Holm family; report.md has the section and its figures."""
+    run = tmp_path / "runs" / "demo"
+    easy, hard = arith_ids(1, 20), arith_ids(4, 20)
+    write_run(run, {2: ("sft", [r for q in easy + hard for r in records(q, [True, False])]),
+                    3: ("sft", [r for q in easy for r in records(q, [True, False])]
+                        + [r for q in hard for r in records(q, [False, False])])})
+    sweep = run / "sweep"
+    for label, log in (("M1", calibrated_log()), ("M3", certain_log())):
+        write_log(sweep / label / "model", "selfimp_arith_pass1", our_log_lines(
+            [({"id": f"q{d.id}", "question": "x", "answer": "#### 3"}, [("g", "3", d.samples[0].correct)])
+             for d in log.docs.values()]))
+        write_log(sweep / label / "model", "selfimp_arith_passn", passn_lines(log))
+    atomic_write_json(sweep / "sweep.json", {"source": "runs/demo", "train_task": "arith", "tasks": [], "n": 10,
+                                             "checkpoints": [{"label": "M1", "t": 1, "method": "sft"},
+                                                             {"label": "M3", "t": 3, "method": "sft"}]})
+    report = write_report([str(sweep)], tmp_path / "out", opts=Options(sbert=False))
+    why = {v["axis"]: v for v in report["verdicts"] if v["axis"] in ("tail narrowing", "calibration")}
+    assert why["tail narrowing"]["verdict"] == NARROWER and why["calibration"]["verdict"] == WORSE
+    assert all(v["p_adjusted"] >= v["p"] for v in why.values())
+    rounds = report["mechanisms"]["rounds"]["methods"]["sft"]
+    assert [r["levels"]["4"]["coverage"]["value"] for r in rounds] == [1.0, 0.0]
+    assert report["mechanisms"]["calibration"]["selfimp_arith"]["checkpoints"]["M3"]["ece"] == pytest.approx(0.4)
+    md = (tmp_path / "out" / "report.md").read_text()
+    assert "## Why: tail narrowing, exploration, exploitation, calibration" in md
+    for figure in ("tail_sft.png", "reliability_selfimp_arith.png"):
+        assert figure in report["plots"] and f"({figure})" in md and (tmp_path / "out" / figure).is_file()
