@@ -115,10 +115,12 @@ def test_dpo_and_grpo_rounds_count_candidate_sets_without_signal(tmp_path):
     assert r3["levels"][2]["train_units"] == 1 and r3["drawn_by"] == "M3 while training"
 
 
-def test_a_dataset_without_levels_gets_gold_length_terciles():
+def test_a_dataset_without_levels_gets_gold_length_terciles(data_dir):
     rows = [{"id": str(i), "question": "q", "answer": " ".join(["step"] * (i + 1)) + "\n#### 1"} for i in range(6)]
     levels, kind = question_levels("gsm8k", rows)
     assert kind == LENGTH_PROXY and [levels[str(i)] for i in range(6)] == [1, 1, 2, 2, 3, 3]
+    levels, kind = question_levels("csqa", load_rows("csqa", "train")[:30])  # the gold is one answer letter
+    assert levels == {} and kind.startswith("none: ")
 
 
 def test_a_missing_candidates_file_is_named(tmp_path):

@@ -54,7 +54,10 @@ def question_levels(task: str, rows: list[dict]) -> tuple[dict[str, int], str]:
     without one, the tercile of its gold solution's length in words (ties share the mean rank)."""
     if rows and all(isinstance(r.get("level"), int) for r in rows):
         return {str(r["id"]): r["level"] for r in rows}, DECLARED
-    ranks = scipy_stats.rankdata([len(gold_completion(task, r).split()) for r in rows])
+    lengths = [len(gold_completion(task, r).split()) for r in rows]
+    if len(set(lengths)) < 2:
+        return {}, "none: no declared level, and every gold solution has the same length"
+    ranks = scipy_stats.rankdata(lengths)
     terciles = np.ceil(3 * ranks / max(len(rows), 1)).astype(int)
     return {str(r["id"]): int(t) for r, t in zip(rows, terciles)}, LENGTH_PROXY
 
