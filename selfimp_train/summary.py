@@ -125,7 +125,8 @@ def print_summary(summary: dict[str, Any]) -> None:
             print(f"  {row['label']:<12} {r['n_correct']}/{r['n_samples']} correct  reward mean={_fmt(r['reward_mean'])}"
                   f"  mixed groups={_fmt(r['mixed_reward_groups'])}  KL={_fmt(r['kl'], 4)}")
     if summary.get("coverage_by_level"):
-        print(f"\nPer round, training questions with >= 1 correct candidate per level ({summary['levels']}):")
+        print(f"\nTail narrowing: per round (the candidates that train the model named), training questions with "
+              f">= 1 correct candidate per level ({summary['levels']}):")
         for label, row in summary["coverage_by_level"].items():
             cells = "  ".join(f"L{lv} {k}/{n}={k / n:.2f}" for lv, (k, n) in row["levels"].items())
             print(f"  {label:<12} {row['candidates']:<24} {cells}")
