@@ -115,10 +115,11 @@ def plot_tail(method: str, rows: list[dict], out: Path) -> str:
     return _save(fig, out / f"tail_{method}.png")
 
 
-def plot_reliability(ds: str, sec: dict, out: Path) -> str:
+def plot_reliability(ds: str, sec: dict, shown: list[str], out: Path) -> str:
+    """M1's and each series' last round's diagram (every checkpoint's bins are in report.json)."""
     fig, ax = plt.subplots(figsize=(5, 5))
     ax.plot([0, 1], [0, 1], color="grey", linestyle=":", label="calibrated")
-    for lab, c in sec["checkpoints"].items():
+    for lab, c in ((lab, sec["checkpoints"][lab]) for lab in shown if lab in sec["checkpoints"]):
         pts = [(b["confidence"], b["accuracy"]) for b in c["reliability"] if b["n"]]
         ax.plot([x for x, _ in pts], [y for _, y in pts], marker="o", label=f"{lab} (ECE {_f(c['ece'])})")
     ax.set(title=f"{ds}: reliability ({sec['ece_bins']} bins)", xlabel="confidence (majority-answer share)",
@@ -132,5 +133,7 @@ def mechanism_plots(report: dict, out: Path) -> list[str]:
     mech = report.get("mechanisms") or {}
     rounds = (mech.get("rounds") or {}).get("methods") or {}
     names = [plot_tail(method, rows, out) for method, rows in rounds.items()]
-    names += [plot_reliability(ds, sec, out) for ds, sec in (mech.get("calibration") or {}).items() if sec["checkpoints"]]
+    shown = list(dict.fromkeys([report["m1"]] + [labels[-1] for labels in report["series"].values()]))
+    names += [plot_reliability(ds, sec, shown, out) for ds, sec in (mech.get("calibration") or {}).items()
+              if sec["checkpoints"]]
     return names
