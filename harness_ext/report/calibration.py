@@ -10,7 +10,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats as scipy_stats
-from sklearn.metrics import brier_score_loss
 
 from harness_ext.report.stats import LEVEL, N_BOOT, clopper_pearson
 from harness_ext.report.verdicts import INCONCLUSIVE, Verdict
@@ -89,7 +88,7 @@ def calibration_table(log: SampleLog) -> dict:
             "accuracy": float(cal.correct.mean()) if cal.correct.size else None,
             "mean_confidence": float(cal.confidence.mean()) if cal.confidence.size else None,
             "ece": ece(cal.confidence, cal.correct),
-            "brier": float(brier_score_loss(cal.correct, cal.confidence)) if cal.correct.size else None,
+            "brier": float(np.mean((cal.confidence - cal.correct) ** 2)) if cal.correct.size else None,
             "high_confidence_accuracy": high_acc, "reliability": reliability(cal)}
 
 
