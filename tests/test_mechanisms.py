@@ -10,6 +10,7 @@ import pytest
 from lmeval_logs import our_log_lines, write_log
 
 from harness_ext.data import load_rows
+from harness_ext.errors import SelfimpError
 from harness_ext.io import atomic_write_json, atomic_write_jsonl
 from harness_ext.report import write_report
 from harness_ext.report.analysis import Options
@@ -126,7 +127,7 @@ def test_a_dataset_without_levels_gets_gold_length_terciles(data_dir):
 def test_a_missing_candidates_file_is_named(tmp_path):
     write_run(tmp_path, {2: ("sft", records(arith_ids(1, 1)[0], [True]))})
     (tmp_path / "samples_2.jsonl").unlink()
-    with pytest.raises(Exception, match="samples_2.jsonl, which is missing"):
+    with pytest.raises(SelfimpError, match="samples_2.jsonl, which is missing"):
         run_mechanisms(tmp_path)
 
 
@@ -139,6 +140,13 @@ def test_rows_that_cannot_be_loaded_leave_levels_unavailable_not_the_report(tmp_
     assert out["hardest"] is None and verdicts == []
     r2, r3 = out["methods"]["sft"]
     assert r2["levels"] == {} and r2["exploration"]["pass_at_k"] == {1: 0.5, 2: 1.0}
+
+
+def test_a_candidate_without_its_verdict_is_named(tmp_path):
+    write_run(tmp_path, {2: ("sft", records(arith_ids(1, 1)[0], [True]))})
+    (tmp_path / "samples_2.jsonl").write_text('{"question_id": "q", "completion": "x", "correct": "yes"}\n')
+    with pytest.raises(SelfimpError, match=r"samples_2.jsonl:1: field 'correct' must be a bool, got 'yes'"):
+        run_mechanisms(tmp_path)
 
 
 # ---------------------------------------------------------------- calibration

@@ -18,7 +18,7 @@ from harness_ext import metrics
 from harness_ext.data import load_rows
 from harness_ext.errors import SelfimpError
 from harness_ext.improve import compare_solved
-from harness_ext.io import read_jsonl
+from harness_ext.io import read_jsonl_numbered
 from harness_ext.prompts import gold_completion
 from harness_ext.report.calibration import HIGH_CONFIDENCE, N_BINS, calibration_table, ece_verdict
 from harness_ext.report.diversity import summary
@@ -74,11 +74,25 @@ def run_rounds(run_dir: Path, manifest: dict) -> list[Round]:
         if not path.is_file():
             raise SelfimpError(f"{run_dir / 'manifest.json'}: iteration {it['label']} lists {source}, which is missing")
         if source not in read:
-            read[source] = group_by_question(read_jsonl(path))
+            read[source] = group_by_question(candidates(path))
         drawn_by = it["parent"] if it.get("samples") else f"{it['label']} while training"
         if read[source]:
             out.append(Round(it["label"], it["t"], it["method"], it["update"], source, drawn_by, read[source]))
     return out
+
+
+CANDIDATE_FIELDS = {"question_id": (str, int), "completion": (str,), "correct": (bool,)}
+
+
+def candidates(path: Path) -> list[dict]:
+    """A round's judged candidates, each checked for the fields the measures read."""
+    rows = read_jsonl_numbered(path)
+    for lineno, r in rows:
+        for key, kinds in CANDIDATE_FIELDS.items():
+            if not isinstance(r.get(key), kinds):
+                raise SelfimpError(f"{path}:{lineno}: field {key!r} must be a "
+                                   f"{' or '.join(k.__name__ for k in kinds)}, got {r.get(key)!r}")
+    return [{**r, "question_id": str(r["question_id"])} for _, r in rows]
 
 
 def training_units(rnd: Round, max_pairs: int) -> Counter:
