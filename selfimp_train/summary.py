@@ -7,9 +7,11 @@ import math
 from pathlib import Path
 from typing import Any
 
+from harness_ext.data import load_rows
 from harness_ext.improve import compare_solved
 from harness_ext.io import atomic_write_json, read_jsonl
 from harness_ext.metrics import pass_at_k, problem_diversity, problem_mean
+from harness_ext.report.mechanisms import level_coverage, question_levels
 from harness_ext.run_format import EVAL_RECORDS, M1_TEST_SAMPLES, SUMMARY, checkpoint_dir
 from selfimp_train.config import TrainConfig
 from selfimp_train.generation import generate_judged, sampling
@@ -75,17 +77,25 @@ def summarize(cfg: TrainConfig, manifest: dict) -> dict[str, Any]:
             row["rollouts"] = {k: it.get(k) for k in ROLLOUT_FIELDS}
         rows.append(row)
     by_label = {r["label"]: r for r in rows}
-    # Round t's samples come from M_{t-1}: report them on the parent's row.
+    levels, kind = question_levels(cfg.task, load_rows(cfg.task, "train", cfg.data_dir))
+    summary: dict[str, Any] = {"run": str(run_dir), "task": cfg.task, "method": cfg.method, "models": rows,
+                               "levels": kind, "coverage_by_level": {}}
     for it in iterations:
+        source = it["samples"] or it.get("rollouts")
+        if not source:
+            continue
+        records = read_jsonl(run_dir / source)
+        per_level = level_coverage(group_by_question(records), levels)
+        summary["coverage_by_level"][it["label"]] = {
+            "candidates": source, "levels": {str(lv): [e["covered"], e["n_questions"]] for lv, e in per_level.items()}}
+        # Round t's samples come from M_{t-1}: report them on the parent's row.
         if it["samples"] and it["parent"] in by_label:
-            records = read_jsonl(run_dir / it["samples"])
             parent = by_label[it["parent"]]
             parent.setdefault("samples_of", {})
             parent["samples_of"][it["samples"]] = {
                 "coverage": it["coverage"], "n_correct": it["n_correct"], "n_samples": it["n_samples"],
                 "distinct_n_correct": correct_diversity(records),
             }
-    summary: dict[str, Any] = {"run": str(run_dir), "task": cfg.task, "method": cfg.method, "models": rows}
     evaluated = all(it["eval"] for it in iterations)
     if cfg.is_samples > 0 and evaluated and len(iterations) > 1:
         summary["improvement_sets"] = improvement_check(cfg, run_dir, iterations)
@@ -114,6 +124,12 @@ def print_summary(summary: dict[str, Any]) -> None:
             r = row["rollouts"]
             print(f"  {row['label']:<12} {r['n_correct']}/{r['n_samples']} correct  reward mean={_fmt(r['reward_mean'])}"
                   f"  mixed groups={_fmt(r['mixed_reward_groups'])}  KL={_fmt(r['kl'], 4)}")
+    if summary.get("coverage_by_level"):
+        print(f"\nTail narrowing: per round (the candidates that train the model named), training questions with "
+              f">= 1 correct candidate per level ({summary['levels']}):")
+        for label, row in summary["coverage_by_level"].items():
+            cells = "  ".join(f"L{lv} {k}/{n}={k / n:.2f}" for lv, (k, n) in row["levels"].items())
+            print(f"  {label:<12} {row['candidates']:<24} {cells}")
     if "improvement_sets" in summary:
         print("\nM1's pass@k on the improvement set IS(t) (test questions M_t solves greedily and M1 does not):")
         for label, s in summary["improvement_sets"].items():

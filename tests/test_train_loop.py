@@ -22,7 +22,7 @@ from selfimp_train.cli import main
 from selfimp_train.config import TrainConfig
 from selfimp_train.pairs import dpo_pairs, sft_examples
 from harness_ext.run_format import M1_TEST_SAMPLES, TRAINER_GREEDY_MODEL
-from selfimp_train.summary import m1_test_samples
+from selfimp_train.summary import m1_test_samples, print_summary
 
 # Tiny but real: M1 is SFT'd from scratch briefly, so right answers in round 2 are rare but exist (and some
 # GRPO groups have both rewards).
@@ -157,6 +157,26 @@ def test_summary_reports_improvement_sets(all_methods):
         it = next(i for i in manifest["iterations"] if i["label"] == label)
         solved = {r["question_id"] for r in read_jsonl(run_dir / it["checkpoint"] / "eval_greedy.jsonl") if r["correct"]}
         assert s["is_size"] == len(solved - m1_solved)
+
+
+def test_summary_shows_each_rounds_coverage_per_level(all_methods, capsys):
+    """Per round, the training questions with >= 1 correct candidate per declared level (arith steps),
+    printed at the end of the run; the levels' questions add up to what the round drew."""
+    run_dir, manifest = all_methods
+    summary = read_json(run_dir / "summary.json")
+    assert summary["levels"] == "declared level"
+    for it in manifest["iterations"][1:]:
+        row = summary["coverage_by_level"][it["label"]]
+        assert row["candidates"] == (it["samples"] or it["rollouts"])
+        by_q: dict[str, bool] = {}
+        for r in read_jsonl(run_dir / row["candidates"]):
+            by_q[r["question_id"]] = by_q.get(r["question_id"], False) or r["correct"]
+        assert set(row["levels"]) <= {"1", "2", "3", "4"}
+        assert sum(n for _, n in row["levels"].values()) == it["n_questions_sampled"] == len(by_q)
+        assert sum(k for k, _ in row["levels"].values()) == sum(by_q.values())
+    print_summary(summary)
+    printed = capsys.readouterr().out
+    assert "per level (declared level)" in printed and "grpo/rollouts_2.jsonl" in printed
 
 
 def test_resuming_a_finished_run_changes_nothing(all_methods, capsys):

@@ -16,6 +16,7 @@ from harness_ext.metrics import SBERT_DTYPES, native_bf16_dtype
 from harness_ext.report.analysis import Options, analyze, json_ready
 from harness_ext.report.inputs import Checkpoint, load_inputs, load_log_dirs
 from harness_ext.report.markdown import render
+from harness_ext.report.mechanisms_render import mechanism_lines, mechanism_plots
 from harness_ext.report.plots import write_plots
 from harness_ext.report.task_metrics import parse_overrides
 from harness_ext.run_format import TRAINER_GREEDY_MODEL
@@ -63,10 +64,10 @@ def write_report(inputs: list[str] | None, out: str | Path, compare: list[str] |
     report["trainer_comparison"] = inp.trainer_comparison
     report["greedy_from_trainer"] = greedy_from_trainer(inp.checkpoints)
     out = Path(out)
-    plots = write_plots(report, out)
+    plots = write_plots(report, out) + mechanism_plots(report, out)
     report["plots"] = plots
     atomic_write_json(out / "report.json", report)
-    atomic_write_text(out / "report.md", render(report, plots))
+    atomic_write_text(out / "report.md", render(report, plots) + "\n".join(mechanism_lines(report, plots)))
     return report
 
 

@@ -15,6 +15,7 @@ from harness_ext.report.diversity import DiversityOptions, matched_diversity, po
 from harness_ext.report.family import headline, trajectory_table, verdict_family
 from harness_ext.report.groups import analyze_groups, group_logs
 from harness_ext.report.inputs import Checkpoint, ReportInput
+from harness_ext.report.mechanisms import mechanisms
 from harness_ext.report.passk_curves import compare_curves
 from harness_ext.report.stats import clopper_pearson, mean_ci, paired_diff_newcombe
 from harness_ext.report.hardcoding import hardcoding_row
@@ -117,6 +118,8 @@ def analyze(inp: ReportInput, opts: Options = Options()) -> dict:
     margins, margin_table = margin_verdicts(primaries, m1, series, per_ck)
     by_category, report["categories"] = category_verdicts(primaries, m1, series, per_ck)
     family += group_verdicts(groups, m1, series, per_ck) + by_category + margins
+    report["mechanisms"], why = mechanisms(inp.run_dir, m1, series, per_ck, primaries, opts.seed)
+    family += why
     finalize(family)
     report["verdicts"] = [v.to_dict() for v in family]
     report["headline"] = headline(family, series, m1)

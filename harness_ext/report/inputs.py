@@ -39,6 +39,7 @@ class ReportInput:
     train_samples: list[dict] | None = None  # the run's round-2 samples of M1 on training questions
     m1_probe: list[dict] | None = None  # the run's m1_test_samples.jsonl (M1's deep probe of test questions)
     trainer_comparison: dict | None = None  # sweep.json's: same evaluation setting as the trainer's?
+    run_dir: Path | None = None  # the training run behind the sweep (its rounds: report.mechanisms)
 
 
 def read_checkpoint(path: Path, label: str, t: int, method: str,
@@ -116,5 +117,11 @@ def load_sweep(sweep: Path, overrides: list[MetricOverride] = ()) -> ReportInput
     check_doc_id_joins(checkpoints)
     return ReportInput(
         source=[str(sweep)], checkpoints=checkpoints, train_task=meta.get("train_task"), missing=missing,
-        trainer_comparison=meta.get("trainer_comparison"),
+        trainer_comparison=meta.get("trainer_comparison"), run_dir=run_of_sweep(sweep, meta),
     )
+
+
+def run_of_sweep(sweep: Path, meta: dict) -> Path | None:
+    """The training run a sweep evaluated when the sweep lies inside it (`<run>/sweep`, the default)."""
+    parent = sweep.resolve().parent
+    return parent if is_run_dir(parent) and Path(str(meta.get("source"))).name == parent.name else None
