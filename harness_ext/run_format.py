@@ -8,6 +8,7 @@ writes sweeps, `harness_ext.report` reads both; none of them spells a file name 
     runs/<name>/[<method>/]samples_<t>.jsonl  samples_file(t, prefix)
     runs/<name>/[<method>/]rollouts_<t>.jsonl rollouts_file(t, prefix): an online update's (GRPO's) own samples
     runs/<name>/m1_test_samples.jsonl, summary.json  M1_TEST_SAMPLES, SUMMARY
+    runs/<name>/tensorboard/<label>/          tensorboard_dir(label): --report_to tensorboard's event files
     <sweep>/sweep.json                        SWEEP_FILE (format SWEEP_FORMAT); default <run>/sweep
     <sweep>/<label>/<date>/results_<date>.json, samples_<task>_<date>.jsonl   lm-eval's own files
     <sweep>/<label>/.tmp-*/                   TMP_PREFIX: a checkpoint in progress (readers skip it)
@@ -59,6 +60,11 @@ def samples_file(t: int, prefix: str = "") -> str:
 def rollouts_file(t: int, prefix: str = "") -> str:
     """`rollouts_<t>.jsonl`: the completions an online update (GRPO) drew and judged while training M_t."""
     return f"{prefix}rollouts_{t}.jsonl"
+
+
+def tensorboard_dir(label: str) -> str:
+    """`tensorboard/<label>`: the event files of the trainer of model `label` (`--report_to tensorboard`)."""
+    return f"tensorboard/{label}"
 
 
 def is_run_dir(path: Path) -> bool:

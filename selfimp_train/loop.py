@@ -32,16 +32,17 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from harness_ext.distributed import process_state
 from harness_ext.io import atomic_write_json, read_json, read_jsonl
 from harness_ext.metrics import coverage
-from harness_ext.run_format import ITERATION_RECORD, checkpoint_dir, rollouts_file, samples_file
+from harness_ext.run_format import ITERATION_RECORD, checkpoint_dir, rollouts_file, samples_file, tensorboard_dir
 from selfimp_train import manifest as mf
 from selfimp_train.config import TrainConfig
 from selfimp_train.crash_points import crash_point, set_iteration
 from selfimp_train.generation import evaluate, generate_judged, sampling
-from selfimp_train.methods import UPDATES, methods_of, round_update
+from selfimp_train.methods import ALL, GOLD_SFT, UPDATES, methods_of, round_update
 from selfimp_train.models import base_model, base_tokenizer
 from selfimp_train.samplers import free_accelerator_memory
 from selfimp_train.task_data import TaskData, load_task
-from selfimp_train.trainers import TrainJob, UpdateResult, save_unchanged, train_and_save
+from selfimp_train.trainers import (TrainJob, UpdateResult, log_tensorboard_to, peft_config, save_unchanged,
+                                   train_and_save)
 
 
 
@@ -63,8 +64,8 @@ class Iteration:
 
 def plan(cfg: TrainConfig) -> list[Iteration]:
     """All iterations of the run, parents before children."""
-    shared = cfg.method == "all"
-    steps = [Iteration(t=1, method=cfg.method, update="gold-sft", label="M1", checkpoint=checkpoint_dir(1), seed=cfg.seed)]
+    shared = cfg.method == ALL
+    steps = [Iteration(t=1, method=cfg.method, update=GOLD_SFT.name, label="M1", checkpoint=checkpoint_dir(1), seed=cfg.seed)]
     for method in methods_of(cfg.method):
         parent = steps[0]
         for t in range(2, cfg.iters + 1):
@@ -106,7 +107,7 @@ def sample_round(cfg: TrainConfig, data: TaskData, run_dir: Path, manifest: dict
 
 def check_inputs(cfg: TrainConfig, data: TaskData) -> None:
     """Fail on bad input before anything is written: model source, M1's training set."""
-    UPDATES["gold-sft"].build_data(cfg, data, None, base_tokenizer(cfg), cfg.seed)
+    GOLD_SFT.build_data(cfg, data, None, base_tokenizer(cfg), cfg.seed)
 
 
 def train(cfg: TrainConfig, data: TaskData, run_dir: Path, step: Iteration, records: list[dict] | None,
@@ -126,9 +127,12 @@ def train(cfg: TrainConfig, data: TaskData, run_dir: Path, step: Iteration, reco
         warnings.warn(f"round {step.t} ({step.label}): no {step.update.upper()} training data in {step.samples}; "
                       f"{step.label} is a copy of {step.parent}", stacklevel=2)
         return save_unchanged(model, tokenizer, save_dir), counts
-    job = TrainJob(cfg, model, tokenizer, examples, seed=step.seed, scratch=scratch, parent=parent, data=data,
+    args = update.trl_config(cfg, data, step.seed, scratch, run_name=f"{cfg.run_name}/{step.label}")
+    job = TrainJob(model, tokenizer, examples, args, peft=peft_config(cfg), parent=parent, data=data,
                    rollouts=run_dir / step.rollouts if step.rollouts else None)
-    return train_and_save(update.make_trainer(job), save_dir, cfg.lora, update.stats), counts
+    trainer = update.make_trainer(job)
+    log_tensorboard_to(trainer, run_dir / tensorboard_dir(step.label))
+    return train_and_save(trainer, save_dir, cfg.lora, update.stats), counts
 
 
 def sample_stats(records: list[dict], n: int | None) -> dict[str, Any]:
