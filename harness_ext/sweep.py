@@ -271,7 +271,7 @@ def evaluate_checkpoint(spec: CheckpointSpec, tasks: list[str], settings: SweepS
     engine is shut down."""
     from lm_eval.loggers import EvaluationTracker
 
-    from harness_ext.lm_eval_compat import shutdown_vllm_engines, termination_as_exit
+    from harness_ext.termination import shutdown_vllm_engines, termination_as_exit
 
     tmp = out / spec.label / f"{TMP_PREFIX}{time.time_ns()}"
     is_main = process_state().is_main_process
