@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from lmeval_logs import our_log_lines, write_log
 
 from harness_ext import report, sweep
-from harness_ext.sweep import is_dir_name
+from harness_ext.run_format import is_dir_name
 from selfimp_train import cli as train_cli
 from selfimp_train.config import TrainConfig, field_hints
 from selfimp_train.field_types import matches
