@@ -8,7 +8,7 @@ import math
 import pytest
 from lm_eval.api.model import LM
 
-from harness_ext import data, gen_task_yamls, prompts, registry, sweep, tasks
+from harness_ext import data, gen_task_yamls, prompts, registry, sweep_settings, tasks
 from harness_ext.errors import SelfimpError
 from harness_ext.lm_eval_compat import task_manager, tasks_dir
 from harness_ext.verify import get_verifier
@@ -42,13 +42,27 @@ def test_check_reports_a_hand_edit_and_a_stale_file(tmp_path, capsys):
 
 
 # ---------------------------------------------------------------- one source of truth
-def test_every_module_asks_the_registry():
-    for spec in registry.DATASETS:
-        assert data.SPLITS[spec.name] == spec.splits and data.domain_of(spec.name) == spec.domain
-        assert prompts.max_gen_toks(spec.name) == spec.max_gen_toks
-        assert prompts.stop_sequences(spec.name) == list(spec.prompt.stop)
-        assert get_verifier(spec.name) is not None
-    assert sweep.default_tasks("gsm8k") == registry.default_eval_tasks("gsm8k")
+def test_every_module_asks_the_registry(monkeypatch):
+    """Changing one registry entry changes what prompts, the evaluation setting, the verifier and the sweep's
+    default tasks do with that dataset (none of them keeps its own copy)."""
+    import dataclasses
+
+    from harness_ext.eval_setting import EvalSetting
+
+    spec = registry.get("svamp")
+    assert (prompts.max_gen_toks("svamp"), prompts.stop_sequences("svamp")) == (512, ["Question:", "\n\n"])
+    changed = dataclasses.replace(spec, max_gen_toks=77, prompt=dataclasses.replace(spec.prompt, stop=("END",)),
+                                  domain="csqa")
+    monkeypatch.setitem(registry.REGISTRY, "svamp", changed)
+    assert (prompts.max_gen_toks("svamp"), prompts.stop_sequences("svamp")) == (77, ["END"])
+    setting = EvalSetting.for_task("svamp", backend="hf", dtype="float32", device="cpu", batch_size=1)
+    assert (setting.max_new_tokens, list(setting.stop)) == (77, ["END"])
+    assert get_verifier("svamp").is_correct("The answer is (B).", "B")  # now a multiple-choice verifier
+    assert sweep_settings.default_tasks("gsm8k") == ["selfimp_gsm8k_pass1", "selfimp_gsm8k_passn",
+                                                     "selfimp_gsm8k_diversity", "selfimp_math_groups",
+                                                     "selfimp_svamp_pass1", "selfimp_mawps_pass1"]
+    monkeypatch.setitem(registry.REGISTRY, "gsm8k", dataclasses.replace(registry.get("gsm8k"), ood=("mawps",)))
+    assert sweep_settings.default_tasks("gsm8k")[3:] == ["selfimp_mawps_pass1"]
     assert registry.dataset_key("selfimp_arith_ood_pass1") == "selfimp_arith_ood"
     assert registry.task_role("selfimp_math_algebra_groups") == "groups"
     assert registry.builtin_verifier_name("hendrycks_math_algebra") == "math"
