@@ -41,7 +41,7 @@ def _metric(name: str, aggregation: str, higher_is_better: bool = True) -> str:
 def dataset_template(spec: DatasetSpec) -> str:
     """Rows from harness_ext.data and the verify filter with the dataset's shared verifier."""
     out = HEADER + f"# {spec.name} rows from harness_ext.data, judged by the shared {spec.name} verifier"
-    if spec.unsafe_code:
+    if spec.domain.unsafe_code:
         out += (": it runs model-written\n# code, so lm_eval needs --confirm_run_unsafe_code and the sandbox "
                 "HF_ALLOW_CODE_EVAL=1.\nunsafe_code: true\n")
     else:
@@ -61,7 +61,7 @@ def groups_template(spec: DatasetSpec) -> str:
 
 
 def _variant_template(task: TaskDef, spec: DatasetSpec) -> str:
-    if task.variant.suffix == "diversity" and spec.domain == "numeric":
+    if task.variant.suffix == "diversity" and spec.domain.equations:
         return "diversity_numeric.yaml"  # + Distinct Equations
     return task.variant.template.format(name=spec.name)
 

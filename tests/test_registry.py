@@ -51,8 +51,8 @@ def test_every_module_asks_the_registry(monkeypatch):
 
     spec = registry.get("svamp")
     assert (prompts.max_gen_toks("svamp"), prompts.stop_sequences("svamp")) == (512, ["Question:", "\n\n"])
-    changed = dataclasses.replace(spec, max_gen_toks=77, prompt=dataclasses.replace(spec.prompt, stop=("END",)),
-                                  domain="csqa")
+    prompt = dataclasses.replace(spec.prompt, stop=("END",), domain=registry.get("csqa").domain)
+    changed = dataclasses.replace(spec, max_gen_toks=77, prompt=prompt)
     monkeypatch.setitem(registry.REGISTRY, "svamp", changed)
     assert (prompts.max_gen_toks("svamp"), prompts.stop_sequences("svamp")) == (77, ["END"])
     setting = EvalSetting.for_task("svamp", backend="hf", dtype="float32", device="cpu", batch_size=1)
@@ -135,3 +135,21 @@ def test_new_dataset_tasks_load_in_lm_eval_and_score_with_the_shared_verifier():
     for lv, solved in by_level.items():
         value = groups[f"level_{lv},verify"]
         assert (math.isnan(value) if not solved else value == pytest.approx(sum(solved) / len(solved))), lv
+
+
+def test_distinct_equations_is_one_rule_for_the_tasks_and_the_report():
+    """The domain decides: lm-eval's diversity tasks and the report score Distinct Equations for the same
+    datasets (the numeric ones, whose solutions write <<expr=value>>)."""
+    from harness_ext.report.diversity import metric_names
+
+    index = task_manager(include_defaults=False).task_index
+    with_equations = []
+    for spec in registry.DATASETS:
+        listed = {m["metric"] for m in index[registry.task_name(spec.name, "diversity")].cfg["metric_list"]}
+        in_task = {"distinct_equations_correct", "distinct_equations_incorrect"} <= listed
+        assert in_task == ("distinct_equations" in metric_names(spec.name, sbert=False)), spec.name
+        with_equations += [spec.name] * in_task
+    assert with_equations == ["gsm8k", "arith", "svamp", "mawps"]
+    svamp_doc = data.load_rows("svamp", "test")[0]
+    scored = tasks.process_diversity(svamp_doc, [[{"text": "<<1+2=3>> #### 3", "answer": "3", "correct": True}] * 2])
+    assert "distinct_equations_correct" in scored

@@ -24,7 +24,7 @@ def get_verifier(name: str) -> Verifier:
     """The verifier of a dataset's domain: gsm8k, arith, svamp, mawps (numeric), math, csqa, mbpp, ..."""
     if name not in registry.REGISTRY:
         raise SelfimpError(f"unknown verifier {name!r}; valid names: {', '.join(registry.names())}")
-    return VERIFIERS[registry.get(name).domain](name)
+    return VERIFIERS[registry.get(name).domain.name](name)
 
 
 __all__ = ["ChoiceReference", "CodeTests", "Verifier", "VERIFIERS", "get_verifier"]
