@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from lmeval_logs import our_log_lines, write_log
 
-from harness_ext import report, sweep
+from harness_ext import report, sweep, sweep_settings
 from harness_ext.run_format import is_dir_name
 from selfimp_train import cli as train_cli
 from selfimp_train.config import TrainConfig, field_hints
@@ -151,7 +151,7 @@ def test_sweep_on_fuzzed_manifests(capsys, content):
         (run / "iter_1").mkdir(parents=True)
         (run / "manifest.json").write_bytes(content)
         before = tree_digest(run)
-        with mock.patch.object(sweep, "sweep", accept), mock.patch.object(sweep, "default_device", lambda: "cpu"):
+        with mock.patch.object(sweep, "sweep", accept), mock.patch.object(sweep_settings, "default_device", lambda: "cpu"):
             assert outcome(capsys, sweep.main, [str(run)]) in ("error", "reached")
         assert tree_digest(run) == before
 
