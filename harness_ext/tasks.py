@@ -17,11 +17,11 @@ from lm_eval.api.task import ConfigurableTask
 
 from harness_ext import data, metrics, prompts, registry
 from harness_ext.errors import SelfimpError
+from harness_ext.metric_table import CLASSES, PASS_K
 from harness_ext.sandbox.runner import require_code_eval_opt_in
 
 log = logging.getLogger(__name__)
 
-PASS_K = (1, 2, 4, 8, 16, 32, 64)
 IMPROVE_KEYS = ("reference", "candidate")
 IN_IS = "in_improvement_set"
 GROUP_DISPARITY_PREFIX = "group_disparity_"  # + dataset: the aggregation of its groups task
@@ -164,7 +164,7 @@ def process_diversity(doc: dict, results: Sequence) -> dict:
     out: dict[str, Any] = {"avg@n": sum(r["correct"] for r in records) / len(records)}
     equations = registry.spec_of_doc(doc).domain.equations
     names = ("distinct_n", "distinct_equations") if equations else ("distinct_n",)
-    for cls, want in (("correct", True), ("incorrect", False)):
+    for cls, want in zip(CLASSES, (True, False)):
         texts = [r["text"] for r in records if r["correct"] is want]
         enough = len(texts) >= metrics.MIN_TEXTS
         out[f"n_problems_{cls}"] = int(enough)

@@ -153,3 +153,20 @@ def test_distinct_equations_is_one_rule_for_the_tasks_and_the_report():
     svamp_doc = data.load_rows("svamp", "test")[0]
     scored = tasks.process_diversity(svamp_doc, [[{"text": "<<1+2=3>> #### 3", "answer": "3", "correct": True}] * 2])
     assert "distinct_equations_correct" in scored
+
+
+def test_every_tasks_metric_list_is_what_its_process_results_writes():
+    """Each task's resolved metric_list (generated from harness_ext.metric_table) names exactly the keys its
+    process_results function writes for a doc of that task."""
+    index = task_manager(include_defaults=False).task_index
+    record = {"text": "<<1+2=3>> #### 3", "answer": "3", "correct": True}
+    passn = [m["metric"] for m in index["selfimp_gsm8k_passn"].cfg["metric_list"]]
+    assert passn == ["pass@1", "pass@2", "pass@4", "pass@8", "pass@16", "pass@32", "pass@64", "avg@n"]
+    for spec in registry.DATASETS:
+        row = data.load_rows(spec.name, "test")[0]
+        for task in registry.tasks_of(spec.name):
+            cfg = index[task.name].cfg
+            process = getattr(tasks, cfg["process_results"].rsplit(".", 1)[-1])
+            doc = {**row, tasks.IN_IS: True} if task.variant.suffix == "improve" else row
+            written = process(doc, [[record, record]])
+            assert sorted(m["metric"] for m in cfg["metric_list"]) == sorted(written), task.name
