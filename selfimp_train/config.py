@@ -168,7 +168,8 @@ class TrainConfig(*reversed(CONFIG_PARTS)):  # type: ignore[misc]  # fields in C
 
         for value in self.report_to:
             if value not in report_to_values():
-                raise SelfimpError(f"--report_to: unknown value {value!r} (choose from {', '.join(report_to_values())})")
+                raise SelfimpError(f"--report_to: unknown value {value!r} "
+                                   f"(choose from {', '.join(report_to_values())})")
         missing = sorted(set(self.report_to) - {"none", "all"} - set(get_available_reporting_integrations()))
         if missing:
             raise SelfimpError(f"--report_to: {', '.join(missing)} not installed (pip install {' '.join(missing)})")

@@ -19,7 +19,6 @@ and an iteration counts only once the manifest marks it complete.
 from __future__ import annotations
 
 import random
-import shutil
 import tempfile
 import time
 import warnings
@@ -40,6 +39,7 @@ from selfimp_train.generation import evaluate, generate_judged, sampling
 from selfimp_train.methods import ALL, GOLD_SFT, UPDATES, methods_of, round_update
 from selfimp_train.models import base_model, base_tokenizer
 from selfimp_train.samplers import free_accelerator_memory
+from selfimp_train.stages import atomic_dir, timed
 from selfimp_train.task_data import TaskData, load_task
 from selfimp_train.trainers import (TrainJob, UpdateResult, log_tensorboard_to, peft_config, save_unchanged,
                                    train_and_save)
@@ -65,7 +65,8 @@ class Iteration:
 def plan(cfg: TrainConfig) -> list[Iteration]:
     """All iterations of the run, parents before children."""
     shared = cfg.method == ALL
-    steps = [Iteration(t=1, method=cfg.method, update=GOLD_SFT.name, label="M1", checkpoint=checkpoint_dir(1), seed=cfg.seed)]
+    steps = [Iteration(t=1, method=cfg.method, update=GOLD_SFT.name, label="M1", checkpoint=checkpoint_dir(1),
+                       seed=cfg.seed)]
     for method in methods_of(cfg.method):
         parent = steps[0]
         for t in range(2, cfg.iters + 1):
@@ -152,41 +153,31 @@ def build_iteration(cfg: TrainConfig, data: TaskData, run_dir: Path, manifest: d
     """Sample (t >= 2), train, save, evaluate one model; returns its manifest record. Crash-safe:
     the checkpoint is written to <checkpoint>.tmp, which only a final rename makes visible."""
     set_iteration(step.t)
-    main_process = process_state().is_main_process
-    final = run_dir / step.checkpoint
     record: dict[str, Any] = {"t": step.t, "method": step.method, "update": step.update, "label": step.label,
                               "parent": step.parent, "checkpoint": step.checkpoint, "samples": step.samples,
                               "rollouts": step.rollouts, "n_questions_sampled": 0, "n_samples": 0, "n_correct": 0,
                               "n_pairs": 0, "coverage": None, "wall_time_s": {}}
+    times = record["wall_time_s"]
     records = None
     if step.samples:
         records = sample_round(cfg, data, run_dir, manifest, step)
         record.update(sample_stats(records, cfg.n_samples))
-        record["wall_time_s"]["sampling"] = manifest["samples"][step.samples]["wall_time_s"]
-    tmp = final.with_name(final.name + ".tmp")
-    if main_process:
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-    process_state().wait_for_everyone()
-    start = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="selfimp-trainer-") as scratch:
-        result, counts = train(cfg, data, run_dir, step, records, tmp, Path(scratch))
-    free_accelerator_memory()
-    record.update(counts, train_loss=result.train_loss, train_steps=result.steps, **result.stats)
-    if step.rollouts:  # an online round: what it drew while training (coverage is the parent's: none)
-        record.update(sample_stats(read_jsonl(run_dir / step.rollouts), None))
-    record["wall_time_s"]["training"] = round(time.perf_counter() - start - result.save_time_s, 2)
-    record["wall_time_s"]["saving"] = round(result.save_time_s, 2)
-    crash_point("saving")
-    if main_process:
-        start = time.perf_counter()
-        record["eval"] = evaluate(cfg, data, tmp)
-        record["wall_time_s"]["eval"] = round(time.perf_counter() - start, 2)
-        atomic_write_json(tmp / ITERATION_RECORD, record)
-        shutil.rmtree(final, ignore_errors=True)  # only a complete rename creates it: nothing to keep here
-        tmp.rename(final)
-    process_state().wait_for_everyone()
-    return read_json(final / ITERATION_RECORD)
+        times["sampling"] = manifest["samples"][step.samples]["wall_time_s"]
+    with atomic_dir(run_dir / step.checkpoint) as checkpoint:
+        with timed(times, "training"), tempfile.TemporaryDirectory(prefix="selfimp-trainer-") as scratch:
+            result, counts = train(cfg, data, run_dir, step, records, checkpoint, Path(scratch))
+        times["training"] = round(times["training"] - result.save_time_s, 2)
+        times["saving"] = round(result.save_time_s, 2)
+        free_accelerator_memory()
+        record.update(counts, train_loss=result.train_loss, train_steps=result.steps, **result.stats)
+        if step.rollouts:  # an online round: what it drew while training (coverage is the parent's: none)
+            record.update(sample_stats(read_jsonl(run_dir / step.rollouts), None))
+        crash_point("saving")
+        if process_state().is_main_process:
+            with timed(times, "eval"):
+                record["eval"] = evaluate(cfg, data, checkpoint)
+            atomic_write_json(checkpoint / ITERATION_RECORD, record)
+    return read_json(run_dir / step.checkpoint / ITERATION_RECORD)
 
 
 def progress_line(record: dict) -> str:

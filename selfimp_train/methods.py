@@ -2,7 +2,8 @@
 fields become `--flags`, YAML keys and part of `TrainConfig`), its schedule and, when it trains in a
 way of its own, its `Update` (data builder: judged samples -> training examples; its settings, whose
 `trl_config` builds the update's TRL config; trainer factory: the TRL trainer, in
-`selfimp_train.trainers`). Adding a method is one entry here plus its trainer factory; `config`, the loop and the manifest read everything from this table.
+`selfimp_train.trainers`). Adding a method is one entry here plus its trainer factory; `config`, the loop
+and the manifest read everything from this table.
 
 M1 is the update `gold-sft`; round t >= 2 of a method runs schedule[(t - 2) % len(schedule)]
 (sft-dpo: t=2 dpo, 3 sft, 4 dpo, 5 sft). The loop only looks entries up; it has no method branches.
@@ -199,7 +200,8 @@ METHODS: dict[str, Method] = {
                           stats=grpo_stats)),
 }
 
-UPDATES: dict[str, Update] = {GOLD_SFT.name: GOLD_SFT, **{m.update.name: m.update for m in METHODS.values() if m.update}}
+UPDATES: dict[str, Update] = {GOLD_SFT.name: GOLD_SFT,
+                               **{m.update.name: m.update for m in METHODS.values() if m.update}}
 # What each --method trains in rounds t >= 2 (names in UPDATES).
 SCHEDULES: dict[str, tuple[str, ...]] = {name: m.rounds() for name, m in METHODS.items()}
 # The methods' settings dataclasses, parts of TrainConfig (selfimp_train.config) in registry order.

@@ -151,7 +151,8 @@ def test_sweep_on_fuzzed_manifests(capsys, content):
         (run / "iter_1").mkdir(parents=True)
         (run / "manifest.json").write_bytes(content)
         before = tree_digest(run)
-        with mock.patch.object(sweep, "sweep", accept), mock.patch.object(sweep_settings, "default_device", lambda: "cpu"):
+        with mock.patch.object(sweep, "sweep", accept), \
+                mock.patch.object(sweep_settings, "default_device", lambda: "cpu"):
             assert outcome(capsys, sweep.main, [str(run)]) in ("error", "reached")
         assert tree_digest(run) == before
 
