@@ -30,7 +30,7 @@ def sft_epoch_seconds(examples: int) -> tuple[float, float]:
     from selfimp_train.config import parse_config
     from selfimp_train.methods import GOLD_SFT
     from selfimp_train.models import base_model
-    from selfimp_train.task_data import load_task
+    from selfimp_train.task_loading import load_task
     from selfimp_train.trainers import TrainJob, sft_trainer
 
     cfg = parse_config(["--iters", "1", "--m1_epochs", "1", "--m1_max_examples", str(examples), "--out", "unused"])
@@ -91,7 +91,7 @@ def main() -> None:
 
     from bench_sampler import tiny_checkpoint
     from selfimp_train.config import EMBEDDED_PRESET, parse_config
-    from selfimp_train.task_data import load_task
+    from selfimp_train.task_loading import load_task
 
     rep = Report("embedded job: unit costs and the floor they imply")
     trainer_s, plain_s = sft_epoch_seconds(args.examples)

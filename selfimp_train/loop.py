@@ -40,7 +40,8 @@ from selfimp_train.methods import ALL, GOLD_SFT, UPDATES, methods_of, round_upda
 from selfimp_train.models import base_model, base_tokenizer
 from selfimp_train.samplers import free_accelerator_memory
 from selfimp_train.stages import atomic_dir, timed
-from selfimp_train.task_data import TaskData, load_task
+from selfimp_train.task_data import TaskData
+from selfimp_train.task_loading import load_task
 from selfimp_train.trainers import (TrainJob, UpdateResult, log_tensorboard_to, peft_config, save_unchanged,
                                    train_and_save)
 

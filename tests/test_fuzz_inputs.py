@@ -161,7 +161,7 @@ def test_sweep_on_fuzzed_manifests(capsys, content):
 def train_manifest(tmp_path_factory) -> dict:
     """The manifest.json a fresh embedded run starts with (its config is what --resume compares)."""
     from selfimp_train.config import parse_config
-    from selfimp_train.task_data import evaluation_setting
+    from selfimp_train.task_loading import evaluation_setting
     from selfimp_train.manifest import open_manifest
 
     cfg = parse_config(["--out", str(tmp_path_factory.mktemp("fresh") / "r")])

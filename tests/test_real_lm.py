@@ -19,7 +19,7 @@ from selfimp_train import trainers
 from selfimp_train.cli import main
 from selfimp_train.config import TrainConfig
 from selfimp_train.methods import GOLD_SFT
-from selfimp_train.task_data import load_task
+from selfimp_train.task_loading import load_task
 from selfimp_train.models import load_model, load_tokenizer
 from selfimp_train.samplers import HFSampler
 
