@@ -73,6 +73,13 @@ class Method:
 # with others (M1: max_length, completion_only_loss; GRPO: the sampling temperature and top-p).
 
 
+def _sft_config(shared: dict[str, Any], learning_rate: float, epochs: float, warmup: float,
+                completion_only_loss: bool) -> SFTConfig:
+    """SFT (M1 and SFT rounds) on {prompt, completion} examples, batched by length."""
+    return SFTConfig(**shared, learning_rate=learning_rate, num_train_epochs=epochs, warmup_steps=warmup,
+                     completion_only_loss=completion_only_loss, train_sampling_strategy="group_by_length")
+
+
 @dataclass
 class GoldSFTArgs:
     """M1: SFT of the base model on the gold training solutions (update `gold-sft`)."""
@@ -87,9 +94,8 @@ class GoldSFTArgs:
         return gold_examples(data, tokenizer, self.m1_max_examples, self.max_length)
 
     def trl_config(self, shared: dict[str, Any], data: TaskData | None) -> SFTConfig:
-        return SFTConfig(**shared, learning_rate=self.m1_learning_rate, num_train_epochs=self.m1_epochs,
-                         warmup_steps=self.m1_warmup_ratio, completion_only_loss=self.completion_only_loss,
-                         train_sampling_strategy="group_by_length")
+        return _sft_config(shared, self.m1_learning_rate, self.m1_epochs, self.m1_warmup_ratio,
+                           self.completion_only_loss)
 
 
 @dataclass
@@ -107,9 +113,8 @@ class SFTArgs:
         return sft_examples(records or [], data.prompts)
 
     def trl_config(self, shared: dict[str, Any], data: TaskData | None) -> SFTConfig:
-        return SFTConfig(**shared, learning_rate=self.sft_learning_rate, num_train_epochs=self.sft_epochs,
-                         warmup_steps=self.sft_warmup_ratio, completion_only_loss=self.completion_only_loss,
-                         train_sampling_strategy="group_by_length")
+        return _sft_config(shared, self.sft_learning_rate, self.sft_epochs, self.sft_warmup_ratio,
+                           self.completion_only_loss)
 
 
 @dataclass
