@@ -64,7 +64,8 @@ def generic_template(name: str) -> str:
 
 def dataset_template(spec: DatasetSpec) -> str:
     """Rows from harness_ext.data and the verify filter with the dataset's shared verifier."""
-    out = HEADER + f"# {spec.name} rows from harness_ext.data, judged by the shared {spec.name} verifier"
+    out = HEADER + (f"# {spec.name} rows from harness_ext.data, judged by the shared {spec.name} verifier "
+                    f"(an answer is {spec.domain.answer})")
     if spec.domain.unsafe_code:
         out += (": it runs model-written\n# code, so lm_eval needs --confirm_run_unsafe_code and the sandbox "
                 "HF_ALLOW_CODE_EVAL=1.\nunsafe_code: true\n")

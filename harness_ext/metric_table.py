@@ -24,10 +24,6 @@ class MetricList:
     process_results: str
     metrics: tuple[TaskMetric, ...]
 
-    @property
-    def names(self) -> tuple[str, ...]:
-        return tuple(m.name for m in self.metrics)
-
 
 PASS1 = MetricList("process_pass1", (TaskMetric("pass@1"),))
 PASSN = MetricList("process_passn", (*(TaskMetric(f"pass@{k}") for k in PASS_K), TaskMetric("avg@n")))
