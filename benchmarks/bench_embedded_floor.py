@@ -29,18 +29,18 @@ def sft_epoch_seconds(examples: int) -> tuple[float, float]:
     import torch
 
     from selfimp_train.config import parse_config
-    from selfimp_train.methods import UPDATES
+    from selfimp_train.methods import GOLD_SFT
     from selfimp_train.models import base_model
-    from selfimp_train.task_data import load_task
-    from selfimp_train.trainers import TrainJob, gold_sft_trainer
+    from selfimp_train.task_loading import load_task
+    from selfimp_train.trainers import TrainJob, sft_trainer
 
     cfg = parse_config(["--iters", "1", "--m1_epochs", "1", "--m1_max_examples", str(examples), "--out", "unused"])
     data = load_task(cfg)
 
     def fresh_trainer(scratch: str):  # a newly initialised model each time, the same batches
         model, tokenizer = base_model(cfg)
-        gold = UPDATES["gold-sft"].build_data(cfg, data, None, tokenizer, cfg.seed)
-        return gold_sft_trainer(TrainJob(cfg, model, tokenizer, gold, seed=cfg.seed, scratch=Path(scratch)))
+        gold = GOLD_SFT.build_data(cfg, data, None, tokenizer, cfg.seed)
+        return sft_trainer(TrainJob(model, tokenizer, gold, GOLD_SFT.trl_config(cfg, data, cfg.seed, Path(scratch))))
 
     seconds: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as scratch:
@@ -92,7 +92,7 @@ def main() -> None:
 
     from bench_sampler import tiny_checkpoint
     from selfimp_train.config import EMBEDDED_PRESET, parse_config
-    from selfimp_train.task_data import load_task
+    from selfimp_train.task_loading import load_task
 
     rep = Report("embedded job: unit costs and the floor they imply")
     trainer_s, plain_s = sft_epoch_seconds(args.examples)

@@ -25,7 +25,7 @@ def one_round(checkpoint: Path, workdir: Path, questions: int | None, n: int, re
     from harness_ext.io import atomic_write_json, atomic_write_jsonl, read_jsonl
     from selfimp_train.config import parse_config
     from selfimp_train.generation import judge, make_sampler, sampling
-    from selfimp_train.task_data import load_task
+    from selfimp_train.task_loading import load_task
     from selfimp_train.pairs import dpo_pairs, sft_examples
 
     argv = ["--data_dir", str(data_dir()), "--n_samples", str(n)]

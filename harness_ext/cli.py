@@ -12,14 +12,8 @@ import tempfile
 from typing import Sequence
 
 from harness_ext.errors import SelfimpError, cli_errors
-from harness_ext.lm_eval_compat import (
-    install_data_parallel,
-    install_vllm_cpu_shim,
-    merged_include_dir,
-    shutdown_vllm_engines,
-    tasks_dir,
-    termination_as_exit,
-)
+from harness_ext.lm_eval_compat import install_data_parallel, install_vllm_cpu_shim, merged_include_dir, tasks_dir
+from harness_ext.termination import shutdown_vllm_engines, termination_as_exit
 
 
 def _pop_option(argv: list[str], name: str) -> tuple[str | None, list[str]]:

@@ -19,15 +19,6 @@ from harness_ext.registry import DatasetSpec
 
 DATA_DIR_ENV = "SELFIMP_DATA_DIR"
 
-# views of the registry, by dataset name
-SPLITS: dict[str, tuple[str, ...]] = {s.name: s.splits for s in registry.DATASETS}
-DOMAINS: dict[str, str] = {s.name: s.domain for s in registry.DATASETS}
-
-
-def domain_of(name: str) -> str:
-    """The verifier domain of a dataset: numeric, math, csqa or code."""
-    return registry.get(name).domain
-
 
 def _normalise(spec: DatasetSpec, split: str, raw: Iterable[dict], source: str) -> list[dict]:
     rows = []

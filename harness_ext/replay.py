@@ -11,15 +11,21 @@ without such a completion is an error, not a fallback.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from lm_eval.api.model import LM
 
+from harness_ext import registry
 from harness_ext.errors import SelfimpError
 from harness_ext.eval_setting import EvalSetting
 from harness_ext.io import read_jsonl
+from harness_ext.registry.variants import GROUPS
+from harness_ext.run_format import EVAL_RECORDS
 from harness_ext.samples import doc_stable_id
+from harness_ext.sweep_checkpoints import CheckpointSpec
+from harness_ext.sweep_settings import SweepSettings
 
 
 class TrainerGreedyLM(LM):
@@ -70,3 +76,39 @@ def replayable_records(records_path: Path) -> dict[str, dict] | None:
     if not records or not all("prompt" in r for r in records):
         return None
     return {r["question_id"]: r for r in records}
+
+
+@dataclass(frozen=True)
+class GreedyReplay:
+    """The trainer's greedy test completions that the sweep scores instead of generating them again
+    (`TrainerGreedyLM`): per checkpoint label its eval_greedy.jsonl and that file's records, made in
+    `setting`, and the sweep's tasks over those problems with that decoding (the training task's pass1
+    and groups tasks)."""
+
+    records: dict[str, tuple[Path, dict[str, dict]]]
+    setting: EvalSetting
+    tasks: frozenset[str]
+
+    def covers(self, label: str, task: str) -> bool:
+        return label in self.records and task in self.tasks
+
+    def model(self, spec: CheckpointSpec):
+        """The lm-eval model that serves this checkpoint's completions."""
+        path, records = self.records[spec.label]
+        return TrainerGreedyLM(path, records, self.setting, spec.path)
+
+
+def greedy_replay(specs: list[CheckpointSpec], recorded: EvalSetting | None, settings: SweepSettings,
+                  train_task: str, comparison: dict | None) -> GreedyReplay | None:
+    """What can be replayed: only where the sweep's greedy setting is the run's (`comparison`), without a
+    chat template (lm-eval would build those prompts through its model), and only checkpoints whose
+    eval_greedy.jsonl keeps its prompts."""
+    if recorded is None or not (comparison or {}).get("comparable") or settings.apply_chat_template:
+        return None
+    records = {}
+    for spec in specs:
+        path = Path(spec.path) / EVAL_RECORDS
+        if (kept := replayable_records(path)) is not None:
+            records[spec.label] = (path, kept)
+    tasks = frozenset({registry.task_name(train_task, "pass1"), registry.task_name(train_task, GROUPS.suffix)})
+    return GreedyReplay(records, recorded, tasks) if records else None

@@ -8,16 +8,19 @@ writes sweeps, `harness_ext.report` reads both; none of them spells a file name 
     runs/<name>/[<method>/]samples_<t>.jsonl  samples_file(t, prefix)
     runs/<name>/[<method>/]rollouts_<t>.jsonl rollouts_file(t, prefix): an online update's (GRPO's) own samples
     runs/<name>/m1_test_samples.jsonl, summary.json  M1_TEST_SAMPLES, SUMMARY
+    runs/<name>/tensorboard/<label>/          tensorboard_dir(label): --report_to tensorboard's event files
     <sweep>/sweep.json                        SWEEP_FILE (format SWEEP_FORMAT); default <run>/sweep
     <sweep>/<label>/<date>/results_<date>.json, samples_<task>_<date>.jsonl   lm-eval's own files
     <sweep>/<label>/.tmp-*/                   TMP_PREFIX: a checkpoint in progress (readers skip it)
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from harness_ext.errors import SelfimpError
+from harness_ext.eval_setting import EvalSetting
 from harness_ext.io import atomic_write_json, read_json, read_jsonl
 
 MANIFEST = "manifest.json"
@@ -61,6 +64,11 @@ def rollouts_file(t: int, prefix: str = "") -> str:
     return f"{prefix}rollouts_{t}.jsonl"
 
 
+def tensorboard_dir(label: str) -> str:
+    """`tensorboard/<label>`: the event files of the trainer of model `label` (`--report_to tensorboard`)."""
+    return f"tensorboard/{label}"
+
+
 def is_run_dir(path: Path) -> bool:
     return (path / MANIFEST).is_file()
 
@@ -89,12 +97,62 @@ def read_m1_probe(run_dir: Path) -> list[dict] | None:
     return read_jsonl(path) if path.is_file() else None
 
 
-def round_samples(run_dir: Path, t: int) -> list[dict] | None:
-    """The samples file a complete-or-not iteration t of the manifest lists (None: none on disk)."""
-    its = read_manifest(run_dir).get("iterations")
-    files = [it.get("samples") for it in its or [] if isinstance(it, dict) and it.get("t") == t and it.get("samples")]
-    path = run_dir / files[0] if files else None
-    return read_jsonl(path) if path is not None and path.is_file() else None
+@dataclass(frozen=True)
+class RunIteration:
+    """A complete iteration of a run: its label, checkpoint (absolute), t and method series."""
+
+    label: str
+    checkpoint: Path
+    t: int
+    method: str
+
+
+@dataclass(frozen=True)
+class RunManifest:
+    """A run's manifest.json with the fields its readers (sweep, report) use, checked once."""
+
+    run_dir: Path
+    task: str
+    model: str | None  # config.model: None is the embedded tiny model
+    eval_setting: EvalSetting | None  # None: a run made before the setting was recorded
+    iterations: tuple[RunIteration, ...]  # the complete ones, by (t, method)
+    samples: dict[int, str]  # round t -> its samples file (relative), listed by any iteration
+
+    @property
+    def embedded(self) -> bool:
+        return self.task == "arith" and self.model is None
+
+    def round_samples(self, t: int) -> list[dict] | None:
+        """The samples file of round t (None: the run lists none, or it is not on disk)."""
+        path = self.run_dir / self.samples[t] if t in self.samples else None
+        return read_jsonl(path) if path is not None and path.is_file() else None
+
+    @classmethod
+    def read(cls, run_dir: Path) -> RunManifest:
+        manifest, where = read_manifest(run_dir), run_dir / MANIFEST
+        if not isinstance(manifest.get("iterations"), list):
+            raise SelfimpError(f"{where}: field 'iterations' must be a list")
+        if not isinstance(manifest.get("task"), str):
+            raise SelfimpError(f"{where}: field 'task' must be a task name")
+        config = manifest.get("config", {})
+        if not isinstance(config, dict):
+            raise SelfimpError(f"{where}: field 'config' must be an object, got {config!r:.80}")
+        iterations, samples = [], {}
+        for i, it in enumerate(manifest["iterations"]):
+            if isinstance(it, dict) and isinstance(it.get("t"), int) and it.get("samples"):
+                samples.setdefault(it["t"], str(it["samples"]))
+            if not isinstance(it, dict) or it.get("status") != "complete":
+                continue
+            for key, kind in (("label", str), ("checkpoint", str), ("t", int)):
+                if not isinstance(it.get(key), kind):
+                    raise SelfimpError(f"{where}: iterations[{i}].{key} must be a {kind.__name__}")
+            if not is_dir_name(it["label"]):
+                raise SelfimpError(f"{where}: iterations[{i}].label {it['label']!r} is not a directory name")
+            iterations.append(RunIteration(it["label"], (run_dir / it["checkpoint"]).resolve(), it["t"],
+                                           str(it.get("method") or manifest.get("method") or "run")))
+        setting = EvalSetting.from_dict(manifest["eval_setting"], str(where)) if "eval_setting" in manifest else None
+        return cls(run_dir=run_dir, task=manifest["task"], model=config.get("model"), eval_setting=setting,
+                   iterations=tuple(sorted(iterations, key=lambda it: (it.t, it.method))), samples=samples)
 
 
 # ---------------------------------------------------------------- sweep directory

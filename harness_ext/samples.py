@@ -85,11 +85,6 @@ class SampleLog:
         return max((d.n for d in self.docs.values()), default=0)
 
 
-def builtin_verifier_name(task: str) -> str | None:
-    """The shared verifier for an lm-eval built-in task name, or None if it is not one we rescore."""
-    return registry.builtin_verifier_name(task)
-
-
 def find_sample_files(path: str | Path) -> dict[str, Path]:
     """Map task -> newest `samples_<task>_<date>.jsonl` under `path` (a file or a dir, recursive)."""
     path = Path(path)
@@ -155,7 +150,7 @@ def read_sample_file(path: Path, task: str, unscored_ok: bool = False) -> Sample
     if raw:
         if len(raw) != len(log.docs):
             raise SelfimpError(f"{path}:{raw[0][0]}: filtered_resps has no per-sample records on some lines only")
-        if builtin_verifier_name(task) is not None:
+        if registry.builtin_verifier_name(task) is not None:
             log.rescored_with = _rescore(log, [row for _, row in raw], path)
         elif not unscored_ok:
             raise SelfimpError(
@@ -268,7 +263,7 @@ def _as_record(x: Any) -> dict | None:
 
 def _rescore(log: SampleLog, rows: list[dict], path: Path) -> str:
     """Rebuild per-sample records of a built-in task's log from its raw `resps` with our verifier."""
-    name = builtin_verifier_name(log.task)
+    name = registry.builtin_verifier_name(log.task)
     from harness_ext.verify import get_verifier
 
     verifier = get_verifier(name)

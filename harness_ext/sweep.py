@@ -20,201 +20,26 @@ import json
 import shutil
 import tempfile
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
-from harness_ext import arith, registry
+from harness_ext import registry
 from harness_ext.distributed import process_state
 from harness_ext.errors import SelfimpError, cli_errors
-from harness_ext.eval_setting import EvalSetting, default_device
 from harness_ext.io import check_output_dir, read_json
-from harness_ext.prompts import max_gen_toks
-from harness_ext.registry.variants import GROUPS
+from harness_ext.replay import GreedyReplay, greedy_replay
 from harness_ext.run_format import (
     DEFAULT_SWEEP_SUBDIR,
-    EVAL_RECORDS,
-    MANIFEST,
     RESULTS_PREFIX,
-    SWEEP_FILE,
     TMP_PREFIX,
-    is_dir_name,
+    RunManifest,
     lm_eval_samples_file,
-    read_manifest,
-    read_sweep_settings,
     results_file,
     sweep_meta,
     write_sweep,
 )
-
-# Embedded CPU default (task arith, tiny model): greedy tasks on the whole test split (6000 problems), as the
-# trainer evaluates (its recorded eval_setting; these limit / batch_size only serve runs that record none), so
-# that IS(t) holds ~420 problems and the accuracy and beyond-M1 verdicts decide by design (docs/verdicts.md,
-# power); the sampled task (8 samples per problem) on the first 300, enough for pass@k and the matched-count
-# diversity test.
-EMBEDDED = {"limit": arith.SPLITS["test"].n, "sampled_limit": 300, "n": 8, "batch_size": 256}
-
-
-@dataclass(frozen=True)
-class CheckpointSpec:
-    label: str
-    path: str
-    t: int
-    method: str
-
-
-@dataclass
-class SweepSettings:
-    """What must be identical for every checkpoint of one sweep directory."""
-
-    model: str = "hf"
-    model_args: str = ""
-    dtype: str = "float32"
-    n: int | None = None
-    limit: int | None = None
-    sampled_limit: int | None = None  # problems of the tasks that draw several samples per problem (None: limit)
-    batch_size: str = "auto"
-    device: str | None = None
-    seed: int = 0
-    bootstrap_iters: int = 100000  # lm-eval's stderr bootstrap (its CLI default)
-    gen_kwargs: str | None = None  # lm-eval --gen_kwargs, e.g. max_gen_toks=256
-    apply_chat_template: bool = False  # lm-eval --apply_chat_template (the trainer's --apply_chat_template)
-    attn_implementation: str | None = None  # hf model arg (the trainer's --attn_implementation)
-
-
-@dataclass(frozen=True)
-class GreedyReplay:
-    """The trainer's greedy test completions that the sweep scores instead of generating them again
-    (harness_ext.replay): per checkpoint label its eval_greedy.jsonl and that file's records, made in
-    `setting`, and the sweep's tasks over those problems with that decoding (the training task's pass1
-    and groups tasks)."""
-
-    records: dict[str, tuple[Path, dict[str, dict]]]
-    setting: EvalSetting
-    tasks: frozenset[str]
-
-    def covers(self, label: str, task: str) -> bool:
-        return label in self.records and task in self.tasks
-
-    def model(self, spec: CheckpointSpec):
-        """The lm-eval model that serves this checkpoint's completions."""
-        from harness_ext.replay import TrainerGreedyLM
-
-        path, records = self.records[spec.label]
-        return TrainerGreedyLM(path, records, self.setting, spec.path)
-
-
-def greedy_replay(specs: list[CheckpointSpec], recorded: EvalSetting | None, settings: SweepSettings,
-                  train_task: str, comparison: dict | None) -> GreedyReplay | None:
-    """What can be replayed: only where the sweep's greedy setting is the run's (`comparison`), without a
-    chat template (lm-eval would build those prompts through its model), and only checkpoints whose
-    eval_greedy.jsonl keeps its prompts."""
-    from harness_ext.replay import replayable_records
-
-    if recorded is None or not (comparison or {}).get("comparable") or settings.apply_chat_template:
-        return None
-    records = {}
-    for spec in specs:
-        path = Path(spec.path) / EVAL_RECORDS
-        if (kept := replayable_records(path)) is not None:
-            records[spec.label] = (path, kept)
-    tasks = frozenset({registry.task_name(train_task, "pass1"), registry.task_name(train_task, GROUPS.suffix)})
-    return GreedyReplay(records, recorded, tasks) if records else None
-
-
-def default_tasks(train_task: str, embedded: bool = False) -> list[str]:
-    """pass@1, pass@k and diversity of the training task, plus OOD and difficulty groups where defined.
-
-    Embedded: no separate diversity task (with one n for both it would repeat the passn sampling;
-    selfimp-report takes diversity from the passn samples) and no pass1 task (the arith groups task is
-    the same greedy evaluation with levels, and the report reads pass@1 from it)."""
-    return registry.default_eval_tasks(train_task, diversity=not embedded, pass1=not embedded)
-
-
-def run_checkpoints(run_dir: Path) -> tuple[str, list[CheckpointSpec]]:
-    """(training task, complete iterations) from a run's manifest.json."""
-    manifest = read_manifest(run_dir)
-    where = run_dir / MANIFEST
-    if not isinstance(manifest.get("iterations"), list):
-        raise SelfimpError(f"{where}: field 'iterations' must be a list")
-    if not isinstance(manifest.get("task"), str):
-        raise SelfimpError(f"{where}: field 'task' must be a task name")
-    if not isinstance(manifest.get("config", {}), dict):
-        raise SelfimpError(f"{where}: field 'config' must be an object, got {manifest['config']!r:.80}")
-    specs = []
-    for i, it in enumerate(manifest["iterations"]):
-        if not isinstance(it, dict) or it.get("status") != "complete":
-            continue
-        for key, kind in (("label", str), ("checkpoint", str), ("t", int)):
-            if not isinstance(it.get(key), kind):
-                raise SelfimpError(f"{where}: iterations[{i}].{key} must be a {kind.__name__}")
-        if not is_dir_name(it["label"]):
-            raise SelfimpError(f"{where}: iterations[{i}].label {it['label']!r} is not a directory name")
-        specs.append(CheckpointSpec(it["label"], str((run_dir / it["checkpoint"]).resolve()), it["t"],
-                                    str(it.get("method") or manifest.get("method") or "run")))
-    if not specs:
-        raise SelfimpError(f"{where}: no iteration with status 'complete' yet")
-    return manifest["task"], sorted(specs, key=lambda s: (s.t, s.method))
-
-
-def recorded_setting(run_dir: Path) -> EvalSetting | None:
-    """The run's evaluation setting from manifest.json (None: a run made before it was recorded)."""
-    manifest = read_manifest(run_dir)
-    if "eval_setting" not in manifest:
-        return None
-    return EvalSetting.from_dict(manifest["eval_setting"], str(run_dir / MANIFEST))
-
-
-def trainer_comparison(recorded: EvalSetting | None, settings: SweepSettings, train_task: str) -> dict:
-    """sweep.json's `trainer_comparison`: do this sweep's greedy tasks use the run's evaluation setting,
-    so that its per-doc verdicts (pass@1, IS(t)) are the trainer's? `differences` says where not."""
-    if recorded is None:
-        return {"comparable": None, "differences": ["the run's manifest.json records no eval_setting"]}
-    from lm_eval.utils import simple_parse_args_string
-
-    gen = simple_parse_args_string(settings.gen_kwargs or "")
-    used = EvalSetting.for_task(
-        train_task, backend=settings.model, dtype=settings.dtype, device=(settings.device or "").split(":")[0],
-        batch_size=int(settings.batch_size) if settings.batch_size.isdigit() else settings.batch_size,
-        max_new_tokens=gen.pop("max_gen_toks", None), max_questions=settings.limit,
-        chat_template=settings.apply_chat_template, attn_implementation=settings.attn_implementation)
-    differences = recorded.differences(used) + [f"gen_kwargs: {k}={v!r} (sweep only)" for k, v in gen.items()]
-    return {"comparable": not differences, "differences": differences}
-
-
-def sweep_settings(args: argparse.Namespace, recorded: EvalSetting | None, train_task: str,
-                   embedded: bool) -> SweepSettings:
-    """Explicit flags win; then the run's recorded evaluation setting; then the (embedded) defaults."""
-    values = {"model": "hf", "dtype": "float32", "batch_size": "auto", "limit": None, "sampled_limit": None,
-              "gen_kwargs": None,
-              **(EMBEDDED if embedded else {})}
-    if recorded is not None:
-        longer = recorded.max_new_tokens != max_gen_toks(train_task)
-        values.update(model=recorded.backend, dtype=recorded.dtype, batch_size=recorded.batch_size,
-                      limit=recorded.max_questions or None,  # 0: the trainer evaluated nothing
-                      gen_kwargs=f"max_gen_toks={recorded.max_new_tokens}" if longer else None,
-                      apply_chat_template=recorded.chat_template, attn_implementation=recorded.attn_implementation)
-    given = {"model": args.model, "dtype": args.dtype, "batch_size": args.batch_size, "limit": args.limit,
-             "sampled_limit": args.sampled_limit, "gen_kwargs": args.gen_kwargs, "n": args.n,
-             "apply_chat_template": args.apply_chat_template, "attn_implementation": args.attn_implementation}
-    values.update({k: v for k, v in given.items() if v is not None})
-    return SweepSettings(model=values["model"], model_args=args.model_args, dtype=values["dtype"], n=values.get("n"),
-                         limit=values["limit"], sampled_limit=values["sampled_limit"],
-                         batch_size=str(values["batch_size"]),
-                         device=args.device or default_device(), seed=args.seed, gen_kwargs=values["gen_kwargs"],
-                         apply_chat_template=bool(values.get("apply_chat_template")),
-                         attn_implementation=values.get("attn_implementation") if values["model"] == "hf" else None)
-
-
-def explicit_checkpoints(paths: list[str], labels: list[str] | None) -> list[CheckpointSpec]:
-    if labels is not None and len(labels) != len(paths):
-        raise SelfimpError(f"--labels: {len(labels)} labels for {len(paths)} checkpoints")
-    labels = labels or [Path(p).name or p.replace("/", "_") for p in paths]
-    if len(set(labels)) != len(labels):
-        raise SelfimpError(f"--labels: labels must be unique (got {', '.join(labels)}); pass --labels")
-    for label in labels:
-        if not is_dir_name(label):
-            raise SelfimpError(f"--labels: {label!r} is not usable as a directory name")
-    return [CheckpointSpec(lab, p, i, "run") for i, (lab, p) in enumerate(zip(labels, paths), 1)]
+from harness_ext.sweep_checkpoints import CheckpointSpec, explicit_checkpoints, is_hub_id, run_checkpoints
+from harness_ext.sweep_settings import SweepSettings, check_settings, default_tasks, sweep_settings, trainer_comparison
 
 
 def model_args_for(spec: CheckpointSpec, settings: SweepSettings) -> str:
@@ -252,16 +77,6 @@ def completed_tasks(label_dir: Path) -> set[str]:
     return done
 
 
-def check_settings(out: Path, meta: dict) -> None:
-    """A sweep dir holds results of one set of settings: refuse to mix in others (a setting an older
-    sweep.json lacks counts as None, its value then)."""
-    old = read_sweep_settings(out)
-    diff = {} if old is None else {k: (old.get(k), v) for k, v in meta["settings"].items() if old.get(k) != v}
-    if diff:
-        raise SelfimpError(f"{out / SWEEP_FILE}: this sweep was made with other settings {diff} (old, new); "
-                           "use another --out")
-
-
 def evaluate_checkpoint(spec: CheckpointSpec, tasks: list[str], settings: SweepSettings, task_manager,
                         out: Path, lm=None) -> Path | None:
     """One simple_evaluate over `tasks`; lm-eval's files land in <out>/<label>/<date>/ by one rename.
@@ -271,7 +86,7 @@ def evaluate_checkpoint(spec: CheckpointSpec, tasks: list[str], settings: SweepS
     engine is shut down."""
     from lm_eval.loggers import EvaluationTracker
 
-    from harness_ext.lm_eval_compat import shutdown_vllm_engines, termination_as_exit
+    from harness_ext.termination import shutdown_vllm_engines, termination_as_exit
 
     tmp = out / spec.label / f"{TMP_PREFIX}{time.time_ns()}"
     is_main = process_state().is_main_process
@@ -408,19 +223,14 @@ def _quiet(*_: object) -> None:
     """The log of a process other than the main one."""
 
 
-def is_hub_id(name: str) -> bool:
-    """`org/name` as the Hugging Face Hub spells model ids (not a local path)."""
-    parts = name.split("/")
-    return len(parts) == 2 and all(parts) and not name.startswith((".", "~"))
-
-
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="selfimp-eval sweep", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("run", nargs="?", help="training run dir (runs/<name>, with manifest.json)")
     p.add_argument("--checkpoints", nargs="+", help="checkpoint dirs or HF ids instead of a run (first = M1)")
     p.add_argument("--labels", nargs="+", help="one label per --checkpoints entry")
-    p.add_argument("--train-task", help="training task of --checkpoints (gsm8k, math, csqa, mbpp, arith)")
+    p.add_argument("--train-task", choices=registry.names(), metavar="DATASET",
+                   help=f"training task of --checkpoints: one of {', '.join(registry.names())}")
     p.add_argument("--tasks", nargs="+", help="lm-eval tasks (default: the training task's pass1/passn/diversity, OOD, groups)")
     p.add_argument("--model", choices=("hf", "vllm"), help="lm-eval model backend (default: the run's, else hf)")
     p.add_argument("--model-args", default="", help="extra lm-eval model args, e.g. gpu_memory_utilization=0.8")
@@ -456,10 +266,10 @@ def main(argv: list[str] | None = None) -> int:
         run_dir = Path(args.run)
         if not run_dir.is_dir():
             raise SelfimpError(f"{run_dir}: no such run directory")
-        train_task, specs = run_checkpoints(run_dir)
-        embedded = train_task == "arith" and read_manifest(run_dir).get("config", {}).get("model") is None
+        run = RunManifest.read(run_dir)
+        train_task, specs, embedded = run.task, run_checkpoints(run), run.embedded
         out = Path(args.out) if args.out else run_dir / DEFAULT_SWEEP_SUBDIR
-        source, recorded = str(run_dir), recorded_setting(run_dir)
+        source, recorded = str(run_dir), run.eval_setting
     else:
         if not args.train_task or not args.out:
             raise SelfimpError("--checkpoints needs --train-task and --out")

@@ -17,10 +17,11 @@ from lm_eval.api.task import ConfigurableTask
 
 from harness_ext import data, metrics, prompts, registry
 from harness_ext.errors import SelfimpError
+from harness_ext.metric_table import CLASSES, PASS_K
+from harness_ext.sandbox.runner import require_code_eval_opt_in
 
 log = logging.getLogger(__name__)
 
-PASS_K = (1, 2, 4, 8, 16, 32, 64)
 IMPROVE_KEYS = ("reference", "candidate")
 IN_IS = "in_improvement_set"
 GROUP_DISPARITY_PREFIX = "group_disparity_"  # + dataset: the aggregation of its groups task
@@ -31,8 +32,8 @@ def load_docs(name: str, split: str = "test", data_dir: str | None = None, **met
     """`custom_dataset` of every task: {"test": Dataset}; lm-eval also passes --metadata / model_args."""
     import datasets
 
-    if registry.get(name).unsafe_code:
-        require_code_eval()
+    if registry.get(name).domain.unsafe_code:
+        require_code_eval_opt_in()
     return datasets.DatasetDict({"test": data.load_hf_dataset(name, split, data_dir)})
 
 
@@ -53,8 +54,8 @@ def load_improvement_docs(name: str, split: str = "test", data_dir: str | None =
         raise SelfimpError(
             f"selfimp_{name}_improve needs --metadata keys {', '.join(IMPROVE_KEYS)} (missing: "
             f"{', '.join(missing)}), e.g. --metadata '{{\"reference\": \"out/m1\", \"candidate\": \"out/m3\"}}'")
-    if registry.get(name).unsafe_code:
-        require_code_eval()
+    if registry.get(name).domain.unsafe_code:
+        require_code_eval_opt_in()
     task = registry.task_name(name, "pass1")
     iset = improvement_set(metadata["reference"], metadata["candidate"], task=task)
     rows = {r["id"]: r for r in data.load_rows(name, split, data_dir)}
@@ -74,15 +75,6 @@ def load_improvement_docs(name: str, split: str = "test", data_dir: str | None =
         members = set(iset.ids)
         docs = [{**row, IN_IS: True} for i, row in rows.items() if i in members]
     return datasets.DatasetDict({"test": datasets.Dataset.from_list(docs)})
-
-
-def require_code_eval() -> None:
-    """MBPP runs model-written code: refuse unless the user opted in, as lm-eval's code tasks do."""
-    import os
-
-    if os.environ.get("HF_ALLOW_CODE_EVAL") != "1":
-        raise SelfimpError("mbpp tasks execute model-written code: set HF_ALLOW_CODE_EVAL=1 "
-                           "(and pass --confirm_run_unsafe_code to lm_eval) to allow it")
 
 
 def task_of_doc(doc: dict) -> str:
@@ -172,13 +164,13 @@ def process_passn(doc: dict, results: Sequence) -> dict:
 
 def process_diversity(doc: dict, results: Sequence) -> dict:
     """Per class (correct / incorrect) of this doc's samples: Distinct-N, the texts for SBERT
-    (scored in the aggregation), Distinct Equations for numeric tasks; None when undefined
-    (`metrics.UNDEFINED`: e.g. fewer than 2 texts)."""
+    (scored in the aggregation), Distinct Equations in a domain whose solutions write equations; None
+    when undefined (`metrics.UNDEFINED`: e.g. fewer than 2 texts)."""
     records = _records(results)
     out: dict[str, Any] = {"avg@n": sum(r["correct"] for r in records) / len(records)}
-    numeric = registry.spec_of_doc(doc).domain == "numeric"
-    names = ("distinct_n", "distinct_equations") if numeric else ("distinct_n",)
-    for cls, want in (("correct", True), ("incorrect", False)):
+    equations = registry.spec_of_doc(doc).domain.equations
+    names = ("distinct_n", "distinct_equations") if equations else ("distinct_n",)
+    for cls, want in zip(CLASSES, (True, False)):
         texts = [r["text"] for r in records if r["correct"] is want]
         enough = len(texts) >= metrics.MIN_TEXTS
         out[f"n_problems_{cls}"] = int(enough)

@@ -28,6 +28,9 @@ class TrainerArgs:
     logging_steps: int = arg(50, "Trainer logging interval (steps).")
     max_grad_norm: float = arg(1.0, "Gradient clipping norm (0 = no clipping).")
     min_lr_rate: float = arg(0.1, "Final LR as a fraction of the peak (cosine_with_min_lr).")
+    report_to: list[str] = arg(["none"], "Where the trainers log loss and metrics (transformers' integrations: "
+                                         "none, tensorboard, wandb, trackio, ...); tensorboard writes "
+                                         "<run>/tensorboard/<label>/.")
 
 
 @dataclass

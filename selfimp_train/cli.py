@@ -14,7 +14,7 @@ from selfimp_train.config import parse_config
 from selfimp_train.loop import run
 from selfimp_train.manifest import check_run_dir
 from selfimp_train.summary import print_summary, summarize
-from selfimp_train.task_data import evaluation_setting
+from selfimp_train.task_loading import evaluation_setting
 
 
 @cli_errors

@@ -28,13 +28,20 @@ from harness_ext.io import parse_json, read_text
 from selfimp_train.args import LoraArgs, TrainerArgs
 from selfimp_train.args import arg as _f
 from selfimp_train.field_types import coerce, type_error
-from selfimp_train.methods import METHOD_ARGS, SCHEDULES
+from selfimp_train.methods import ALL, METHOD_ARGS, SCHEDULES, GoldSFTArgs
 
 TASKS = registry.training_tasks()  # every registered dataset with a train split
 # --method: the registry's methods (selfimp_train.methods: schedule, settings and update of each), or all.
-METHODS = (*SCHEDULES, "all")
+METHODS = (*SCHEDULES, ALL)
 SAMPLERS = ("hf", "vllm")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
+
+
+def report_to_values() -> tuple[str, ...]:
+    """--report_to values: transformers' logging integrations, `all` (every installed one) or `none`."""
+    from transformers.integrations import INTEGRATION_TO_CALLBACK
+
+    return ("none", "all", *INTEGRATION_TO_CALLBACK)
 
 
 def attention_implementations() -> tuple[str, ...]:
@@ -46,7 +53,7 @@ def attention_implementations() -> tuple[str, ...]:
 
 # Fields that may differ between a run and its `--resume` without changing any result (batch
 # sizes are not among them: sampling with another batching draws other random numbers).
-RESUME_FREE_FIELDS = ("iters", "resume", "config", "out")
+RESUME_FREE_FIELDS = ("iters", "resume", "config", "out", "report_to")
 
 
 @dataclass
@@ -69,17 +76,6 @@ class LoopArgs:
     config: str | None = _f(None, "YAML file with values for any of these fields, or a shipped preset's name "
                                   "(embedded, smollm2).")
     data_dir: str | None = _f(None, "Local dataset dir (default: $SELFIMP_DATA_DIR or Hub).")
-
-
-@dataclass
-class GoldSFTArgs:
-    """M1: SFT of the base model on the gold training solutions (update `gold-sft`)."""
-
-    _argument_group_name: ClassVar[str] = "M1 (gold-sft)"
-    m1_max_examples: int | None = _f(None, "Gold training examples for M1 (None = all).")
-    m1_epochs: float = _f(3.0, "Epochs of gold SFT for M1.")
-    m1_learning_rate: float = _f(2e-5, "Learning rate for M1.")
-    m1_warmup_ratio: float = _f(0.03, "Warm-up fraction for M1.")
 
 
 @dataclass
@@ -146,6 +142,7 @@ class TrainConfig(*reversed(CONFIG_PARTS)):  # type: ignore[misc]  # fields in C
         if attn is not None and attn not in known and "/" not in attn:  # "/": a Hub kernel repo
             raise SelfimpError(f"--attn_implementation: unknown value {attn!r} "
                                f"(choose from {', '.join(known)}, or a Hub kernel repo)")
+        self.check_report_to()
         for name in _POSITIVE:
             if getattr(self, name) < 1:
                 raise SelfimpError(f"--{name}: must be a positive integer, got {getattr(self, name)!r}")
@@ -163,6 +160,19 @@ class TrainConfig(*reversed(CONFIG_PARTS)):  # type: ignore[misc]  # fields in C
             if "check" in vars(part):
                 part.check(self)
         self.vllm_engine_kwargs()  # validates the JSON
+
+    def check_report_to(self) -> None:
+        """Every --report_to value is an integration of transformers, and an installed one (else the
+        first trainer would fail after M1's data is built)."""
+        from transformers.integrations import get_available_reporting_integrations
+
+        for value in self.report_to:
+            if value not in report_to_values():
+                raise SelfimpError(f"--report_to: unknown value {value!r} "
+                                   f"(choose from {', '.join(report_to_values())})")
+        missing = sorted(set(self.report_to) - {"none", "all"} - set(get_available_reporting_integrations()))
+        if missing:
+            raise SelfimpError(f"--report_to: {', '.join(missing)} not installed (pip install {' '.join(missing)})")
 
     @property
     def run_name(self) -> str:

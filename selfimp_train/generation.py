@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from harness_ext.io import atomic_write_jsonl
-from harness_ext.lm_eval_compat import termination_as_exit
+from harness_ext.termination import termination_as_exit
 from harness_ext.run_format import EVAL_RECORDS
 from selfimp_train.config import TrainConfig
 from selfimp_train.samplers import HFSampler, Sampler, VLLMSampler

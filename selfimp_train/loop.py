@@ -19,7 +19,6 @@ and an iteration counts only once the manifest marks it complete.
 from __future__ import annotations
 
 import random
-import shutil
 import tempfile
 import time
 import warnings
@@ -32,16 +31,19 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from harness_ext.distributed import process_state
 from harness_ext.io import atomic_write_json, read_json, read_jsonl
 from harness_ext.metrics import coverage
-from harness_ext.run_format import ITERATION_RECORD, checkpoint_dir, rollouts_file, samples_file
+from harness_ext.run_format import ITERATION_RECORD, checkpoint_dir, rollouts_file, samples_file, tensorboard_dir
 from selfimp_train import manifest as mf
 from selfimp_train.config import TrainConfig
 from selfimp_train.crash_points import crash_point, set_iteration
 from selfimp_train.generation import evaluate, generate_judged, sampling
-from selfimp_train.methods import UPDATES, methods_of, round_update
+from selfimp_train.methods import ALL, GOLD_SFT, UPDATES, methods_of, round_update
 from selfimp_train.models import base_model, base_tokenizer
 from selfimp_train.samplers import free_accelerator_memory
-from selfimp_train.task_data import TaskData, load_task
-from selfimp_train.trainers import TrainJob, UpdateResult, save_unchanged, train_and_save
+from selfimp_train.stages import atomic_dir, timed
+from selfimp_train.task_data import TaskData
+from selfimp_train.task_loading import load_task
+from selfimp_train.trainers import (TrainJob, UpdateResult, log_tensorboard_to, peft_config, save_unchanged,
+                                   train_and_save)
 
 
 
@@ -63,8 +65,9 @@ class Iteration:
 
 def plan(cfg: TrainConfig) -> list[Iteration]:
     """All iterations of the run, parents before children."""
-    shared = cfg.method == "all"
-    steps = [Iteration(t=1, method=cfg.method, update="gold-sft", label="M1", checkpoint=checkpoint_dir(1), seed=cfg.seed)]
+    shared = cfg.method == ALL
+    steps = [Iteration(t=1, method=cfg.method, update=GOLD_SFT.name, label="M1", checkpoint=checkpoint_dir(1),
+                       seed=cfg.seed)]
     for method in methods_of(cfg.method):
         parent = steps[0]
         for t in range(2, cfg.iters + 1):
@@ -106,7 +109,7 @@ def sample_round(cfg: TrainConfig, data: TaskData, run_dir: Path, manifest: dict
 
 def check_inputs(cfg: TrainConfig, data: TaskData) -> None:
     """Fail on bad input before anything is written: model source, M1's training set."""
-    UPDATES["gold-sft"].build_data(cfg, data, None, base_tokenizer(cfg), cfg.seed)
+    GOLD_SFT.build_data(cfg, data, None, base_tokenizer(cfg), cfg.seed)
 
 
 def train(cfg: TrainConfig, data: TaskData, run_dir: Path, step: Iteration, records: list[dict] | None,
@@ -126,9 +129,12 @@ def train(cfg: TrainConfig, data: TaskData, run_dir: Path, step: Iteration, reco
         warnings.warn(f"round {step.t} ({step.label}): no {step.update.upper()} training data in {step.samples}; "
                       f"{step.label} is a copy of {step.parent}", stacklevel=2)
         return save_unchanged(model, tokenizer, save_dir), counts
-    job = TrainJob(cfg, model, tokenizer, examples, seed=step.seed, scratch=scratch, parent=parent, data=data,
+    args = update.trl_config(cfg, data, step.seed, scratch, run_name=f"{cfg.run_name}/{step.label}")
+    job = TrainJob(model, tokenizer, examples, args, peft=peft_config(cfg), parent=parent, data=data,
                    rollouts=run_dir / step.rollouts if step.rollouts else None)
-    return train_and_save(update.make_trainer(job), save_dir, cfg.lora, update.stats), counts
+    trainer = update.make_trainer(job)
+    log_tensorboard_to(trainer, run_dir / tensorboard_dir(step.label))
+    return train_and_save(trainer, save_dir, cfg.lora, update.stats), counts
 
 
 def sample_stats(records: list[dict], n: int | None) -> dict[str, Any]:
@@ -148,41 +154,31 @@ def build_iteration(cfg: TrainConfig, data: TaskData, run_dir: Path, manifest: d
     """Sample (t >= 2), train, save, evaluate one model; returns its manifest record. Crash-safe:
     the checkpoint is written to <checkpoint>.tmp, which only a final rename makes visible."""
     set_iteration(step.t)
-    main_process = process_state().is_main_process
-    final = run_dir / step.checkpoint
     record: dict[str, Any] = {"t": step.t, "method": step.method, "update": step.update, "label": step.label,
                               "parent": step.parent, "checkpoint": step.checkpoint, "samples": step.samples,
                               "rollouts": step.rollouts, "n_questions_sampled": 0, "n_samples": 0, "n_correct": 0,
                               "n_pairs": 0, "coverage": None, "wall_time_s": {}}
+    times = record["wall_time_s"]
     records = None
     if step.samples:
         records = sample_round(cfg, data, run_dir, manifest, step)
         record.update(sample_stats(records, cfg.n_samples))
-        record["wall_time_s"]["sampling"] = manifest["samples"][step.samples]["wall_time_s"]
-    tmp = final.with_name(final.name + ".tmp")
-    if main_process:
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-    process_state().wait_for_everyone()
-    start = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="selfimp-trainer-") as scratch:
-        result, counts = train(cfg, data, run_dir, step, records, tmp, Path(scratch))
-    free_accelerator_memory()
-    record.update(counts, train_loss=result.train_loss, train_steps=result.steps, **result.stats)
-    if step.rollouts:  # an online round: what it drew while training (coverage is the parent's: none)
-        record.update(sample_stats(read_jsonl(run_dir / step.rollouts), None))
-    record["wall_time_s"]["training"] = round(time.perf_counter() - start - result.save_time_s, 2)
-    record["wall_time_s"]["saving"] = round(result.save_time_s, 2)
-    crash_point("saving")
-    if main_process:
-        start = time.perf_counter()
-        record["eval"] = evaluate(cfg, data, tmp)
-        record["wall_time_s"]["eval"] = round(time.perf_counter() - start, 2)
-        atomic_write_json(tmp / ITERATION_RECORD, record)
-        shutil.rmtree(final, ignore_errors=True)  # only a complete rename creates it: nothing to keep here
-        tmp.rename(final)
-    process_state().wait_for_everyone()
-    return read_json(final / ITERATION_RECORD)
+        times["sampling"] = manifest["samples"][step.samples]["wall_time_s"]
+    with atomic_dir(run_dir / step.checkpoint) as checkpoint:
+        with timed(times, "training"), tempfile.TemporaryDirectory(prefix="selfimp-trainer-") as scratch:
+            result, counts = train(cfg, data, run_dir, step, records, checkpoint, Path(scratch))
+        times["training"] = round(times["training"] - result.save_time_s, 2)
+        times["saving"] = round(result.save_time_s, 2)
+        free_accelerator_memory()
+        record.update(counts, train_loss=result.train_loss, train_steps=result.steps, **result.stats)
+        if step.rollouts:  # an online round: what it drew while training (coverage is the parent's: none)
+            record.update(sample_stats(read_jsonl(run_dir / step.rollouts), None))
+        crash_point("saving")
+        if process_state().is_main_process:
+            with timed(times, "eval"):
+                record["eval"] = evaluate(cfg, data, checkpoint)
+            atomic_write_json(checkpoint / ITERATION_RECORD, record)
+    return read_json(run_dir / step.checkpoint / ITERATION_RECORD)
 
 
 def progress_line(record: dict) -> str:

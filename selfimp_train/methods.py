@@ -1,8 +1,9 @@
 """The method registry: every `--method` is one `Method` entry holding its settings (a dataclass whose
 fields become `--flags`, YAML keys and part of `TrainConfig`), its schedule and, when it trains in a
-way of its own, its `Update` (data builder: judged samples -> training examples; trainer factory: a
-TRL trainer with its TRL config, in `selfimp_train.trainers`). Adding a method is one entry here
-plus its trainer factory; `config`, the loop and the manifest read everything from this table.
+way of its own, its `Update` (its settings, whose `examples` turn judged samples into training
+examples and whose `trl_config` builds the update's TRL config; trainer factory: the TRL trainer, in
+`selfimp_train.trainers`). Adding a method is one entry here plus its trainer factory; `config`, the loop
+and the manifest read everything from this table.
 
 M1 is the update `gold-sft`; round t >= 2 of a method runs schedule[(t - 2) % len(schedule)]
 (sft-dpo: t=2 dpo, 3 sft, 4 dpo, 5 sft). The loop only looks entries up; it has no method branches.
@@ -12,21 +13,20 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from trl import DPOConfig, GRPOConfig, SFTConfig
 
 from harness_ext.errors import SelfimpError
-from selfimp_train.args import arg
+from selfimp_train.args import TrainerArgs, arg
 from selfimp_train.pairs import dpo_pairs, gold_examples, sft_examples
-from selfimp_train.trainers import TrainJob, dpo_trainer, gold_sft_trainer, grpo_stats, grpo_trainer, sft_trainer
+from selfimp_train.trainers import TrainJob, dpo_trainer, grpo_stats, grpo_trainer, sft_trainer, shared_args
 
 if TYPE_CHECKING:
-    from transformers import Trainer
+    from transformers import Trainer, TrainingArguments
 
-    from selfimp_train.config import TrainConfig
     from selfimp_train.task_data import TaskData
-
-# (cfg, task data, judged samples of the round or None, tokenizer, seed) -> training examples
-DataBuilder = Callable[["TrainConfig", "TaskData", "list[dict] | None", object, int], list[dict]]
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,7 @@ class Update:
     """One way to train M_t: what it learns from and the trainer that does it."""
 
     name: str
-    build_data: DataBuilder
+    settings: type  # its settings dataclass (fields: --flags), with its `examples` and `trl_config`
     make_trainer: Callable[[TrainJob], Trainer]
     pairwise: bool = False  # its examples are (chosen, rejected) pairs, counted as the manifest's n_pairs
     # online: it draws and judges its own completions while training (no samples from M_{t-1} first);
@@ -42,13 +42,24 @@ class Update:
     online: bool = False
     stats: Callable[[Trainer], dict] | None = None
 
+    def build_data(self, cfg: TrainerArgs, data: TaskData, records: list[dict] | None, tokenizer,
+                   seed: int) -> list[dict]:
+        """Its training examples from the task and the round's judged samples (None: M1, an online update);
+        `cfg` is the run's TrainConfig."""
+        return self.settings.examples(cfg, data, records, tokenizer, seed)
+
+    def trl_config(self, cfg: TrainerArgs, data: TaskData | None, seed: int, scratch: Path,
+                   run_name: str | None = None) -> TrainingArguments:
+        """Its TRL config: the shared trainer settings (`trainers.shared_args`) plus its own; `cfg` is the
+        run's TrainConfig."""
+        return self.settings.trl_config(cfg, shared_args(cfg, seed, scratch, run_name), data)
+
 
 @dataclass(frozen=True)
 class Method:
-    """A --method: its own settings, and either its own update (schedule: that update every round)
-    or a schedule of other methods' updates."""
+    """A --method: either its own update (schedule: that update every round; its settings are the
+    method's) or a schedule of other methods' updates."""
 
-    args: type | None = None
     update: Update | None = None
     schedule: tuple[str, ...] = ()
 
@@ -56,7 +67,35 @@ class Method:
         return self.schedule or (self.update.name,)
 
 
-# ---------------------------------------------------------------- each method's settings
+# ---------------------------------------------------------------- each update's settings, data and TRL config
+# `examples(data, records, tokenizer, seed)` and `trl_config(shared, data)` are called on the run's
+# TrainConfig (the union of every settings dataclass), so an update may also read a setting it shares
+# with others (M1: max_length, completion_only_loss; GRPO: the sampling temperature and top-p).
+
+
+def _sft_config(shared: dict[str, Any], learning_rate: float, epochs: float, warmup: float,
+                completion_only_loss: bool) -> SFTConfig:
+    """SFT (M1 and SFT rounds) on {prompt, completion} examples, batched by length."""
+    return SFTConfig(**shared, learning_rate=learning_rate, num_train_epochs=epochs, warmup_steps=warmup,
+                     completion_only_loss=completion_only_loss, train_sampling_strategy="group_by_length")
+
+
+@dataclass
+class GoldSFTArgs:
+    """M1: SFT of the base model on the gold training solutions (update `gold-sft`)."""
+
+    _argument_group_name: ClassVar[str] = "M1 (gold-sft)"
+    m1_max_examples: int | None = arg(None, "Gold training examples for M1 (None = all).")
+    m1_epochs: float = arg(3.0, "Epochs of gold SFT for M1.")
+    m1_learning_rate: float = arg(2e-5, "Learning rate for M1.")
+    m1_warmup_ratio: float = arg(0.03, "Warm-up fraction for M1.")
+
+    def examples(self, data: TaskData, records: list[dict] | None, tokenizer, seed: int) -> list[dict]:
+        return gold_examples(data, tokenizer, self.m1_max_examples, self.max_length)
+
+    def trl_config(self, shared: dict[str, Any], data: TaskData | None) -> SFTConfig:
+        return _sft_config(shared, self.m1_learning_rate, self.m1_epochs, self.m1_warmup_ratio,
+                           self.completion_only_loss)
 
 
 @dataclass
@@ -69,6 +108,13 @@ class SFTArgs:
     sft_warmup_ratio: float = arg(0.03, "Warm-up fraction of SFT rounds.")
     completion_only_loss: bool = arg(True, "SFT loss on completion tokens only (TRL's completion_only_loss); "
                                            "False = whole sequence.")
+
+    def examples(self, data: TaskData, records: list[dict] | None, tokenizer, seed: int) -> list[dict]:
+        return sft_examples(records or [], data.prompts)
+
+    def trl_config(self, shared: dict[str, Any], data: TaskData | None) -> SFTConfig:
+        return _sft_config(shared, self.sft_learning_rate, self.sft_epochs, self.sft_warmup_ratio,
+                           self.completion_only_loss)
 
 
 @dataclass
@@ -88,6 +134,14 @@ class DPOArgs:
     def check(self) -> None:
         if self.dpo_loss_weights is not None and len(self.dpo_loss_weights) != len(self.dpo_loss_type):
             raise SelfimpError("--dpo_loss_weights: needs one weight per --dpo_loss_type")
+
+    def examples(self, data: TaskData, records: list[dict] | None, tokenizer, seed: int) -> list[dict]:
+        return dpo_pairs(records or [], data.prompts, self.max_pairs_per_question, seed=seed)
+
+    def trl_config(self, shared: dict[str, Any], data: TaskData | None) -> DPOConfig:
+        return DPOConfig(**shared, learning_rate=self.dpo_learning_rate, num_train_epochs=self.dpo_epochs,
+                         warmup_steps=self.dpo_warmup_ratio, beta=self.dpo_beta, loss_type=list(self.dpo_loss_type),
+                         loss_weights=list(self.dpo_loss_weights) if self.dpo_loss_weights else None)
 
 
 @dataclass
@@ -117,50 +171,45 @@ class GRPOArgs:
                                f"multiple of --grpo_num_generations ({self.grpo_num_generations}): each GRPO batch "
                                "holds whole groups")
 
+    def examples(self, data: TaskData, records: list[dict] | None, tokenizer, seed: int) -> list[dict]:
+        """The round's prompts: --grpo_max_questions training questions, drawn with the round's seed."""
+        questions = data.train
+        if self.grpo_max_questions is not None and self.grpo_max_questions < len(questions):
+            questions = random.Random(f"{seed}-grpo-questions").sample(questions, self.grpo_max_questions)
+        return [{"prompt": data.prompts[q["id"]], "question_id": q["id"]} for q in questions]
 
-# ---------------------------------------------------------------- data builders
-
-
-def _gold_data(cfg: TrainConfig, data: TaskData, records: list[dict] | None, tokenizer, seed: int) -> list[dict]:
-    return gold_examples(data, tokenizer, cfg.m1_max_examples, cfg.max_length)
-
-
-def _sft_data(cfg: TrainConfig, data: TaskData, records: list[dict] | None, tokenizer, seed: int) -> list[dict]:
-    return sft_examples(records or [], data.prompts)
-
-
-def _dpo_data(cfg: TrainConfig, data: TaskData, records: list[dict] | None, tokenizer, seed: int) -> list[dict]:
-    return dpo_pairs(records or [], data.prompts, cfg.max_pairs_per_question, seed=seed)
-
-
-def _grpo_data(cfg: TrainConfig, data: TaskData, records: list[dict] | None, tokenizer, seed: int) -> list[dict]:
-    """The round's prompts: --grpo_max_questions training questions, drawn with the round's seed."""
-    questions = data.train
-    if cfg.grpo_max_questions is not None and cfg.grpo_max_questions < len(questions):
-        questions = random.Random(f"{seed}-grpo-questions").sample(questions, cfg.grpo_max_questions)
-    return [{"prompt": data.prompts[q["id"]], "question_id": q["id"]} for q in questions]
+    def trl_config(self, shared: dict[str, Any], data: TaskData | None) -> GRPOConfig:
+        """Every step is logged (`grpo_stats` reads the log); completions as long as the task's answers."""
+        shared = {k: v for k, v in shared.items() if k not in ("max_length", "logging_steps")}
+        return GRPOConfig(**shared, logging_steps=1, learning_rate=self.grpo_learning_rate,
+                          num_train_epochs=self.grpo_epochs, warmup_steps=self.grpo_warmup_ratio,
+                          num_generations=self.grpo_num_generations, beta=self.grpo_beta,
+                          max_completion_length=self.grpo_max_completion_length or data.max_new_tokens,
+                          temperature=self.temperature, top_p=self.top_p)
 
 
-GOLD_SFT = Update("gold-sft", build_data=_gold_data, make_trainer=gold_sft_trainer)  # M1
+ALL = "all"  # --method all: every registered method, sharing M1
+
+GOLD_SFT = Update("gold-sft", GoldSFTArgs, make_trainer=sft_trainer)  # M1
 
 METHODS: dict[str, Method] = {
-    "sft": Method(SFTArgs, Update("sft", build_data=_sft_data, make_trainer=sft_trainer)),
-    "dpo": Method(DPOArgs, Update("dpo", build_data=_dpo_data, make_trainer=dpo_trainer, pairwise=True)),
+    "sft": Method(Update("sft", SFTArgs, make_trainer=sft_trainer)),
+    "dpo": Method(Update("dpo", DPOArgs, make_trainer=dpo_trainer, pairwise=True)),
     "sft-dpo": Method(schedule=("dpo", "sft")),
-    "grpo": Method(GRPOArgs, Update("grpo", build_data=_grpo_data, make_trainer=grpo_trainer, online=True,
-                                    stats=grpo_stats)),
+    "grpo": Method(Update("grpo", GRPOArgs, make_trainer=grpo_trainer, online=True, stats=grpo_stats)),
 }
 
-UPDATES: dict[str, Update] = {"gold-sft": GOLD_SFT, **{m.update.name: m.update for m in METHODS.values() if m.update}}
+UPDATES: dict[str, Update] = {GOLD_SFT.name: GOLD_SFT,
+                               **{m.update.name: m.update for m in METHODS.values() if m.update}}
 # What each --method trains in rounds t >= 2 (names in UPDATES).
 SCHEDULES: dict[str, tuple[str, ...]] = {name: m.rounds() for name, m in METHODS.items()}
 # The methods' settings dataclasses, parts of TrainConfig (selfimp_train.config) in registry order.
-METHOD_ARGS: tuple[type, ...] = tuple(m.args for m in METHODS.values() if m.args)
+METHOD_ARGS: tuple[type, ...] = tuple(m.update.settings for m in METHODS.values() if m.update)
 
 
 def methods_of(method: str) -> tuple[str, ...]:
     """The methods a run trains: --method, or every registered one for `all` (sharing M1)."""
-    return tuple(SCHEDULES) if method == "all" else (method,)
+    return tuple(SCHEDULES) if method == ALL else (method,)
 
 
 def updates_of(method: str) -> set[str]:

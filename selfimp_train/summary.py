@@ -16,7 +16,7 @@ from harness_ext.run_format import EVAL_RECORDS, M1_TEST_SAMPLES, SUMMARY, check
 from selfimp_train.config import TrainConfig
 from selfimp_train.generation import generate_judged, sampling
 from selfimp_train.pairs import group_by_question
-from selfimp_train.task_data import load_task
+from selfimp_train.task_loading import load_task
 
 
 

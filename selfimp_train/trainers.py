@@ -18,7 +18,8 @@ from datasets import Dataset
 from peft import PeftConfig
 from transformers import (AutoModelForCausalLM, PreTrainedModel, PrinterCallback, Trainer, TrainerCallback,
                           TrainingArguments)
-from trl import DPOConfig, DPOTrainer, GRPOConfig, GRPOTrainer, ModelConfig, SFTConfig, SFTTrainer, get_peft_config
+from transformers.integrations import TensorBoardCallback
+from trl import DPOTrainer, GRPOTrainer, ModelConfig, SFTTrainer, get_peft_config
 
 from harness_ext.distributed import process_state
 from harness_ext.io import atomic_write_jsonl
@@ -27,7 +28,6 @@ from selfimp_train.crash_points import crash_point
 from selfimp_train.samplers import cut_at_stop
 
 if TYPE_CHECKING:
-    from selfimp_train.config import TrainConfig
     from selfimp_train.task_data import TaskData
 
 
@@ -41,12 +41,11 @@ CHECKPOINTING_ARG = "activation_checkpointing" if "activation_checkpointing" in 
 class TrainJob:
     """One update's inputs, as its trainer factory gets them."""
 
-    cfg: TrainConfig
     model: PreTrainedModel  # the model to update (M_{t-1}, or the base model for M1)
     tokenizer: Any
     examples: list[dict]
-    seed: int
-    scratch: Path  # the trainer's output_dir; nothing in it is kept
+    args: TrainingArguments  # the update's TRL config (its method's settings dataclass builds it)
+    peft: PeftConfig | None = None  # LoRA (`peft_config`), or None: full fine-tuning
     parent: Path | None = None  # M_{t-1}'s checkpoint (DPO's reference); None for M1
     data: TaskData | None = None  # the task (an online update's verifier, references, stop strings)
     rollouts: Path | None = None  # where an online update writes the completions it drew and judged
@@ -65,64 +64,61 @@ class _CrashDuringTraining(TrainerCallback):
         crash_point("training")
 
 
-def shared_args(job: TrainJob) -> dict[str, Any]:
-    """The `TrainingArguments` every update shares: TrainerArgs' fields (named as TRL's) and fixed settings."""
-    shared = {f.name: getattr(job.cfg, f.name) for f in dataclasses.fields(TrainerArgs)}
+def shared_args(args: TrainerArgs, seed: int, scratch: Path, run_name: str | None = None) -> dict[str, Any]:
+    """The `TrainingArguments` every update shares: TrainerArgs' fields (named as TRL's) and fixed settings.
+    `scratch` is the trainer's output_dir (nothing in it is kept); `run_name` names the run in the loggers
+    of `--report_to`."""
+    shared = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainerArgs)}
     shared[CHECKPOINTING_ARG] = shared.pop("activation_checkpointing")
     min_lr_rate = shared.pop("min_lr_rate")
-    with_min_lr = job.cfg.lr_scheduler_type == "cosine_with_min_lr"
+    with_min_lr = args.lr_scheduler_type == "cosine_with_min_lr"
     return {
         **shared,
+        "report_to": list(args.report_to),
+        "run_name": run_name,
         "lr_scheduler_kwargs": {"min_lr_rate": min_lr_rate} if with_min_lr else None,
-        "output_dir": str(job.scratch),
-        "seed": job.seed,
-        "data_seed": job.seed,
+        "output_dir": str(scratch),
+        "seed": seed,
+        "data_seed": seed,
         "use_cpu": not torch.cuda.is_available(),
         "save_strategy": "no",
-        "report_to": "none",
         "disable_tqdm": True,
         "log_level": "warning",
     }
 
 
-def peft_config(cfg: TrainConfig) -> PeftConfig | None:
+def peft_config(args: LoraArgs) -> PeftConfig | None:
     """LoRA through `trl.ModelConfig` (LoraArgs' fields are its own; `lora` is `use_peft`)."""
-    lora = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(LoraArgs) if f.name != "lora"}
-    model_args = ModelConfig(use_peft=cfg.lora, **lora)
-    if len(cfg.lora_target_modules) == 1 and cfg.lora_target_modules != ["all-linear"]:
+    lora = {f.name: getattr(args, f.name) for f in dataclasses.fields(LoraArgs) if f.name != "lora"}
+    model_args = ModelConfig(use_peft=args.lora, **lora)
+    if len(args.lora_target_modules) == 1 and args.lora_target_modules != ["all-linear"]:
         # ModelConfig turns a one-element list into a string, which PEFT reads as a full-name regex.
-        model_args.lora_target_modules = list(cfg.lora_target_modules)
+        model_args.lora_target_modules = list(args.lora_target_modules)
     return get_peft_config(model_args)
 
 
-def _sft_trainer(job: TrainJob, learning_rate: float, epochs: float, warmup: float) -> SFTTrainer:
-    """Supervised fine-tuning on {prompt, completion} examples (EOS appended by TRL)."""
-    args = SFTConfig(**shared_args(job), learning_rate=learning_rate, num_train_epochs=epochs, warmup_steps=warmup,
-                     completion_only_loss=job.cfg.completion_only_loss, train_sampling_strategy="group_by_length")
-    return SFTTrainer(model=job.model, args=args, train_dataset=Dataset.from_list(job.examples),
-                      processing_class=job.tokenizer, peft_config=peft_config(job.cfg),
-                      callbacks=[_CrashDuringTraining()])
+def log_tensorboard_to(trainer: Trainer, log_dir: Path) -> None:
+    """With `--report_to tensorboard`, the trainer's event files go to `log_dir` (transformers' default,
+    under the scratch output_dir, is deleted with it)."""
+    if any(isinstance(c, TensorBoardCallback) for c in trainer.callback_handler.callbacks):
+        from torch.utils.tensorboard import SummaryWriter
 
-
-def gold_sft_trainer(job: TrainJob) -> SFTTrainer:
-    """M1: SFT on the gold solutions with the m1_* settings."""
-    return _sft_trainer(job, job.cfg.m1_learning_rate, job.cfg.m1_epochs, job.cfg.m1_warmup_ratio)
+        trainer.remove_callback(TensorBoardCallback)
+        trainer.add_callback(TensorBoardCallback(SummaryWriter(log_dir=str(log_dir))))
 
 
 def sft_trainer(job: TrainJob) -> SFTTrainer:
-    """A self-improvement SFT round with the sft_* settings."""
-    return _sft_trainer(job, job.cfg.sft_learning_rate, job.cfg.sft_epochs, job.cfg.sft_warmup_ratio)
+    """Supervised fine-tuning on {prompt, completion} examples (EOS appended by TRL): M1 and SFT rounds."""
+    return SFTTrainer(model=job.model, args=job.args, train_dataset=Dataset.from_list(job.examples),
+                      processing_class=job.tokenizer, peft_config=job.peft, callbacks=[_CrashDuringTraining()])
 
 
 def dpo_trainer(job: TrainJob) -> DPOTrainer:
     """DPO on {prompt, chosen, rejected} pairs against M_{t-1} (with LoRA, the frozen base is the reference)."""
-    cfg = job.cfg
-    ref_model = None if cfg.lora else AutoModelForCausalLM.from_pretrained(job.parent)
-    args = DPOConfig(**shared_args(job), learning_rate=cfg.dpo_learning_rate, num_train_epochs=cfg.dpo_epochs,
-                     warmup_steps=cfg.dpo_warmup_ratio, beta=cfg.dpo_beta, loss_type=list(cfg.dpo_loss_type),
-                     loss_weights=list(cfg.dpo_loss_weights) if cfg.dpo_loss_weights else None)
-    return DPOTrainer(model=job.model, ref_model=ref_model, args=args, train_dataset=Dataset.from_list(job.examples),
-                      processing_class=job.tokenizer, peft_config=peft_config(cfg), callbacks=[_CrashDuringTraining()])
+    ref_model = None if job.peft else AutoModelForCausalLM.from_pretrained(job.parent)
+    return DPOTrainer(model=job.model, ref_model=ref_model, args=job.args,
+                      train_dataset=Dataset.from_list(job.examples), processing_class=job.tokenizer,
+                      peft_config=job.peft, callbacks=[_CrashDuringTraining()])
 
 
 class VerifierReward:
@@ -161,16 +157,10 @@ class _WriteRollouts(TrainerCallback):
 def grpo_trainer(job: TrainJob) -> GRPOTrainer:
     """GRPO on the round's prompts against M_{t-1} (KL reference; with LoRA, the frozen base), rewarded
     by the task's verifier; every step's metrics are logged (`grpo_stats` reads them)."""
-    cfg = job.cfg
     reward = VerifierReward(job.data)
-    shared = {k: v for k, v in shared_args(job).items() if k not in ("max_length", "logging_steps")}
-    args = GRPOConfig(**shared, logging_steps=1, learning_rate=cfg.grpo_learning_rate, num_train_epochs=cfg.grpo_epochs,
-                      warmup_steps=cfg.grpo_warmup_ratio, num_generations=cfg.grpo_num_generations, beta=cfg.grpo_beta,
-                      max_completion_length=cfg.grpo_max_completion_length or job.data.max_new_tokens,
-                      temperature=cfg.temperature, top_p=cfg.top_p)
-    trainer = GRPOTrainer(model=job.model, reward_funcs=[reward], args=args,
+    trainer = GRPOTrainer(model=job.model, reward_funcs=[reward], args=job.args,
                           train_dataset=Dataset.from_list(job.examples), processing_class=job.tokenizer,
-                          peft_config=peft_config(cfg),
+                          peft_config=job.peft,
                           callbacks=[_CrashDuringTraining(), _WriteRollouts(reward, job.rollouts)])
     trainer.remove_callback(PrinterCallback)  # every step is logged for grpo_stats, not printed
     return trainer

@@ -14,7 +14,7 @@ from lmeval_logs import our_log_lines, write_log
 from harness_ext import report, sweep
 from selfimp_train import cli as train_cli
 from selfimp_train.config import parse_config
-from selfimp_train.task_data import evaluation_setting
+from selfimp_train.task_loading import evaluation_setting
 from selfimp_train.manifest import open_manifest
 
 TASK = "selfimp_arith_pass1"

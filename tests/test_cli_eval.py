@@ -104,7 +104,8 @@ def test_bad_input_is_one_clear_error(arith_model, tmp_path, capsys, monkeypatch
                "selfimp_arith_improve needs --metadata keys reference, candidate")
     monkeypatch.delenv("HF_ALLOW_CODE_EVAL")
     fails_with(["run", *model_args(arith_model), "--tasks", "selfimp_mbpp_pass1", "--limit", "1",
-                "--confirm_run_unsafe_code"], capsys, "mbpp tasks execute model-written code: set HF_ALLOW_CODE_EVAL=1")
+                "--confirm_run_unsafe_code"], capsys,
+               "running model-written code is not allowed: set the environment variable HF_ALLOW_CODE_EVAL=1")
     assert [p.name for p in out.iterdir()] == ["keep.txt"] and (out / "keep.txt").read_text() == "old"
 
 

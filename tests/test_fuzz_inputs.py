@@ -14,8 +14,8 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from lmeval_logs import our_log_lines, write_log
 
-from harness_ext import report, sweep
-from harness_ext.sweep import is_dir_name
+from harness_ext import report, sweep, sweep_settings
+from harness_ext.run_format import is_dir_name
 from selfimp_train import cli as train_cli
 from selfimp_train.config import TrainConfig, field_hints
 from selfimp_train.field_types import matches
@@ -151,7 +151,8 @@ def test_sweep_on_fuzzed_manifests(capsys, content):
         (run / "iter_1").mkdir(parents=True)
         (run / "manifest.json").write_bytes(content)
         before = tree_digest(run)
-        with mock.patch.object(sweep, "sweep", accept), mock.patch.object(sweep, "default_device", lambda: "cpu"):
+        with mock.patch.object(sweep, "sweep", accept), \
+                mock.patch.object(sweep_settings, "default_device", lambda: "cpu"):
             assert outcome(capsys, sweep.main, [str(run)]) in ("error", "reached")
         assert tree_digest(run) == before
 
@@ -160,7 +161,7 @@ def test_sweep_on_fuzzed_manifests(capsys, content):
 def train_manifest(tmp_path_factory) -> dict:
     """The manifest.json a fresh embedded run starts with (its config is what --resume compares)."""
     from selfimp_train.config import parse_config
-    from selfimp_train.task_data import evaluation_setting
+    from selfimp_train.task_loading import evaluation_setting
     from selfimp_train.manifest import open_manifest
 
     cfg = parse_config(["--out", str(tmp_path_factory.mktemp("fresh") / "r")])

@@ -137,7 +137,8 @@ def test_one_sft_and_one_dpo_update(checkpoint, arith_rows, figures, lora, tmp_p
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from harness_ext.prompts import gold_completion, prompt
-    from selfimp_train.trainers import TrainJob, dpo_trainer, sft_trainer, train_and_save
+    from selfimp_train.methods import UPDATES
+    from selfimp_train.trainers import TrainJob, dpo_trainer, peft_config, sft_trainer, train_and_save
 
     cfg = _train_cfg(checkpoint, lora)
     tokenizer = AutoTokenizer.from_pretrained(checkpoint)
@@ -149,8 +150,8 @@ def test_one_sft_and_one_dpo_update(checkpoint, arith_rows, figures, lora, tmp_p
     torch.cuda.reset_peak_memory_stats()
 
     start = time.perf_counter()
-    job = TrainJob(cfg, AutoModelForCausalLM.from_pretrained(checkpoint), tokenizer, examples, seed=0,
-                   scratch=tmp_path / "sft")
+    job = TrainJob(AutoModelForCausalLM.from_pretrained(checkpoint), tokenizer, examples,
+                   UPDATES["sft"].trl_config(cfg, None, 0, tmp_path / "sft"), peft=peft_config(cfg))
     sft = train_and_save(sft_trainer(job), tmp_path / "m2", lora)
     sft_s = time.perf_counter() - start - sft.save_time_s
     assert sft.steps >= 1 and sft.train_loss is not None and math.isfinite(sft.train_loss)
@@ -160,7 +161,8 @@ def test_one_sft_and_one_dpo_update(checkpoint, arith_rows, figures, lora, tmp_p
 
     policy = AutoModelForCausalLM.from_pretrained(tmp_path / "m2")
     start = time.perf_counter()
-    job = TrainJob(cfg, policy, tokenizer, pairs, seed=0, scratch=tmp_path / "dpo", parent=tmp_path / "m2")
+    job = TrainJob(policy, tokenizer, pairs, UPDATES["dpo"].trl_config(cfg, None, 0, tmp_path / "dpo"),
+                   peft=peft_config(cfg), parent=tmp_path / "m2")
     dpo = train_and_save(dpo_trainer(job), tmp_path / "m3", lora)  # the reference: M2 (full) or the frozen base (LoRA)
     dpo_s = time.perf_counter() - start - dpo.save_time_s
     assert dpo.steps >= 1 and dpo.train_loss is not None and math.isfinite(dpo.train_loss)

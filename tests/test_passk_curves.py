@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from lmeval_logs import our_log_lines, write_log
-from test_report import BLOCKS, build_sweep, builtin_gsm8k_lines, doc
+from report_sweeps import BLOCKS, build_sweep, builtin_gsm8k_lines, doc
 
 from harness_ext.report import main, write_report
 from harness_ext.report.analysis import Options

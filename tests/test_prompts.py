@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from harness_ext import data, prompts
+from harness_ext import data, prompts, registry
 from harness_ext.errors import SelfimpError
 
 DATA_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -39,9 +39,9 @@ def test_math_csqa_mbpp_formats():
     assert gold.startswith("\n```python\ndef remove_Occ") and gold.endswith("\n```")
 
 
-@pytest.mark.parametrize("task", list(data.DOMAINS))
+@pytest.mark.parametrize("task", registry.names())
 def test_gold_never_contains_a_stop_sequence(task):
-    split = data.SPLITS[task][-1] if task != "mbpp" else "test"
+    split = registry.get(task).splits[-1] if task != "mbpp" else "test"
     for r in data.load_rows(task, split, data_dir=DATA_DIR)[:300]:
         gold = prompts.gold_completion(task, r)
         assert not any(s in gold for s in prompts.stop_sequences(task)), (task, r["id"])

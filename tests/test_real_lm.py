@@ -18,7 +18,8 @@ from real_lm import require_smollm2, save_smollm2
 from selfimp_train import trainers
 from selfimp_train.cli import main
 from selfimp_train.config import TrainConfig
-from selfimp_train.task_data import load_task
+from selfimp_train.methods import GOLD_SFT
+from selfimp_train.task_loading import load_task
 from selfimp_train.models import load_model, load_tokenizer
 from selfimp_train.samplers import HFSampler
 
@@ -77,8 +78,8 @@ def trainer_prompt_ids(cfg: TrainConfig, data, doc: dict) -> tuple[list[int], li
     """(prompt ids, completion ids) of `doc` in the dataset TRL's SFTTrainer trains on (M1's path)."""
     model, tokenizer = load_model(cfg.model)
     example = {"prompt": data.prompts[doc["id"]], "completion": prompts.gold_completion(cfg.task, doc)}
-    job = trainers.TrainJob(cfg, model, tokenizer, [example], seed=0, scratch=Path(cfg.out))
-    row = trainers.gold_sft_trainer(job).train_dataset[0]
+    args = GOLD_SFT.trl_config(cfg, data, seed=0, scratch=Path(cfg.out))
+    row = trainers.sft_trainer(trainers.TrainJob(model, tokenizer, [example], args)).train_dataset[0]
     ids, labels = row["input_ids"], row["labels"]  # labels: -100 on the prompt (completion-only loss)
     assert ids[: labels.count(-100)] == [i for i, lab in zip(ids, labels) if lab == -100]
     return ids[: labels.count(-100)], ids[labels.count(-100):]

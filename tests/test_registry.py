@@ -8,7 +8,7 @@ import math
 import pytest
 from lm_eval.api.model import LM
 
-from harness_ext import data, gen_task_yamls, prompts, registry, sweep, tasks
+from harness_ext import data, gen_task_yamls, prompts, registry, sweep_settings, tasks
 from harness_ext.errors import SelfimpError
 from harness_ext.lm_eval_compat import task_manager, tasks_dir
 from harness_ext.verify import get_verifier
@@ -42,13 +42,27 @@ def test_check_reports_a_hand_edit_and_a_stale_file(tmp_path, capsys):
 
 
 # ---------------------------------------------------------------- one source of truth
-def test_every_module_asks_the_registry():
-    for spec in registry.DATASETS:
-        assert data.SPLITS[spec.name] == spec.splits and data.domain_of(spec.name) == spec.domain
-        assert prompts.max_gen_toks(spec.name) == spec.max_gen_toks
-        assert prompts.stop_sequences(spec.name) == list(spec.prompt.stop)
-        assert get_verifier(spec.name) is not None
-    assert sweep.default_tasks("gsm8k") == registry.default_eval_tasks("gsm8k")
+def test_every_module_asks_the_registry(monkeypatch):
+    """Changing one registry entry changes what prompts, the evaluation setting, the verifier and the sweep's
+    default tasks do with that dataset (none of them keeps its own copy)."""
+    import dataclasses
+
+    from harness_ext.eval_setting import EvalSetting
+
+    spec = registry.get("svamp")
+    assert (prompts.max_gen_toks("svamp"), prompts.stop_sequences("svamp")) == (512, ["Question:", "\n\n"])
+    prompt = dataclasses.replace(spec.prompt, stop=("END",), domain=registry.get("csqa").domain)
+    changed = dataclasses.replace(spec, max_gen_toks=77, prompt=prompt)
+    monkeypatch.setitem(registry.REGISTRY, "svamp", changed)
+    assert (prompts.max_gen_toks("svamp"), prompts.stop_sequences("svamp")) == (77, ["END"])
+    setting = EvalSetting.for_task("svamp", backend="hf", dtype="float32", device="cpu", batch_size=1)
+    assert (setting.max_new_tokens, list(setting.stop)) == (77, ["END"])
+    assert get_verifier("svamp").is_correct("The answer is (B).", "B")  # now a multiple-choice verifier
+    assert sweep_settings.default_tasks("gsm8k") == ["selfimp_gsm8k_pass1", "selfimp_gsm8k_passn",
+                                                     "selfimp_gsm8k_diversity", "selfimp_math_groups",
+                                                     "selfimp_svamp_pass1", "selfimp_mawps_pass1"]
+    monkeypatch.setitem(registry.REGISTRY, "gsm8k", dataclasses.replace(registry.get("gsm8k"), ood=("mawps",)))
+    assert sweep_settings.default_tasks("gsm8k")[3:] == ["selfimp_mawps_pass1"]
     assert registry.dataset_key("selfimp_arith_ood_pass1") == "selfimp_arith_ood"
     assert registry.task_role("selfimp_math_algebra_groups") == "groups"
     assert registry.builtin_verifier_name("hendrycks_math_algebra") == "math"
@@ -121,3 +135,38 @@ def test_new_dataset_tasks_load_in_lm_eval_and_score_with_the_shared_verifier():
     for lv, solved in by_level.items():
         value = groups[f"level_{lv},verify"]
         assert (math.isnan(value) if not solved else value == pytest.approx(sum(solved) / len(solved))), lv
+
+
+def test_distinct_equations_is_one_rule_for_the_tasks_and_the_report():
+    """The domain decides: lm-eval's diversity tasks and the report score Distinct Equations for the same
+    datasets (the numeric ones, whose solutions write <<expr=value>>)."""
+    from harness_ext.report.diversity import metric_names
+
+    index = task_manager(include_defaults=False).task_index
+    with_equations = []
+    for spec in registry.DATASETS:
+        listed = {m["metric"] for m in index[registry.task_name(spec.name, "diversity")].cfg["metric_list"]}
+        in_task = {"distinct_equations_correct", "distinct_equations_incorrect"} <= listed
+        assert in_task == ("distinct_equations" in metric_names(spec.name, sbert=False)), spec.name
+        with_equations += [spec.name] * in_task
+    assert with_equations == ["gsm8k", "arith", "svamp", "mawps"]
+    svamp_doc = data.load_rows("svamp", "test")[0]
+    scored = tasks.process_diversity(svamp_doc, [[{"text": "<<1+2=3>> #### 3", "answer": "3", "correct": True}] * 2])
+    assert "distinct_equations_correct" in scored
+
+
+def test_every_tasks_metric_list_is_what_its_process_results_writes():
+    """Each task's resolved metric_list (generated from harness_ext.metric_table) names exactly the keys its
+    process_results function writes for a doc of that task."""
+    index = task_manager(include_defaults=False).task_index
+    record = {"text": "<<1+2=3>> #### 3", "answer": "3", "correct": True}
+    passn = [m["metric"] for m in index["selfimp_gsm8k_passn"].cfg["metric_list"]]
+    assert passn == ["pass@1", "pass@2", "pass@4", "pass@8", "pass@16", "pass@32", "pass@64", "avg@n"]
+    for spec in registry.DATASETS:
+        row = data.load_rows(spec.name, "test")[0]
+        for task in registry.tasks_of(spec.name):
+            cfg = index[task.name].cfg
+            process = getattr(tasks, cfg["process_results"].rsplit(".", 1)[-1])
+            doc = {**row, tasks.IN_IS: True} if task.variant.suffix == "improve" else row
+            written = process(doc, [[record, record]])
+            assert sorted(m["metric"] for m in cfg["metric_list"]) == sorted(written), task.name

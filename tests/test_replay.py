@@ -12,9 +12,10 @@ from harness_ext.errors import SelfimpError
 from harness_ext.eval_setting import EvalSetting
 from harness_ext.io import atomic_write_jsonl
 from harness_ext.prompts import prompt
-from harness_ext.replay import TrainerGreedyLM, replayable_records
+from harness_ext.replay import TrainerGreedyLM, greedy_replay, replayable_records
 from harness_ext.run_format import EVAL_RECORDS, TRAINER_GREEDY_MODEL
-from harness_ext.sweep import CheckpointSpec, SweepSettings, greedy_replay
+from harness_ext.sweep_checkpoints import CheckpointSpec
+from harness_ext.sweep_settings import SweepSettings
 
 SETTING = EvalSetting.for_task("arith", backend="hf", dtype="float32", device="cpu", batch_size=8, max_questions=3)
 ROWS = load_rows("arith", "test")[:3]

@@ -5,60 +5,13 @@ import json
 from math import comb
 
 import pytest
-from lmeval_logs import log_line, our_log_lines, write_log
+from lmeval_logs import our_log_lines, write_log
+from report_sweeps import (BLOCKS, M1_CORRECT_OF_4, SAME, SOLVED, VARIED, build_sweep, builtin_gsm8k_lines,
+                           greedy_lines)
 
 from harness_ext import metrics
-from harness_ext.metrics import native_bf16_dtype
 from harness_ext.report import main, write_report
 from harness_ext.report.analysis import Options
-
-BLOCKS = 4  # the 10-doc pattern below, 4 times: 40 test problems
-SOLVED = {  # greedy pass@1 pattern per 10 docs
-    "M1": {0, 1, 2, 3},
-    "sft_2": {0, 1, 2, 4, 5},
-    "sft_3": {0, 1, 2, 3, 4, 5, 6},
-    "dpo_2": {0, 1, 2, 3},
-}
-M1_CORRECT_OF_4 = [4, 3, 2, 2, 1, 2, 0, 0, 0, 1]  # M1's correct samples out of n = 4 per doc
-CHECKPOINTS = [("M1", 1, "sft"), ("sft_2", 2, "sft"), ("sft_3", 3, "sft"), ("dpo_2", 2, "dpo")]
-VARIED = (["<<1+2=3>> so 3 #### 3", "<<2+1=3>> then three #### 3"], ["<<1+1=2>> #### 2", "<<5-1=4>> gives #### 4"])
-SAME = (["<<1+2=3>> so 3 #### 3"] * 2, ["<<1+1=2>> #### 2"] * 2)
-# difficulty groups: 10 docs per level 1..4; solved count per level
-GROUP_SOLVED = {"M1": [10, 6, 4, 1], "sft_2": [10, 6, 4, 1], "sft_3": [10, 7, 5, 8], "dpo_2": [10, 6, 4, 1]}
-
-
-def doc(i: int, **extra) -> dict:
-    return {"id": f"q{i}", "question": f"problem {i}", "answer": "#### 3", **extra}
-
-
-def greedy_lines(solved: set[int]):
-    return our_log_lines([(doc(i), [("t", "3" if i % 10 in solved else "2", i % 10 in solved)])
-                          for i in range(10 * BLOCKS)])
-
-
-def build_sweep(root):
-    sweep = root / "sweep"
-    for label, t, method in CHECKPOINTS:
-        out = sweep / label / "model"
-        write_log(out, "selfimp_arith_pass1", greedy_lines(SOLVED[label]))
-        texts = SAME if label == "sft_3" else VARIED
-        write_log(out, "selfimp_arith_diversity", our_log_lines(
-            [(doc(i), [(x, "3", True) for x in texts[0]] + [(x, "2", False) for x in texts[1]])
-             for i in range(10 * BLOCKS)], as_json=True))
-        write_log(out, "selfimp_svamp_pass1", our_log_lines(
-            [(doc(100 + i), [("t", None, i < 5)]) for i in range(10)]))
-        groups = []
-        for level, n_solved in enumerate(GROUP_SOLVED[label], 1):
-            groups += [(doc(1000 + 10 * level + j, level=level), [("t", None, j < n_solved)]) for j in range(10)]
-        write_log(out, "selfimp_arith_groups", our_log_lines(groups))
-    write_log(sweep / "M1" / "model", "selfimp_arith_passn", our_log_lines(
-        [(doc(i), [("s", "3", k < M1_CORRECT_OF_4[i % 10]) for k in range(4)]) for i in range(10 * BLOCKS)]))
-    (sweep / "sweep.json").write_text(json.dumps({
-        "source": "runs/x", "train_task": "arith", "tasks": [], "n": 4,
-        "checkpoints": [{"label": lab, "path": f"runs/x/{lab}", "t": t, "method": m} for lab, t, m in CHECKPOINTS],
-    }))
-    return sweep
-
 
 def pass_at_k(n, c, k):
     return 1.0 if n - c < k else 1 - comb(n - c, k) / comb(n, k)
@@ -126,7 +79,7 @@ def test_diversity_correct_and_incorrect_separately(report):
 
 
 
-def test_sbert_dtype_option_is_applied_and_stated(report, tmp_path):
+def test_sbert_dtype_option_is_applied_and_stated(report, tmp_path, monkeypatch):
     fp32_rep, fp32_out = report
     assert fp32_rep["datasets"]["selfimp_arith"]["sbert_dtype"] == "float32"
     assert "Sentence-BERT in float32" in (fp32_out / "report.md").read_text()
@@ -137,9 +90,15 @@ def test_sbert_dtype_option_is_applied_and_stated(report, tmp_path):
     assert d["sbert_dtype"] == "bfloat16" and "Sentence-BERT in bfloat16" in (tmp_path / "r" / "report.md").read_text()
     bf16_m1, fp32_m1 = d["diversity"]["M1"]["correct"]["sbert"]["value"], fp32["diversity"]["M1"]["correct"]["sbert"]["value"]
     assert bf16_m1 == pytest.approx(fp32_m1, abs=0.01) and bf16_m1 != fp32_m1
+    import torch
+
+    # auto on a device without native bf16 (no CUDA, no AMX / AVX512-BF16 probe answering yes): float32
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    for probe in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"):
+        monkeypatch.setattr(torch.cpu, probe, lambda: False, raising=False)
     assert main([str(sweep), "--out", str(tmp_path / "a"), "--sbert-dtype", "auto"]) == 0
     auto = json.loads((tmp_path / "a" / "report.json").read_text())["datasets"]["selfimp_arith"]["sbert_dtype"]
-    assert auto == native_bf16_dtype()  # the dtype it resolved to, not "auto"
+    assert auto == "float32"  # the dtype it resolved to, not "auto"
     with pytest.raises(SystemExit) as exit_info:
         main([str(sweep), "--out", str(tmp_path / "r2"), "--sbert-dtype", "fp8"])
     assert exit_info.value.code == 2 and not (tmp_path / "r2").exists()
@@ -230,16 +189,6 @@ def test_bad_inputs(tmp_path, capsys):
     assert not (tmp_path / "o").exists()  # nothing written on error
 
 
-def builtin_gsm8k_lines(samples_per_doc: dict[str, list[str]]) -> list[dict]:
-    """A built-in `gsm8k` log run with repeats: raw generations only, one line per doc and filter."""
-    lines = []
-    for i, (answer, texts) in enumerate(samples_per_doc.items()):
-        d = {"question": f"What is {answer}?", "answer": f"It is {answer}.\n#### {answer}"}
-        for filt in ("strict-match", "flexible-extract"):
-            lines.append(log_line(i, d, texts, [texts[0].split()[-1]] * len(texts), target=d["answer"], filt=filt))
-    return lines
-
-
 def test_compare_builtin_logs_with_repeats(tmp_path):
     write_log(tmp_path / "base", "gsm8k", builtin_gsm8k_lines({
         "5": ["#### 5", "#### 4", "#### 5", "#### 3"],  # solved (first sample), 2 of 4 correct
@@ -284,7 +233,7 @@ def test_groups_log_stands_in_for_ood_pass1(tmp_path):
 def test_coverage_on_training_questions_from_the_runs_own_samples(tmp_path):
     """A run dir: M1's coverage comes from its round-2 samples on training questions (split stated)."""
     build_sweep(tmp_path)
-    (tmp_path / "manifest.json").write_text(json.dumps({"iterations": [
+    (tmp_path / "manifest.json").write_text(json.dumps({"task": "arith", "iterations": [
         {"t": 1, "samples": None}, {"t": 2, "samples": "samples_2.jsonl"}]}))
     records = [{"question_id": f"train-{q}", "completion": "c", "answer": "3", "correct": k < q}
                for q in range(4) for k in range(4)]  # 0, 1, 2, 3 correct of 4
@@ -300,7 +249,7 @@ def test_the_runs_deeper_probe_of_m1_decides_the_beyond_axis(tmp_path):
     """A run dir's m1_test_samples.jsonl (64 samples per test question of the improvement sets) is deeper than the
     sweep's n = 4: M1's pass@k on IS(t) and the beyond-M1 test use it."""
     build_sweep(tmp_path)
-    (tmp_path / "manifest.json").write_text(json.dumps({"iterations": []}))
+    (tmp_path / "manifest.json").write_text(json.dumps({"task": "arith", "iterations": []}))
     failed = [f"q{10 * b + i}" for b in range(BLOCKS) for i in range(10) if i not in SOLVED["M1"]]
     records = [{"question_id": q, "completion": "c", "answer": "3", "correct": k == 0} for q in failed for k in range(64)]
     (tmp_path / "m1_test_samples.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))

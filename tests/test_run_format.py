@@ -32,11 +32,13 @@ def test_no_other_module_spells_the_file_names():
 
 def test_manifest_round_trip_and_round_samples(tmp_path):
     (tmp_path / "samples_2.jsonl").write_text(json.dumps({"question_id": "q", "correct": True}) + "\n")
-    manifest = {"format": rf.MANIFEST_FORMAT, "iterations": [{"t": 2, "samples": "samples_2.jsonl"}]}
+    manifest = {"format": rf.MANIFEST_FORMAT, "task": "arith", "iterations": [{"t": 2, "samples": "samples_2.jsonl"}]}
     rf.write_manifest(tmp_path, manifest)
     assert rf.is_run_dir(tmp_path) and rf.read_manifest(tmp_path) == manifest
-    assert rf.round_samples(tmp_path, 2) == [{"question_id": "q", "correct": True}]
-    assert rf.round_samples(tmp_path, 3) is None and rf.read_m1_probe(tmp_path) is None
+    run = rf.RunManifest.read(tmp_path)
+    assert run.round_samples(2) == [{"question_id": "q", "correct": True}]
+    assert run.round_samples(3) is None and rf.read_m1_probe(tmp_path) is None
+    assert (run.iterations, run.eval_setting, run.embedded) == ((), None, True)  # t=2 is not complete
     (tmp_path / rf.MANIFEST).write_text("[1, 2]")
     with pytest.raises(SelfimpError, match="manifest.json: not a selfimp-train manifest"):
         rf.read_manifest(tmp_path)

@@ -16,17 +16,10 @@ from harness_ext.errors import SelfimpError
 from harness_ext.report import write_report
 from harness_ext.report.analysis import Options
 from harness_ext.samples import read_sample_logs
-from harness_ext.sweep import (
-    EMBEDDED,
-    CheckpointSpec,
-    SweepSettings,
-    completed_tasks,
-    default_tasks,
-    explicit_checkpoints,
-    main,
-    model_args_for,
-    run_checkpoints,
-)
+from harness_ext.run_format import RunManifest
+from harness_ext.sweep import completed_tasks, main, model_args_for
+from harness_ext.sweep_checkpoints import CheckpointSpec, explicit_checkpoints, run_checkpoints
+from harness_ext.sweep_settings import EMBEDDED, SweepSettings, default_tasks
 
 TASKS = ["selfimp_arith_pass1", "selfimp_arith_passn"]
 FAST = ["--tasks", *TASKS, "--limit", "2", "--n", "2", "--batch-size", "8", "--gen-kwargs", "max_gen_toks=6"]
@@ -63,8 +56,9 @@ def test_embedded_defaults_match_the_trainer_preset():
 
 def test_checkpoints_from_manifest_and_lists(tmp_path):
     run = make_run(tmp_path / "run")
-    task, specs = run_checkpoints(run)
-    assert task == "arith"
+    manifest = RunManifest.read(run)
+    specs = run_checkpoints(manifest)
+    assert (manifest.task, manifest.embedded) == ("arith", True)
     assert [(s.label, s.t, s.method) for s in specs] == [("M1", 1, "sft"), ("M2", 2, "sft")]  # M3 not complete
     assert specs[0].path == str((run / "iter_1").resolve())
     assert default_tasks("gsm8k")[3:] == ["selfimp_math_groups", "selfimp_svamp_pass1", "selfimp_mawps_pass1"]
@@ -81,9 +75,9 @@ def test_checkpoints_from_manifest_and_lists(tmp_path):
     (tmp_path / "bad").mkdir()
     (tmp_path / "bad" / "manifest.json").write_text(json.dumps({"task": "arith", "iterations": []}))
     with pytest.raises(SelfimpError, match="no iteration with status 'complete'"):
-        run_checkpoints(tmp_path / "bad")
+        run_checkpoints(RunManifest.read(tmp_path / "bad"))
     with pytest.raises(SelfimpError, match="manifest.json: file not found"):
-        run_checkpoints(tmp_path / "nothing")
+        RunManifest.read(tmp_path / "nothing")
 
 
 def test_model_args_full_and_peft(tmp_path):
@@ -178,7 +172,8 @@ def test_run_setting_is_the_default_and_a_departure_is_reported(tmp_path, capsys
     makes the trainer's and the sweep's greedy numbers not comparable (sweep.json and report.md)."""
     from harness_ext.eval_setting import EvalSetting
     from harness_ext.report.markdown import trainer_comparison_lines
-    from harness_ext.sweep import build_parser, sweep_settings, trainer_comparison
+    from harness_ext.sweep import build_parser
+    from harness_ext.sweep_settings import sweep_settings, trainer_comparison
 
     recorded = EvalSetting.for_task("arith", backend="hf", dtype="bfloat16", device="cpu", batch_size=12,
                                     max_new_tokens=40, max_questions=12)
@@ -220,7 +215,8 @@ def test_run_attention_reaches_lm_eval_and_older_settings_read_as_the_default(tm
 
     from harness_ext.eval_setting import EvalSetting
     from harness_ext.run_format import write_sweep
-    from harness_ext.sweep import build_parser, check_settings, sweep_settings, trainer_comparison
+    from harness_ext.sweep import build_parser
+    from harness_ext.sweep_settings import check_settings, sweep_settings, trainer_comparison
 
     recorded = EvalSetting.for_task("arith", backend="hf", dtype="float32", device="cpu", batch_size=12,
                                     attn_implementation="eager")

@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from harness_ext.lm_eval_compat import termination_as_exit
+from harness_ext.termination import termination_as_exit
 
 ROOT = Path(__file__).resolve().parents[1]
 
 SCRIPT = textwrap.dedent("""
     import sys, time
     from pathlib import Path
-    from harness_ext.lm_eval_compat import termination_as_exit
+    from harness_ext.termination import termination_as_exit
 
     with termination_as_exit():
         try:

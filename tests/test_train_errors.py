@@ -6,7 +6,7 @@ import pytest
 from harness_ext.io import atomic_write_json
 from selfimp_train.cli import main
 from selfimp_train.config import parse_config
-from selfimp_train.task_data import evaluation_setting
+from selfimp_train.task_loading import evaluation_setting
 from selfimp_train.manifest import open_manifest
 
 

@@ -125,8 +125,8 @@ def builtin_prefixes() -> list[str]:
 
 
 def has_equations(name: str) -> bool:
-    """Gold solutions with `<<expr=value>>` annotations (False for names not registered)."""
-    return name in REGISTRY and REGISTRY[name].equations
+    """The dataset's domain writes `<<expr=value>>` equations (False for names not registered)."""
+    return name in REGISTRY and REGISTRY[name].domain.equations
 
 
 def declared_levels(name: str) -> tuple[int, ...]:

@@ -1,7 +1,14 @@
-"""The zero-shot prompt formats (one per domain): the prompt ends in "Answer:", the target follows it."""
+"""The domains and their zero-shot prompt formats (one per domain): the prompt ends in "Answer:", the
+target follows it."""
 from __future__ import annotations
 
-from harness_ext.registry.spec import PromptFormat
+from harness_ext.registry.spec import Domain, PromptFormat
+
+NUMERIC_DOMAIN = Domain("numeric", "a number (`#### <number>`)", equations=True)
+MATH_DOMAIN = Domain("math", "a LaTeX expression in `\\boxed{}`")
+CSQA_DOMAIN = Domain("csqa", "a choice letter, `(A)`..`(E)`")
+CODE_DOMAIN = Domain("code", "a Python program that passes the problem's tests", unsafe_code=True,
+                     hidden_tests=True)
 
 
 def _choices(doc: dict) -> str:
@@ -14,16 +21,16 @@ def _code(doc: dict) -> str:
 
 
 NUMERIC = PromptFormat(
-    name="numeric", template="Question: {question}\nAnswer:", fields=lambda d: {"question": d["question"]},
+    domain=NUMERIC_DOMAIN, template="Question: {question}\nAnswer:", fields=lambda d: {"question": d["question"]},
     gold=lambda d: " " + d["answer"], stop=("Question:", "\n\n"))
 MATH = PromptFormat(
-    name="math", template="Question: {problem}\nAnswer:", fields=lambda d: {"problem": d["problem"]},
+    domain=MATH_DOMAIN, template="Question: {problem}\nAnswer:", fields=lambda d: {"problem": d["problem"]},
     gold=lambda d: " " + d["solution"], stop=("Question:",), doc_key="problem")
 CSQA = PromptFormat(
-    name="csqa", template="Question: {question}\n{choices}\nAnswer:",
+    domain=CSQA_DOMAIN, template="Question: {question}\n{choices}\nAnswer:",
     fields=lambda d: {"question": d["question"], "choices": _choices(d)},
     gold=lambda d: f" The answer is ({d['answerKey']}).", stop=("Question:", "\n\n"), doc_key="choices")
 CODE = PromptFormat(
-    name="code", template="Question: {prompt}\nYour code should pass these tests:\n{tests}\nAnswer:",
+    domain=CODE_DOMAIN, template="Question: {prompt}\nYour code should pass these tests:\n{tests}\nAnswer:",
     fields=lambda d: {"prompt": d["prompt"], "tests": "\n".join(d["test_list"])},
     gold=_code, stop=("Question:",), doc_key="test_list")

@@ -8,14 +8,28 @@ Normaliser = Callable[[dict, str, int], dict]  # (raw row, split, index) -> norm
 
 
 @dataclass(frozen=True)
+class Domain:
+    """A kind of problem: what an answer is, which verifier of `harness_ext.verify` judges it (by `name`),
+    whether solutions write `<<expr=value>>` equations (Distinct Equations is then one of its diversity
+    metrics) and whether judging runs model-written code (the sandbox; lm-eval's `unsafe_code`)."""
+
+    name: str  # numeric | math | csqa | code: the key of harness_ext.verify.VERIFIERS
+    answer: str
+    equations: bool = False
+    unsafe_code: bool = False
+    hidden_tests: bool = False  # judged on tests the program never saw too (pass@1_hidden; docs/safety.md)
+
+
+@dataclass(frozen=True)
 class PromptFormat:
     """One zero-shot prompt family, shared by training and evaluation.
 
     The prompt is `template.format(**fields(doc))`, the SFT target `gold(doc)`. `doc_key` is a field
     that only rows of this format carry (the lm-eval glue sees only the doc); None: the fallback.
+    Each format poses the problems of one `domain`.
     """
 
-    name: str
+    domain: Domain
     template: str
     fields: Callable[[dict], dict]
     gold: Callable[[dict], str]
@@ -36,8 +50,7 @@ class DatasetSpec:
 
     name: str
     splits: tuple[str, ...]
-    domain: str  # the verifier of harness_ext.verify: numeric | math | csqa | code
-    prompt: PromptFormat
+    prompt: PromptFormat  # its format, and through it its domain
     max_gen_toks: int  # of the test split and every split without its own entry in `split_max_gen_toks`
     normalise: Normaliser | None = None
     hub_id: str | None = None
@@ -47,7 +60,6 @@ class DatasetSpec:
     keep: Callable[[dict], bool] | None = None  # raw-row filter: a subset of a larger dataset
     generate: Callable[[str], list[dict]] | None = None  # synthetic rows of a split, never downloaded
     levels: tuple[int, ...] = ()  # declared difficulty levels, first to last (row field `level`)
-    equations: bool = False  # gold solutions write `<<expr=value>>`: report Distinct Equations
     ood: tuple[str, ...] = ()  # OOD datasets evaluated for a model trained on this one
     eval_splits: tuple[str, ...] = ()  # extra splits with a greedy task `selfimp_<name>_<split>_pass1`
     reversal: bool = False  # one of the paper's four datasets (tag `selfimp_reversal`)
@@ -55,9 +67,8 @@ class DatasetSpec:
     split_max_gen_toks: Mapping[str, int] = field(default_factory=dict)  # split -> a longer limit
 
     @property
-    def unsafe_code(self) -> bool:
-        """Judging runs model-written code (HF_ALLOW_CODE_EVAL=1, lm-eval's unsafe_code)."""
-        return self.domain == "code"
+    def domain(self) -> Domain:
+        return self.prompt.domain
 
     def gen_toks(self, split: str = "test") -> int:
         """Generation length limit in tokens for problems of `split`."""

@@ -29,7 +29,7 @@ from harness_ext.report.task_groups import (
     not_available,
 )
 from harness_ext.report.verdicts import doc_scores, finalize, is_avg_at_n
-from harness_ext.samples import SampleLog, builtin_verifier_name
+from harness_ext.samples import SampleLog
 
 COVERAGE_THRESHOLD = 0.5  # paper: coverage > 0.5 -> DPO / SFT-DPO, < 0.5 -> SFT
 
@@ -84,9 +84,9 @@ def series_of(checkpoints: list[Checkpoint]) -> tuple[Checkpoint, dict[str, list
     return m1, {m: [m1] + sorted(cks, key=lambda c: c.t) for m, cks in series.items()}
 
 
-def domain_of(dataset: str) -> str:
-    """Verifier domain of a dataset key: selfimp_gsm8k -> gsm8k; built-in minerva_math -> math."""
-    return builtin_verifier_name(dataset) or dataset.removeprefix(registry.TASK_PREFIX)
+def dataset_of(key: str) -> str:
+    """The registered dataset of a dataset key: selfimp_gsm8k -> gsm8k; built-in minerva_math -> math."""
+    return registry.builtin_verifier_name(key) or key.removeprefix(registry.TASK_PREFIX)
 
 
 def analyze(inp: ReportInput, opts: Options = Options()) -> dict:
@@ -149,7 +149,7 @@ def check_common_tasks(m1: Checkpoint, checkpoints: list[Checkpoint], per_ck: di
 def primary_datasets(datasets: list[str], with_pass1: set[str], train_task: str | None) -> list[str]:
     """The training task's dataset; without one, every dataset with a pass@1 log (not only a groups log)."""
     if train_task:
-        wanted = [d for d in datasets if domain_of(d) == train_task]
+        wanted = [d for d in datasets if dataset_of(d) == train_task]
         if wanted:
             return wanted
     return [d for d in datasets if d in with_pass1] or datasets[:1]
@@ -186,7 +186,7 @@ def analyze_dataset(ds: str, m1: Checkpoint, series: dict, per_ck: dict, opts: O
     out["improvement"] = improvement_table(ds, m1, checkpoints, per_ck, run_probe)
     out["coverage"] = coverage_advice(m1_logs.sampled)
     out["diversity"] = {
-        ck.label: pooled_diversity(per_ck[ck.label][ds].diversity, domain_of(ds), opts)
+        ck.label: pooled_diversity(per_ck[ck.label][ds].diversity, dataset_of(ds), opts)
         for ck in checkpoints
         if ds in per_ck[ck.label] and per_ck[ck.label][ds].diversity is not None
     }
@@ -195,7 +195,7 @@ def analyze_dataset(ds: str, m1: Checkpoint, series: dict, per_ck: dict, opts: O
     for cks in series.values():
         last = per_ck[cks[-1].label].get(ds, DatasetLogs()).diversity
         if cks[-1] is not m1 and m1_logs.diversity is not None and last is not None:
-            out["matched_diversity"][cks[-1].label] = matched_diversity(m1_logs.diversity, last, domain_of(ds), opts)
+            out["matched_diversity"][cks[-1].label] = matched_diversity(m1_logs.diversity, last, dataset_of(ds), opts)
     out["passk_curves"] = passk_curves(ds, m1, checkpoints, per_ck, opts.seed)
     return out
 

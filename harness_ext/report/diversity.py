@@ -22,8 +22,8 @@ class DiversityOptions:
     seed: int = 0
 
 
-def metric_names(domain: str, sbert: bool) -> list[str]:
-    return ["distinct_n"] + (["sbert"] if sbert else []) + (["distinct_equations"] if registry.has_equations(domain) else [])
+def metric_names(dataset: str, sbert: bool) -> list[str]:
+    return ["distinct_n"] + (["sbert"] if sbert else []) + (["distinct_equations"] if registry.has_equations(dataset) else [])
 
 
 def scores(groups: list[list[str]], name: str, opts: DiversityOptions) -> list[float]:
@@ -43,13 +43,13 @@ def summary(values: list[float], seed: int) -> dict | None:
     return {**mean_ci(kept, seed).to_dict(), "n_problems": len(kept)} if kept else None
 
 
-def pooled_diversity(log: SampleLog, domain: str, opts: DiversityOptions) -> dict:
+def pooled_diversity(log: SampleLog, dataset: str, opts: DiversityOptions) -> dict:
     """The paper's numbers: each problem's diversity over all its samples of a kind (count not matched)."""
     out: dict = {"task": log.task, "n_samples": log.n_samples, "matched": False}
     for kind, want in KINDS:
         groups = [g for i in log.docs if len(g := texts_of(log, i, want)) >= metrics.MIN_TEXTS]
         out[kind] = {"n_questions": len(groups),
-                     **{name: summary(scores(groups, name, opts), opts.seed) for name in metric_names(domain, opts.sbert)}}
+                     **{name: summary(scores(groups, name, opts), opts.seed) for name in metric_names(dataset, opts.sbert)}}
     return out
 
 
@@ -66,7 +66,7 @@ def draw_means(flat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return means[0::2], means[1::2]
 
 
-def matched_diversity(before: SampleLog, after: SampleLog, domain: str, opts: DiversityOptions) -> dict:
+def matched_diversity(before: SampleLog, after: SampleLog, dataset: str, opts: DiversityOptions) -> dict:
     """Per kind and metric: both models scored on the same problems with the same number m_i of
     samples (m_i = the smaller of their counts, >= 2; DRAWS seeded random subsets each, averaged).
     `_diffs` holds the per-problem after − before differences for the paired test."""
@@ -80,7 +80,7 @@ def matched_diversity(before: SampleLog, after: SampleLog, domain: str, opts: Di
         subsets = [draw_subsets(texts, m, rng) for (a, b), m in zip(pairs, ms) for texts in (a, b)]
         entry: dict = {"n_problems": len(pairs),
                        "m": {"min": min(ms), "median": float(np.median(ms)), "max": max(ms)} if ms else None}
-        for name in metric_names(domain, opts.sbert):
+        for name in metric_names(dataset, opts.sbert):
             a, b = draw_means(np.array(scores([s for draws in subsets for s in draws], name, opts), dtype=float))
             ok = ~(np.isnan(a) | np.isnan(b))
             entry[name] = {"before": float(a[ok].mean()) if ok.any() else None,

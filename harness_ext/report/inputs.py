@@ -9,12 +9,12 @@ from harness_ext.report.lmeval_results import RunResults, read_run_results
 from harness_ext.report.task_metrics import MetricOverride, apply_primary_metric
 from harness_ext.run_format import (
     DEFAULT_SWEEP_SUBDIR,
+    RunManifest,
     is_run_dir,
     is_sweep_dir,
     lm_eval_samples_file,
     read_m1_probe,
     read_sweep,
-    round_samples,
 )
 from harness_ext.samples import SampleLog, read_sample_logs
 
@@ -81,15 +81,10 @@ def load_inputs(paths: list[str | Path], overrides: list[MetricOverride] = ()) -
             if not is_sweep_dir(sweep):
                 raise SelfimpError(f"{path}: training run with no sweep yet: run `selfimp-eval sweep {path}` first")
             inp = load_sweep(sweep, overrides)
-            inp.train_samples = m1_train_samples(path)
+            inp.train_samples = RunManifest.read(path).round_samples(2)  # M1's samples on training questions
             inp.m1_probe = read_m1_probe(path)
             return inp
     return load_log_dirs([Path(p) for p in paths], overrides=overrides)
-
-
-def m1_train_samples(run_dir: Path) -> list[dict] | None:
-    """M1's samples on training questions: the run's round-2 samples file, when it has one."""
-    return round_samples(run_dir, 2)
 
 
 def load_log_dirs(paths: list[Path], method: str = "run", overrides: list[MetricOverride] = ()) -> ReportInput:

@@ -18,14 +18,13 @@ VERIFIERS: dict[str, Callable[[str], Verifier]] = {
     "csqa": lambda name: ChoiceVerifier(),
     "code": lambda name: ProgramVerifier(),
 }
-VERIFIER_NAMES = registry.names()
 
 
 def get_verifier(name: str) -> Verifier:
     """The verifier of a dataset's domain: gsm8k, arith, svamp, mawps (numeric), math, csqa, mbpp, ..."""
     if name not in registry.REGISTRY:
-        raise SelfimpError(f"unknown verifier {name!r}; valid names: {', '.join(VERIFIER_NAMES)}")
-    return VERIFIERS[registry.get(name).domain](name)
+        raise SelfimpError(f"unknown verifier {name!r}; valid names: {', '.join(registry.names())}")
+    return VERIFIERS[registry.get(name).domain.name](name)
 
 
-__all__ = ["ChoiceReference", "CodeTests", "Verifier", "VERIFIERS", "VERIFIER_NAMES", "get_verifier"]
+__all__ = ["ChoiceReference", "CodeTests", "Verifier", "VERIFIERS", "get_verifier"]
