@@ -139,6 +139,6 @@ def test_the_mbpp_pass1_task_reports_both_pass_rates():
     record = {"text": "", "answer": None, "correct": False, "correct_shown": True}
     assert tasks.process_pass1({}, [[record]]) == {"pass@1": 1.0, "pass@1_hidden": 0.0}
     task = (tasks_dir() / "mbpp" / "selfimp_mbpp_pass1.yaml").read_text()
-    template = (tasks_dir() / "_templates" / "pass1_code.yaml").read_text()
-    assert "../_templates/pass1_code.yaml" in task
+    template = (tasks_dir() / "_templates" / "pass1_hidden.yaml").read_text()
+    assert "../_templates/pass1_hidden.yaml" in task
     assert "metric: pass@1\n" in template and "metric: pass@1_hidden\n" in template

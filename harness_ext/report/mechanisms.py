@@ -25,7 +25,7 @@ from harness_ext.report.diversity import summary
 from harness_ext.report.inputs import Checkpoint
 from harness_ext.report.stats import clopper_pearson, mcnemar_exact_p, paired_diff_newcombe
 from harness_ext.report.verdicts import INCONCLUSIVE, Verdict
-from harness_ext.run_format import read_manifest
+from harness_ext.run_format import MANIFEST, read_manifest
 from selfimp_train.pairs import dpo_pairs, group_by_question, sft_examples
 
 DECLARED = "declared level"
@@ -72,7 +72,7 @@ def run_rounds(run_dir: Path, manifest: dict) -> list[Round]:
             continue
         path = run_dir / source
         if not path.is_file():
-            raise SelfimpError(f"{run_dir / 'manifest.json'}: iteration {it['label']} lists {source}, which is missing")
+            raise SelfimpError(f"{run_dir / MANIFEST}: iteration {it['label']} lists {source}, which is missing")
         if source not in read:
             read[source] = group_by_question(candidates(path))
         drawn_by = it["parent"] if it.get("samples") else f"{it['label']} while training"
@@ -216,7 +216,7 @@ def run_mechanisms(run_dir: Path, seed: int = 0) -> tuple[dict, list[Verdict]]:
     hardest = max(used) if used else None
     max_pairs = config.get("max_pairs_per_question")
     if any(r.update == "dpo" for r in rounds) and not isinstance(max_pairs, int):
-        raise SelfimpError(f"{run_dir / 'manifest.json'}: config.max_pairs_per_question must be an int for DPO rounds")
+        raise SelfimpError(f"{run_dir / MANIFEST}: config.max_pairs_per_question must be an int for DPO rounds")
     out: dict = {"task": task, "levels": kind, "hardest": hardest, "methods": {}}
     verdicts = []
     for method in dict.fromkeys(r.method for r in rounds):
