@@ -19,7 +19,7 @@ PAD, EOS, UNK = "<pad>", "</s>", "<unk>"
 class TinyLlamaSpec:
     """Architecture of the embedded model (0.28M parameters with the arith vocabulary). One layer:
     M1's accuracy hangs on how many epochs it trains, and on 2 CPU cores one layer trains 20 epochs
-    1.5-1.7x faster than two, to a better M1 (README, "How the embedded M1 got here")."""
+    1.5-1.7x faster than two, to a better M1 (docs/embedded-job.md, "How the embedded M1 got here")."""
 
     hidden_size: int = 128
     num_hidden_layers: int = 1
