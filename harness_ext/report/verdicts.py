@@ -259,8 +259,8 @@ def disparity_verdict(dataset: str, method: str, compare: str, levels: tuple[int
         return Verdict(value=value, ci=(math.nan, math.nan), p=None, direction=0.0,
                        reason=f"GD undefined: level {lo} accuracy is 0 for a model", **common)
     p, interval = bootstrap_p_and_interval(stratified_bootstrap([f, l_], disparity_change, seed))
-    return Verdict(value=value, ci=interval(LEVEL), p=p, direction=-float(np.sign(value)), interval=interval,
-                   min_change_applies=True, **common)
+    return Verdict(value=value, ci=interval(LEVEL), p=p, direction=float(np.sign(value)), interval=interval,
+                   words=(REGRESS, PROGRESS), min_change_applies=True, **common)
 
 
 def fairness_summary(first: Verdict, last: Verdict, disparity: Verdict, levels: tuple[int, int]) -> dict:
