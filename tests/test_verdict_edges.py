@@ -55,16 +55,16 @@ def test_1_fairness_progress_when_the_hard_level_catches_up(tmp_path):
 
 def test_2_avg_at_n_compares_an_equal_number_of_samples(tmp_path):
     """Built-in gsm8k logs, 1 sample per problem vs 8, the same success rates: the old Wilcoxon of
-    avg@1 − avg@8 said "progress" here with its own interval covering 0."""
-    rng = np.random.default_rng(3)
+    avg@8 − avg@1 said "regress" (p 0.033) for this draw."""
+    rng = np.random.default_rng(5)
     p = rng.uniform(size=300)
     for label, n in (("base", 1), ("tuned", 8)):
         write_log(tmp_path / label, "gsm8k", builtin_repeats_lines(rng.uniform(size=(300, n)) < p[:, None]))
     rep = write_report(None, tmp_path / "r", compare=[str(tmp_path / "base"), str(tmp_path / "tuned")],
                        opts=Options(sbert=False))
     acc = row(rep, "accuracy")
-    assert acc["measure"].startswith("first sample solved (of 1 and 8 per problem)")
-    assert acc["test"].startswith("exact McNemar") and acc["verdict"] not in ("progress", "regress")
+    assert acc["verdict"] not in ("progress", "regress")
+    assert acc["measure"].startswith("first sample solved (of 1 and 8 per problem)") and "McNemar" in acc["test"]
 
 
 def test_2_avg_at_n_cuts_both_logs_to_the_fewer_samples(tmp_path):
@@ -207,11 +207,13 @@ def test_10_nan_scores_under_a_threshold_are_refused(tmp_path, capsys):
 
 
 def test_11_an_unparsable_record_of_our_task_is_refused(tmp_path):
+    """Every line's record garbled: the old reader fell back to lm-eval's stored `acc` without a word."""
     lines = our_log_lines(greedy_docs([True, False, True]))
-    lines[1]["filtered_resps"] = [["{(((...}"]]
+    for line in lines:
+        line["filtered_resps"] = [["{(((...}"]]
     write_log(tmp_path / "m1", "selfimp_arith_pass1", lines)
     write_log(tmp_path / "m2", "selfimp_arith_pass1", our_log_lines(greedy_docs([True, True, True])))
-    with pytest.raises(SelfimpError, match=r"samples_selfimp_arith_pass1_.*\.jsonl:2: filtered_resps\[0\] of our "
+    with pytest.raises(SelfimpError, match=r"samples_selfimp_arith_pass1_.*\.jsonl:1: filtered_resps\[0\] of our "
                                            r"task 'selfimp_arith_pass1' does not parse"):
         report(tmp_path)
 
