@@ -19,14 +19,15 @@ from harness_ext.report.stats import (
     ALPHA,
     LEVEL,
     binom_central_p,
-    bootstrap_p_and_interval,
     clopper_pearson,
     holm,
     mcnemar_exact_p,
     mean_interval,
     paired_diff_agresti_min,
+    percentile_interval,
     sign_flip_p,
     stratified_bootstrap,
+    swap_p,
 )
 from harness_ext.samples import SampleLog
 
@@ -240,10 +241,32 @@ def disparity_change(first: np.ndarray, last: np.ndarray) -> np.ndarray:
     return gd[..., 1] - gd[..., 0]
 
 
+def disparity_swap_p(first: np.ndarray, last: np.ndarray, seed: int) -> float:
+    """`swap_p` of GD's change over the discordant problems only (swapping a concordant one changes
+    nothing), so the test is exact by enumeration up to 13 of them."""
+    both = np.concatenate([first, last])
+    on_last = np.arange(len(both)) >= len(first)
+    disc = both[:, 0] != both[:, 1]
+    if not disc.any():
+        return 1.0
+    fixed = [both[~disc & (on_last == k), 0].sum() for k in (False, True)]  # the same for both models
+    sizes, where = (len(first), len(last)), on_last[disc]
+
+    def change(before: np.ndarray, after: np.ndarray, axis: int = -1) -> np.ndarray:
+        def gd(x: np.ndarray) -> np.ndarray:
+            acc_first, acc_last = ((fixed[k] + x[..., where == k].sum(-1)) / sizes[k] for k in (False, True))
+            with np.errstate(divide="ignore", invalid="ignore"):
+                return np.where(acc_first > 0, (acc_first - acc_last) / acc_first, np.nan)
+        return gd(after) - gd(before)
+
+    return swap_p(both[disc, 0], both[disc, 1], change, seed)
+
+
 def disparity_verdict(dataset: str, method: str, compare: str, levels: tuple[int, int],
                       first: tuple[SampleLog, SampleLog], last: tuple[SampleLog, SampleLog], seed: int) -> Verdict:
-    """The change in GD (after − before) with a paired bootstrap stratified by level (each problem
-    keeps both models' outcomes, each level its size): percentile p and interval. GD falling is progress."""
+    """The change in GD (after − before): p from swapping each problem's two outcomes (exact when the
+    models are exchangeable), interval from a paired bootstrap stratified by level (each problem
+    keeps both outcomes, each level its size). GD rising is regress, falling progress."""
     def solved(pair: tuple[SampleLog, SampleLog]) -> np.ndarray:
         before, after = pair
         return np.array([[before.docs[i].solved, after.docs[i].solved] for i in before.docs if i in after.docs],
@@ -254,11 +277,12 @@ def disparity_verdict(dataset: str, method: str, compare: str, levels: tuple[int
     value = float(disparity_change(f, l_))
     common = dict(axis="fairness: disparity", dataset=dataset, method=method, compare=compare,
                   measure=f"GD = (acc L{lo} − acc L{hi}) / acc L{lo}, after − before; {len(f)} and {len(l_)} problems",
-                  test="paired bootstrap by level (percentile)", ci_method="percentile bootstrap")
+                  test="paired swap permutation test of GD's change", ci_method="bootstrap by level (percentile)")
     if math.isnan(value):
         return Verdict(value=value, ci=(math.nan, math.nan), p=None, direction=0.0,
                        reason=f"GD undefined: level {lo} accuracy is 0 for a model", **common)
-    p, interval = bootstrap_p_and_interval(stratified_bootstrap([f, l_], disparity_change, seed))
+    p = disparity_swap_p(f, l_, seed)
+    interval = percentile_interval(stratified_bootstrap([f, l_], disparity_change, seed))
     return Verdict(value=value, ci=interval(LEVEL), p=p, direction=float(np.sign(value)), interval=interval,
                    words=(REGRESS, PROGRESS), min_change_applies=True, **common)
 
