@@ -150,6 +150,9 @@ def test_6_min_change_is_a_cli_flag_with_its_default(capsys):
         main(["--help"])
     out = " ".join(capsys.readouterr().out.split())
     assert "--min-change D" in out and "(default 0.05)" in out and "--common-problems" in out
+    with pytest.raises(SystemExit) as e:
+        main(["a", "b", "--min-change", "0"])
+    assert e.value.code == 2 and "--min-change 0.0: must lie between 0 and 1" in capsys.readouterr().err
 
 
 def test_7_no_discordant_pair_is_not_exact_equality(tmp_path):
