@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 from lmeval_logs import log_line, our_log_lines, write_log
-from report_sim import builtin_repeats_lines, row
+from report_sim import builtin_repeats_lines, repeats_report, row
 
 from harness_ext.errors import SelfimpError
 from harness_ext.report import main, write_report
@@ -56,26 +56,14 @@ def test_1_fairness_progress_when_the_hard_level_catches_up(tmp_path):
 def test_2_avg_at_n_compares_an_equal_number_of_samples(tmp_path):
     """Built-in gsm8k logs, 1 sample per problem vs 8, the same success rates: the old Wilcoxon of
     avg@8 − avg@1 said "regress" (p 0.033) for this draw."""
-    rng = np.random.default_rng(5)
-    p = rng.uniform(size=300)
-    for label, n in (("base", 1), ("tuned", 8)):
-        write_log(tmp_path / label, "gsm8k", builtin_repeats_lines(rng.uniform(size=(300, n)) < p[:, None]))
-    rep = write_report(None, tmp_path / "r", compare=[str(tmp_path / "base"), str(tmp_path / "tuned")],
-                       opts=Options(sbert=False))
-    acc = row(rep, "accuracy")
+    acc = row(repeats_report(tmp_path, 5, 300, 1, 8), "accuracy")
     assert acc["verdict"] not in ("progress", "regress")
     assert acc["measure"].startswith("first sample solved (of 1 and 8 per problem)") and "McNemar" in acc["test"]
 
 
 def test_2_avg_at_n_cuts_both_logs_to_the_fewer_samples(tmp_path):
     """4 vs 16 samples per problem: both sides average their first 4."""
-    rng = np.random.default_rng(4)
-    p = rng.uniform(size=100)
-    for label, n in (("base", 4), ("tuned", 16)):
-        write_log(tmp_path / label, "gsm8k", builtin_repeats_lines(rng.uniform(size=(100, n)) < p[:, None]))
-    rep = write_report(None, tmp_path / "r", compare=[str(tmp_path / "base"), str(tmp_path / "tuned")],
-                       opts=Options(sbert=False))
-    acc = row(rep, "accuracy")
+    acc = row(repeats_report(tmp_path, 4, 100, 4, 16), "accuracy")
     assert acc["measure"].startswith("avg@4 (after − before; the first 4 samples of each problem, of 4 and 16)")
     assert acc["verdict"] not in ("progress", "regress")
 

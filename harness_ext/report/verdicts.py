@@ -147,7 +147,7 @@ def accuracy_verdict(axis: str, dataset: str, method: str, compare: str, before:
     either log holds (so both sides average the same number of samples; k = 1 is the binary case),
     with the paired sign-flip test of the mean and its BCa interval."""
     common = [i for i in before.docs if i in after.docs]
-    if is_avg_at_n(before) or is_avg_at_n(after):
+    if common and (is_avg_at_n(before) or is_avg_at_n(after)):
         k = min((min(log.docs[i].n for i in common) for log in (before, after)), default=0)
         if k > 1:
             a, b = first_k_scores(before, common, k), first_k_scores(after, common, k)
