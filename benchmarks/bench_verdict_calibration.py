@@ -76,8 +76,8 @@ def beyond_m1_power(is_size: int, rate: float, tests: int) -> float:
     return float(stats.binom.pmf(k, is_size, rate)[decides].sum())
 
 
-def scenarios(count: int, rep: Report) -> None:
-    small, big = SIZES[300], SIZES[3000]
+def scenarios(count: int, rep: Report, big_problems: int = 3000) -> None:
+    small, big = SIZES[300], SIZES[big_problems]
     level = Size(300, 300, 50)
     scenario("1. fairness, both levels +0.10 (300 and 50 problems): fairness words", count,
              lambda d, i: pair_report(d, i, level, {"level1": 0.1, "level4": 0.1}), rep, "fairness")
@@ -91,12 +91,12 @@ def scenarios(count: int, rep: Report) -> None:
              lambda d, i: pair_report(d, i, small, {}, drop_failed=0.3), rep, "accuracy")
     scenario("4. same with --common-problems: accuracy words", count,
              lambda d, i: pair_report(d, i, small, {}, drop_failed=0.3, common_problems=True), rep, "accuracy")
-    scenario("5. null at 3000 problems: beyond-M1 words", max(1, count // 2),
+    scenario(f"5. null at {big_problems} problems: beyond-M1 words", max(1, count // 2),
              lambda d, i: pair_report(d, i, big, {}), rep, "beyond M1's sampling space")
     for effect in (0.05, 0.10):
         scenario(f"power: +{effect:.2f} on every arith problem (300 problems): accuracy words", count,
                  lambda d, i, e=effect: pair_report(d, i, small, {"arith": e}), rep, "accuracy")
-    scenario("power: +0.05 on every arith problem (3000 problems): accuracy words", max(1, count // 2),
+    scenario(f"power: +0.05 on every arith problem ({big_problems} problems): accuracy words", max(1, count // 2),
              lambda d, i: pair_report(d, i, big, {"arith": 0.05}), rep, "accuracy")
     scenario("power: level 4 +0.25, level 1 unchanged (300 and 50 problems): fairness words", count,
              lambda d, i: pair_report(d, i, level, {"level4": 0.25}), rep, "fairness")
@@ -111,13 +111,15 @@ def main() -> None:
     p.add_argument("--null", type=int, nargs=3, default=[100, 80, 30], metavar=("N300", "N1000", "N3000"),
                    help="null reports at 300, 1000 and 3000 problems (default 100 80 30)")
     p.add_argument("--scenario-reports", type=int, default=40, help="reports per scenario (default 40)")
+    p.add_argument("--big", type=int, choices=sorted(SIZES), default=3000,
+                   help="problems of the large scenarios (5 and the +0.05 power; default 3000)")
     p.add_argument("--seed", type=int, default=0)
-    args = parse_bench_args(p, {"null": [2, 1, 0], "scenario_reports": 1})
+    args = parse_bench_args(p, {"null": [1, 1, 0], "scenario_reports": 1, "big": 300})
     rep = Report("verdict calibration, end to end from sample-log files (selfimp-report)")
     if args.part in ("all", "null"):
         null_rate({n: c for n, c in zip(SIZES, args.null) if c}, args.seed, rep)
     if args.part in ("all", "scenarios"):
-        scenarios(args.scenario_reports, rep)
+        scenarios(args.scenario_reports, rep, args.big)
     rep.finish(args.json)
 
 
