@@ -96,7 +96,7 @@ def test_4_problems_missing_from_one_checkpoint_are_refused(tmp_path, capsys):
         main([str(tmp_path / "m1"), str(tmp_path / "m2"), "--out", str(tmp_path / "r"), "--no-sbert"])
     err = capsys.readouterr().err
     assert e.value.code == 2 and err.count("\n") == 1
-    assert "'m1' 400 (60 not in every other)" in err and "'m2' 340" in err and "--common-problems" in err
+    assert "'m1' 400 (60 of them missing from another log)" in err and "'m2' 340" in err and "--common-problems" in err
     assert not (tmp_path / "r").exists()
 
 

@@ -78,7 +78,7 @@ def match_problems(checkpoints: list[Checkpoint], common_only: bool = False) -> 
         shared = set.intersection(*ids.values())
         if len(logs) < 2 or all(len(v) == len(shared) for v in ids.values()):
             continue
-        counts = ", ".join(f"{label!r} {len(v)} ({len(v - shared)} not in every other)" for label, v in ids.items())
+        counts = ", ".join(f"{label!r} {len(v)} ({len(v - shared)} of them missing from another log)" for label, v in ids.items())
         if not common_only:
             raise SelfimpError(
                 f"task {task!r}: the checkpoints' logs hold different problems: {counts}; {len(shared)} are in all. "
