@@ -61,8 +61,11 @@ def headline_section(report: dict) -> list[str]:
             if v["dataset"].split("[")[0] in in_groups:
                 continue
             if v["axis"] == "fairness":
-                rows.append([v["axis"], v["dataset"], f"**{v['verdict']}**", v.get("what_happened") or v.get("reason", ""),
-                             "", "", v.get("measure", "")])
+                gd = v.get("disparity") or {}
+                rows.append([v["axis"], v["dataset"], f"**{v['verdict']}**",
+                             f"{v.get('what_happened') or v.get('reason', '')}; GD change {_ci(gd) if gd else '–'}",
+                             _p(gd.get("p")), _p(gd.get("p_adjusted")),
+                             v.get("measure", "") + (f"; {gd['test']}, CI {gd['ci_method']}" if gd else "")])
             else:
                 rows.append([v["axis"], v["dataset"], f"**{v['verdict']}**", _ci(v), _p(v["p"]), _p(v["p_adjusted"]),
                              f"{v['measure']}; {v['test']}, CI {v['ci_method']}" + (f"; {v['detail']}" if v["detail"] else "")
