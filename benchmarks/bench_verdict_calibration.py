@@ -7,7 +7,7 @@ word is the family-wise false-positive rate, with its Clopper-Pearson interval. 
 reports giving each word in the scenarios of issue #34 points 1-5 and under a real gain (power).
 
     python benchmarks/bench_verdict_calibration.py                  # >= 200 null reports, ~40 min on 2 cores
-    python benchmarks/bench_verdict_calibration.py --part scenarios  # only the scenarios
+    python benchmarks/bench_verdict_calibration.py --part edges      # only the scenarios of points 1-4
     python benchmarks/bench_verdict_calibration.py --quick           # seconds: what CI runs
 """
 from __future__ import annotations
@@ -31,7 +31,7 @@ from harness_ext.errors import SelfimpError  # noqa: E402
 from harness_ext.report.stats import ALPHA, binom_central_p, clopper_pearson  # noqa: E402
 from harness_ext.report.verdicts import BEYOND_THRESHOLD  # noqa: E402
 
-SIZES = {300: Size(300, 150, 50), 1000: Size(1000, 400, 150), 3000: Size(3000, 1000, 300)}
+SIZES = {300: Size(300, 150, 50), 500: Size(500, 250, 80), 1000: Size(1000, 400, 150), 3000: Size(3000, 1000, 300)}
 
 
 def share(k: int, n: int) -> str:
@@ -76,9 +76,9 @@ def beyond_m1_power(is_size: int, rate: float, tests: int) -> float:
     return float(stats.binom.pmf(k, is_size, rate)[decides].sum())
 
 
-def scenarios(count: int, rep: Report, big_problems: int = 3000) -> None:
-    small, big = SIZES[300], SIZES[big_problems]
-    level = Size(300, 300, 50)
+def edge_scenarios(count: int, rep: Report) -> None:
+    """Issue #34 points 1-4: how often a word (or a refusal) comes where none is due."""
+    small, level = SIZES[300], Size(300, 300, 50)
     scenario("1. fairness, both levels +0.10 (300 and 50 problems): fairness words", count,
              lambda d, i: pair_report(d, i, level, {"level1": 0.1, "level4": 0.1}), rep, "fairness")
     scenario("2. avg@n, 1 vs 8 samples per problem, same rates (300 problems): accuracy words", count,
@@ -91,6 +91,11 @@ def scenarios(count: int, rep: Report, big_problems: int = 3000) -> None:
              lambda d, i: pair_report(d, i, small, {}, drop_failed=0.3), rep, "accuracy")
     scenario("4. same with --common-problems: accuracy words", count,
              lambda d, i: pair_report(d, i, small, {}, drop_failed=0.3, common_problems=True), rep, "accuracy")
+
+
+def power_scenarios(count: int, rep: Report, big_problems: int = 3000) -> None:
+    """Point 5 (beyond-M1 under the null at a large size) and the power for real changes."""
+    small, big, level = SIZES[300], SIZES[big_problems], Size(300, 300, 50)
     scenario(f"5. null at {big_problems} problems: beyond-M1 words", max(1, count // 2),
              lambda d, i: pair_report(d, i, big, {}), rep, "beyond M1's sampling space")
     for effect in (0.05, 0.10):
@@ -107,19 +112,21 @@ def scenarios(count: int, rep: Report, big_problems: int = 3000) -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--part", choices=("all", "null", "scenarios"), default="all")
-    p.add_argument("--null", type=int, nargs=3, default=[100, 80, 30], metavar=("N300", "N1000", "N3000"),
-                   help="null reports at 300, 1000 and 3000 problems (default 100 80 30)")
+    p.add_argument("--part", choices=("all", "null", "edges", "power"), default="all")
+    p.add_argument("--null", type=int, nargs=4, default=[120, 80, 0, 0], metavar=("N300", "N500", "N1000", "N3000"),
+                   help="null reports at 300, 500, 1000 and 3000 problems (default 120 80 0 0)")
     p.add_argument("--scenario-reports", type=int, default=40, help="reports per scenario (default 40)")
     p.add_argument("--big", type=int, choices=sorted(SIZES), default=3000,
                    help="problems of the large scenarios (5 and the +0.05 power; default 3000)")
     p.add_argument("--seed", type=int, default=0)
-    args = parse_bench_args(p, {"null": [1, 1, 0], "scenario_reports": 1, "big": 300})
+    args = parse_bench_args(p, {"null": [1, 1, 0, 0], "scenario_reports": 1, "big": 300})
     rep = Report("verdict calibration, end to end from sample-log files (selfimp-report)")
     if args.part in ("all", "null"):
         null_rate({n: c for n, c in zip(SIZES, args.null) if c}, args.seed, rep)
-    if args.part in ("all", "scenarios"):
-        scenarios(args.scenario_reports, rep, args.big)
+    if args.part in ("all", "edges"):
+        edge_scenarios(args.scenario_reports, rep)
+    if args.part in ("all", "power"):
+        power_scenarios(args.scenario_reports, rep, args.big)
     rep.finish(args.json)
 
 
