@@ -74,8 +74,9 @@ def run_report(root: Path, labels: list[str], **opts) -> dict:
 
 
 def words(report: dict) -> list[str]:
-    """Every non-null word of a report: its tests and the fairness rows of its headline."""
-    rows = report["verdicts"] + [r for h in report["headline"].values() for r in h["rows"]]
+    """Every non-null word of a report: its tests and the fairness rows of its headline (the other
+    headline rows are tests already counted)."""
+    rows = report["verdicts"] + [r for h in report["headline"].values() for r in h["rows"] if r["axis"] == "fairness"]
     return [f"{r['axis']}: {r['verdict']}" for r in rows if r["verdict"] in WORDS]
 
 
