@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ast
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -141,9 +142,14 @@ def read_sample_file(path: Path, task: str, unscored_ok: bool = False) -> Sample
             record.metrics.update(_line_metrics(row))
             continue
         samples = _our_records(row["filtered_resps"], path, lineno)
+        if samples is None and task.startswith(registry.TASK_PREFIX):
+            raise SelfimpError(f"{path}:{lineno}: filtered_resps[0] of our task {task!r} does not parse as "
+                               f"per-sample records ({{'text', 'answer', 'correct'}}): "
+                               f"{str(row['filtered_resps'])!r:.200}")
         if samples is None:
             raw.append((lineno, row))
-        record = DocRecord(id=_unique_key(log.docs, doc_stable_id(row)), doc_id=row["doc_id"], doc=row["doc"],
+        key = _unique_key(log.docs, doc_stable_id(row), row["doc"], f"{path}:{lineno}")
+        record = DocRecord(id=key, doc_id=row["doc_id"], doc=row["doc"],
                            samples=samples or [], metrics=_line_metrics(row), resps=row.get("resps"),
                            target=row.get("target"), arguments=row.get("arguments"), doc_hash=row.get("doc_hash"))
         by_doc_id[row["doc_id"]] = log.docs[record.id] = record
@@ -167,11 +173,15 @@ def _line_metrics(row: dict) -> dict[str, Any]:
     return {f"{name},{filt}": row[name] for name in names or [] if isinstance(name, str) and name in row}
 
 
-def _unique_key(docs: dict[str, DocRecord], key: str) -> str:
-    """The doc's stable id; the k-th doc of a log with the same content (same doc_hash) gets `#k`,
-    so identical docs stay apart and join in order across runs."""
+def _unique_key(docs: dict[str, DocRecord], key: str, doc: dict, where: str) -> str:
+    """The doc's stable id; the k-th doc of a log with the same content gets `#k`, so identical docs
+    stay apart and join in order across runs. Two different docs under one id are refused: they
+    would be joined to each other's counterparts by position."""
     if key not in docs:
         return key
+    if docs[key].doc != doc:
+        raise SelfimpError(f"{where}: doc id {key!r} is also the id of another doc (doc_id {docs[key].doc_id}) "
+                           "with different content: two problems cannot share an id")
     k = 2
     while f"{key}#{k}" in docs:
         k += 1
@@ -181,6 +191,11 @@ def _unique_key(docs: dict[str, DocRecord], key: str) -> str:
 def score_by_metric(log: SampleLog, key: str, threshold: float | None = None) -> None:
     """Per doc, one sample whose verdict is lm-eval's own score `key` ("metric,filter"): a bool or
     0/1 as it is; any other number only with `threshold` (solved when score >= threshold)."""
+    undefined = [r.doc_id for r in log.docs.values() if isinstance(r.metrics.get(key), float) and math.isnan(r.metrics[key])]
+    if undefined:
+        shown = ", ".join(map(str, undefined[:10])) + (f" and {len(undefined) - 10} more" if len(undefined) > 10 else "")
+        raise SelfimpError(f"{log.path}: {key} is NaN (undefined) for {len(undefined)} docs (doc_id {shown}): "
+                           "an undefined score is not 'not solved'; rerun those docs or choose another metric")
     for record in log.docs.values():
         if key not in record.metrics:
             have = ", ".join(sorted(record.metrics)) or "none"

@@ -21,6 +21,8 @@ EXPECTED = {
     "bench_sampler.py": ["HFSampler / raw model.generate"],
     "bench_loop_overhead.py": ["verify + filter + pairs + file I/O / sampling"],
     "bench_embedded_floor.py": ["SFTTrainer / plain loop", "greedy, eager / sdpa attention", "cost per test problem"],
+    "bench_verdict_calibration.py": ["null, all sizes: family-wise false-positive rate", "1. fairness",
+                                     "5. null at 300 problems: beyond-M1 words"],
 }
 
 

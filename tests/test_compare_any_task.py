@@ -66,7 +66,7 @@ def test_a_section_per_leaderboard_group_and_a_verdict_per_task(leaderboard):
     assert bbh["verdict"] == "regress" and bbh["value"] == pytest.approx(-48 / 120)
     assert "0 newly solved vs 48 forgotten" in bbh["test"]
     sub = accuracy["leaderboard_bbh_navigate"]
-    assert sub["verdict"] == "no significant change" and sub["p"] == pytest.approx(0.5)
+    assert sub["verdict"] == "inconclusive" and sub["p"] == pytest.approx(0.5)  # 2 forgotten of 5: too few to tell
     law = accuracy["leaderboard_mmlu_pro[category=law]"]  # MMLU-Pro: one test per doc category too
     assert "1 newly solved vs 0 forgotten" in law["test"] and law["value"] == pytest.approx(1 / 3)
     assert rep["categories"]["leaderboard_mmlu_pro[category=math]"]["tuned"] == {

@@ -8,7 +8,7 @@ from lmeval_logs import our_log_lines, write_log
 
 from harness_ext.report import write_report
 from harness_ext.report.analysis import Options
-from harness_ext.report.stats import clopper_pearson, paired_diff_newcombe
+from harness_ext.report.stats import clopper_pearson, paired_diff_agresti_min
 
 
 def greedy_log(out, task: str, solved: list[bool], prefix: str = "q", **doc_fields) -> None:
@@ -38,8 +38,9 @@ def test_four_newly_solved_of_300_is_not_significant(tmp_path):
     assert acc["value"] == pytest.approx(4 / 300) and acc["ci"][0] < 0 < acc["ci"][1]
 
 
-def test_improvement_set_of_three_is_inconclusive(tmp_path):
-    """IS of 3 problems, M1 solves each within 64 samples: 0/3 never solved, Clopper-Pearson upper 0.71."""
+def test_improvement_set_of_three_explains_no_gain(tmp_path):
+    """IS of 3 problems, M1 solves each within 64 samples: 0/3 never solved, Clopper-Pearson upper 0.71;
+    3 newly solved of 20 is no significant gain (p 0.25), so the axis has nothing to explain."""
     m1 = [i >= 3 for i in range(20)]
     greedy_log(tmp_path / "m1", "selfimp_arith_pass1", m1)
     greedy_log(tmp_path / "m2", "selfimp_arith_pass1", [True] * 20)
@@ -48,7 +49,7 @@ def test_improvement_set_of_three_is_inconclusive(tmp_path):
     write_log(tmp_path / "m1", "selfimp_arith_passn", our_log_lines(docs))
     beyond = row(report_of(tmp_path), "beyond M1's sampling space")
     assert beyond["value"] == 0.0 and beyond["ci"] == pytest.approx([0.0, 1 - 0.025 ** (1 / 3)])
-    assert beyond["verdict"] == "inconclusive"
+    assert beyond["verdict"] == "does not apply" and "no significant gain of accuracy" in beyond["reason"]
 
 
 def diversity_log(out, correct_per_question: int, seed: int) -> None:
@@ -111,8 +112,8 @@ def test_ood_verdict_per_dataset(tmp_path):
 
 
 @pytest.mark.parametrize("table", [(400, 30, 50, 520), (0, 0, 4, 296), (10, 5, 0, 0)])
-def test_newcombe_interval_holds_its_estimate_and_matches_wald_at_large_counts(table):
-    est = paired_diff_newcombe(*table)
+def test_agresti_min_interval_holds_its_estimate_and_matches_wald_at_large_counts(table):
+    est = paired_diff_agresti_min(*table)
     assert -1 <= est.lo <= est.value <= est.hi <= 1
     both, forgotten, new, neither = table
     n = sum(table)

@@ -19,6 +19,7 @@ from harness_ext.report.markdown import render
 from harness_ext.report.mechanisms_render import mechanism_lines, mechanism_plots
 from harness_ext.report.plots import write_plots
 from harness_ext.report.task_metrics import parse_overrides
+from harness_ext.report.verdicts import MIN_CHANGE
 from harness_ext.run_format import TRAINER_GREEDY_MODEL
 
 
@@ -34,7 +35,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="Sentence-BERT dtype (default float32, as the lm-eval tasks; bfloat16: 1.5-2.4x faster on a "
                         "GPU or a CPU with AVX512-BF16 / AMX, scores within ~0.007; auto: bfloat16 where the "
                         "device has it natively, else float32)")
-    p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    p.add_argument("--seed", type=int, default=0, help="bootstrap and permutation seed (default 0)")
+    p.add_argument("--min-change", type=float, default=MIN_CHANGE, metavar="D",
+                   help=f"smallest change of accuracy (or of GD) that matters (default {MIN_CHANGE}): a change "
+                        "not found is 'no significant change' only when the interval lies within ±D, else "
+                        "'inconclusive'")
+    p.add_argument("--common-problems", action="store_true",
+                   help="compare checkpoints whose logs of a task hold different problems on the problems all "
+                        "of them hold, stating how many were left out of which (default: refuse)")
     p.add_argument("--metric", action="append", metavar="TASK=METRIC[,FILTER][>=T]",
                    help="per-doc score that decides 'solved' for TASK (a glob; repeatable), instead of the task's "
                         "declared primary metric or selfimp's verifier; a non-binary score needs >=T")
@@ -64,6 +72,10 @@ def write_report(inputs: list[str] | None, out: str | Path, compare: list[str] |
     report["trainer_comparison"] = inp.trainer_comparison
     report["greedy_from_trainer"] = greedy_from_trainer(inp.checkpoints)
     out = Path(out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise SelfimpError(f"--out: {out}: cannot be created ({e.strerror})") from None
     plots = write_plots(report, out) + mechanism_plots(report, out)
     report["plots"] = plots
     atomic_write_json(out / "report.json", report)
@@ -77,7 +89,10 @@ def main(argv: list[str] | None = None) -> int:
     if not args.inputs and not args.compare:
         raise SelfimpError("no input: give a sweep dir, a run dir, sample-log dirs or --compare BASE TUNED")
     dtype = native_bf16_dtype() if args.sbert_dtype == "auto" else args.sbert_dtype
-    opts = Options(sbert=not args.no_sbert, sbert_dtype=dtype, seed=args.seed)
+    if not 0 < args.min_change < 1:
+        raise SelfimpError(f"--min-change {args.min_change}: must lie between 0 and 1 (a change in accuracy)")
+    opts = Options(sbert=not args.no_sbert, sbert_dtype=dtype, seed=args.seed, min_change=args.min_change,
+                   common_problems=args.common_problems)
     write_report(args.inputs, args.out, args.compare, opts, train_task=args.train_task, metrics=args.metric)
     print(f"wrote {Path(args.out) / 'report.md'} and report.json")
     return 0

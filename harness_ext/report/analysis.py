@@ -14,11 +14,11 @@ from harness_ext.improve import compare_logs
 from harness_ext.report.diversity import DiversityOptions, matched_diversity, pooled_diversity
 from harness_ext.report.family import headline, trajectory_table, verdict_family
 from harness_ext.report.groups import analyze_groups, group_logs
-from harness_ext.report.inputs import Checkpoint, ReportInput
+from harness_ext.report.hardcoding import hardcoding_row
+from harness_ext.report.inputs import Checkpoint, ReportInput, match_problems
 from harness_ext.report.mechanisms import mechanisms
 from harness_ext.report.passk_curves import compare_curves
-from harness_ext.report.stats import clopper_pearson, mean_ci, paired_diff_newcombe
-from harness_ext.report.hardcoding import hardcoding_row
+from harness_ext.report.stats import clopper_pearson, mean_ci, paired_diff_agresti_min
 from harness_ext.report.task_metrics import verifier_agreement
 from harness_ext.report.task_groups import (
     category_verdicts,
@@ -28,7 +28,7 @@ from harness_ext.report.task_groups import (
     merged_groups,
     not_available,
 )
-from harness_ext.report.verdicts import doc_scores, finalize, is_avg_at_n
+from harness_ext.report.verdicts import MIN_CHANGE, doc_scores, finalize, is_avg_at_n
 from harness_ext.samples import SampleLog
 
 COVERAGE_THRESHOLD = 0.5  # paper: coverage > 0.5 -> DPO / SFT-DPO, < 0.5 -> SFT
@@ -36,7 +36,13 @@ COVERAGE_THRESHOLD = 0.5  # paper: coverage > 0.5 -> DPO / SFT-DPO, < 0.5 -> SFT
 
 @dataclass
 class Options(DiversityOptions):
-    """The report's options: Sentence-BERT on/off and its dtype (the slowest part), the bootstrap seed."""
+    """The report's options: Sentence-BERT on/off and its dtype (the slowest part), the bootstrap seed,
+    the smallest accuracy change that matters (below it "no significant change", else "inconclusive"
+    when not excluded) and whether checkpoints whose logs hold different problems are compared on
+    the problems they share (else refused)."""
+
+    min_change: float = MIN_CHANGE
+    common_problems: bool = False
 
 
 @dataclass
@@ -90,6 +96,7 @@ def dataset_of(key: str) -> str:
 
 
 def analyze(inp: ReportInput, opts: Options = Options()) -> dict:
+    left_out = match_problems(inp.checkpoints, opts.common_problems)
     m1, series = series_of(inp.checkpoints)
     per_ck = {ck.label: dataset_logs(ck) for ck in inp.checkpoints}
     all_datasets = sorted({d for logs in per_ck.values() for d, e in logs.items() if e.greedy is not None})
@@ -102,6 +109,7 @@ def analyze(inp: ReportInput, opts: Options = Options()) -> dict:
         "source": inp.source,
         "train_task": inp.train_task,
         "missing_checkpoints": inp.missing,
+        "left_out": left_out,
         "checkpoints": [{"label": c.label, "t": c.t, "method": c.method} for c in inp.checkpoints],
         "m1": m1.label,
         "series": {m: [c.label for c in cks] for m, cks in series.items()},
@@ -113,14 +121,15 @@ def analyze(inp: ReportInput, opts: Options = Options()) -> dict:
     report["ood"] = {d: pass1_table(d, inp.checkpoints, per_ck, opts.seed) for d in ood}
     report["ood_pooled"] = pooled_ood(m1, series, per_ck, ood)
     report["groups"] = analyze_groups(inp.checkpoints, opts.seed)
-    family = verdict_family(report, m1, series, per_ck, primaries, ood)
+    family = verdict_family(report, m1, series, per_ck, primaries, ood, opts.seed)
     groups = merged_groups(inp.checkpoints)
     margins, margin_table = margin_verdicts(primaries, m1, series, per_ck)
     by_category, report["categories"] = category_verdicts(primaries, m1, series, per_ck)
     family += group_verdicts(groups, m1, series, per_ck) + by_category + margins
     report["mechanisms"], why = mechanisms(inp.run_dir, m1, series, per_ck, primaries, opts.seed)
     family += why
-    finalize(family)
+    finalize(family, opts.min_change)
+    state_left_out(family, left_out)
     report["verdicts"] = [v.to_dict() for v in family]
     report["headline"] = headline(family, series, m1)
     for ds in primaries:
@@ -132,6 +141,19 @@ def analyze(inp: ReportInput, opts: Options = Options()) -> dict:
             d["not_available"] = not_available(m1_logs.greedy, m1_logs.sampled, ds in margin_table)
     report["task_groups"] = group_sections(groups, report) if groups else None
     return report
+
+
+def state_left_out(family: list, left_out: dict[str, dict[str, int]]) -> None:
+    """With --common-problems: each verdict over a task whose logs differed says what was left out."""
+    by_dataset: dict[str, list[str]] = {}
+    for task, counts in left_out.items():
+        by_dataset.setdefault(registry.dataset_key(task), []).append(
+            f"{task}: compared on the problems every checkpoint holds, left out "
+            + ", ".join(f"{n} of {label}'s log" for label, n in counts.items() if n))
+    for v in family:
+        notes = by_dataset.get(v.dataset.split("[")[0], [])
+        if notes:
+            v.detail = "; ".join(filter(None, [v.detail, *notes]))
 
 
 def check_common_tasks(m1: Checkpoint, checkpoints: list[Checkpoint], per_ck: dict) -> None:
@@ -332,8 +354,8 @@ def pooled_ood(m1: Checkpoint, series: dict, per_ck: dict, ood: list[str]) -> di
         if cks[-1] is m1 or not pairs:
             continue
         tr = [compare_logs(a, b).transitions() for a, b in pairs]
-        est = paired_diff_newcombe(*(sum(t[k] for t in tr) for k in ("both", "newly_forgotten", "newly_solved", "neither")))
-        out[method] = {"last": cks[-1].label, "datasets": ood, "ci_method": "Newcombe hybrid score", **est.to_dict()}
+        est = paired_diff_agresti_min(*(sum(t[k] for t in tr) for k in ("both", "newly_forgotten", "newly_solved", "neither")))
+        out[method] = {"last": cks[-1].label, "datasets": ood, "ci_method": "Agresti-Min", **est.to_dict()}
     return out
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats as scipy_stats
 
-from harness_ext.report.stats import LEVEL, N_BOOT, clopper_pearson
+from harness_ext.report.stats import LEVEL, N_BOOT, clopper_pearson, percentile_interval
 from harness_ext.report.verdicts import INCONCLUSIVE, Verdict
 from harness_ext.samples import Sample, SampleLog
 
@@ -124,10 +124,12 @@ def ece_verdict(dataset: str, method: str, compare: str, before: SampleLog, afte
     rng = np.random.default_rng(seed)
     resampling = dict(vectorized=True, n_resamples=N_BOOT, batch=BATCH, random_state=rng)
     p = float(scipy_stats.permutation_test((x, y), diff, permutation_type="samples", **resampling).pvalue)
-    ci = scipy_stats.bootstrap((x, y), diff, paired=True, method="percentile", confidence_level=LEVEL,
-                               **resampling).confidence_interval
+    boot = scipy_stats.bootstrap((x, y), diff, paired=True, method="percentile", confidence_level=LEVEL,
+                                 **resampling)
+    ci = boot.confidence_interval
     before_ece, after_ece = ece(a.confidence, a.correct), ece(b.confidence, b.correct)
     value = after_ece - before_ece
     return Verdict(value=value, ci=(float(ci.low), float(ci.high)), p=p, direction=float(np.sign(value)),
                    detail=f"{n} problems, {m}+ samples each; ECE {before_ece:.3f} → {after_ece:.3f}",
-                   before=before_ece, after=after_ece, **common)
+                   before=before_ece, after=after_ece, interval=percentile_interval(boot.bootstrap_distribution),
+                   **common)

@@ -9,6 +9,7 @@ from harness_ext.report.verdicts import (
     Verdict,
     accuracy_verdict,
     beyond_verdict,
+    disparity_verdict,
     diversity_verdict,
     fairness_summary,
 )
@@ -26,7 +27,7 @@ def vs(a: Checkpoint, b: Checkpoint) -> str:
 
 
 def verdict_family(report: dict, m1: Checkpoint, series: dict, per_ck: dict, primaries: list[str],
-                   ood: list[str]) -> list[Verdict]:
+                   ood: list[str], seed: int = 0) -> list[Verdict]:
     """Every tested comparison of the report, in display order."""
     family: list[Verdict] = []
     for method, cks in series.items():
@@ -39,7 +40,7 @@ def verdict_family(report: dict, m1: Checkpoint, series: dict, per_ck: dict, pri
             a, b = greedy(per_ck, m1, ds), greedy(per_ck, last, ds)
             if a is not None and b is not None:
                 family.append(accuracy_verdict("OOD", ds, method, vs(m1, last), a, b))
-        family += level_verdicts(m1, last, method)
+        family += level_verdicts(m1, last, method, seed)
     return family
 
 
@@ -47,12 +48,13 @@ def primary_verdicts(d: dict, ds: str, method: str, m1: Checkpoint, cks: list[Ch
                      per_ck: dict) -> list[Verdict]:
     """Accuracy, beyond-M1 and diversity of the last round vs M1, then the trajectory: each round vs
     its parent and vs M1 (the last round's vs M1 is the accuracy verdict itself, not tested twice)."""
-    last, out = cks[-1], []
+    last, out, gain = cks[-1], [], None
     a, b = greedy(per_ck, m1, ds), greedy(per_ck, last, ds)
     if a is not None and b is not None:
-        out.append(accuracy_verdict("accuracy", ds, method, vs(m1, last), a, b))
+        gain = accuracy_verdict("accuracy", ds, method, vs(m1, last), a, b)
+        out.append(gain)
     if last.label in d["improvement"]:
-        out.append(beyond_verdict(ds, method, vs(m1, last), d["improvement"][last.label]))
+        out.append(beyond_verdict(ds, method, vs(m1, last), d["improvement"][last.label], gain))
     if last.label in d["matched_diversity"]:
         out.append(diversity_verdict(ds, method, vs(m1, last), d["matched_diversity"][last.label]))
     for parent, ck in zip(cks, cks[1:]):
@@ -65,19 +67,22 @@ def primary_verdicts(d: dict, ds: str, method: str, m1: Checkpoint, cks: list[Ch
     return out
 
 
-def level_verdicts(m1: Checkpoint, last: Checkpoint, method: str) -> list[Verdict]:
-    """Paired accuracy change on the declared first and last level of every groups dataset."""
+def level_verdicts(m1: Checkpoint, last: Checkpoint, method: str, seed: int = 0) -> list[Verdict]:
+    """Per groups dataset: the paired accuracy change on its declared first and last level, and the
+    change in GD between them."""
     out = []
     mine = group_logs(last)
     for log in group_logs(m1).values():
         levels = declared_levels(log.dataset)
         if log.dataset not in mine or levels is None:
             continue
-        for level in levels:
-            before, after = level_log(log, level), level_log(mine[log.dataset], level)
+        pairs = [(level_log(log, level), level_log(mine[log.dataset], level)) for level in levels]
+        for level, (before, after) in zip(levels, pairs):
             if before.docs and after.docs:
                 out.append(accuracy_verdict(f"fairness: level {level}", log.dataset, method, vs(m1, last),
                                             before, after))
+        if all(before.docs and after.docs for before, after in pairs):
+            out.append(disparity_verdict(log.dataset, method, vs(m1, last), levels, *pairs, seed))
     return out
 
 
@@ -95,13 +100,14 @@ def headline(family: list[Verdict], series: dict, m1: Checkpoint) -> dict:
     return out
 
 
-def fairness_rows(levels: list[Verdict]) -> list[dict]:
+def fairness_rows(tests: list[Verdict]) -> list[dict]:
     rows = []
-    for ds in dict.fromkeys(v.dataset for v in levels):
-        pair = [v for v in levels if v.dataset == ds]
+    for ds in dict.fromkeys(v.dataset for v in tests):
+        pair = [v for v in tests if v.dataset == ds and v.axis.startswith("fairness: level")]
+        disparity = [v for v in tests if v.dataset == ds and v.axis == "fairness: disparity"]
         first_last = declared_levels(ds)
-        if len(pair) == 2 and first_last:
-            rows.append(fairness_summary(pair[0], pair[1], first_last))
+        if len(pair) == 2 and disparity and first_last:
+            rows.append(fairness_summary(pair[0], pair[1], disparity[0], first_last))
         else:
             rows.append({"axis": "fairness", "dataset": ds, "verdict": NOT_MEASURED,
                          "reason": "the first or last declared level has no problem in both logs"})

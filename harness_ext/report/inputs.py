@@ -68,6 +68,28 @@ def check_doc_id_joins(checkpoints: list[Checkpoint]) -> None:
                         "logs without doc_hash join by doc_id, so both runs must hold the same docs in the same order")
 
 
+def match_problems(checkpoints: list[Checkpoint], common_only: bool = False) -> dict[str, dict[str, int]]:
+    """Every task logged by several checkpoints must hold the same problems in each: refused with the
+    counts unless `common_only`, which keeps only the problems all of them hold (in place) and returns
+    {task: {label: problems left out of its log}}."""
+    left_out: dict[str, dict[str, int]] = {}
+    for task in sorted({t for ck in checkpoints for t in ck.logs}):
+        logs = {ck.label: ck.logs[task] for ck in checkpoints if task in ck.logs}
+        ids = {label: set(log.docs) for label, log in logs.items()}
+        shared = set.intersection(*ids.values())
+        if len(logs) < 2 or all(len(v) == len(shared) for v in ids.values()):
+            continue
+        counts = ", ".join(f"{label!r} {len(v)} ({len(v - shared)} of them missing from another log)" for label, v in ids.items())
+        if not common_only:
+            raise SelfimpError(
+                f"task {task!r}: the checkpoints' logs hold different problems: {counts}; {len(shared)} are in all. "
+                f"Pass --common-problems to compare on those {len(shared)} (the report then says how many were left out)")
+        for label, log in logs.items():
+            log.docs = {i: d for i, d in log.docs.items() if i in shared}
+        left_out[task] = {label: len(v - shared) for label, v in ids.items()}
+    return left_out
+
+
 def load_inputs(paths: list[str | Path], overrides: list[MetricOverride] = ()) -> ReportInput:
     """A sweep dir (sweep.json), a run dir (manifest.json + sweep/), or one log dir per checkpoint, M1 first."""
     if not paths:

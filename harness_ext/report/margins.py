@@ -7,8 +7,7 @@ from __future__ import annotations
 import math
 
 from harness_ext.report.lmeval_results import DEFAULT_TARGET_DELIMITER, RunResults
-from harness_ext.report.stats import paired_location_test
-from harness_ext.report.verdicts import Verdict
+from harness_ext.report.verdicts import Verdict, mean_change_verdict
 from harness_ext.samples import DocRecord, SampleLog
 
 AXIS = "confidence (log-likelihood margin)"
@@ -91,13 +90,11 @@ def _mean(xs: list[float]) -> float:
 
 def margin_verdict(dataset: str, method: str, compare: str, before: dict[str, float],
                    after: dict[str, float], normalised: bool) -> Verdict:
-    """Paired change of the per-doc margin: Wilcoxon signed-rank + BCa bootstrap CI of the mean."""
+    """Paired change of the mean per-doc margin: sign-flip permutation test + BCa interval of the mean."""
     common = [i for i in before if i in after]
-    est, p = paired_location_test([after[i] - before[i] for i in common])
     unit = "per character" if normalised else "nats"
-    return Verdict(AXIS, dataset, method, compare,
-                   f"gold − best wrong log-likelihood ({unit}; after − before), {len(common)} problems",
-                   "Wilcoxon signed-rank (paired)", "BCa bootstrap", est.value, (est.lo, est.hi), p,
-                   0.0 if math.isnan(est.value) else float(math.copysign(1, est.value)) if est.value else 0.0,
-                   words=("more confident", "less confident"),
-                   before=_mean([before[i] for i in common]), after=_mean([after[i] for i in common]))
+    return mean_change_verdict([after[i] - before[i] for i in common], axis=AXIS, dataset=dataset, method=method,
+                               compare=compare,
+                               measure=f"gold − best wrong log-likelihood ({unit}; after − before), {len(common)} problems",
+                               words=("more confident", "less confident"),
+                               before=_mean([before[i] for i in common]), after=_mean([after[i] for i in common]))

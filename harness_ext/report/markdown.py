@@ -26,10 +26,21 @@ def _p(x) -> str:
 
 
 def _ci(v: dict) -> str:
+    """The effect with the interval the verdict used: at the family's level where it was tested
+    (labelled with that level), else the plain 95% one."""
     if v.get("value") is None:
         return "–"
-    lo, hi = v["ci"]
-    return f"{v['value']:+.3f} [{_f(lo)}, {_f(hi)}]"
+    lo, hi = v.get("ci_adjusted") or v["ci"]
+    level = v.get("ci_adjusted_level") or 0.95
+    return f"{v['value']:+.3f} [{_f(lo)}, {_f(hi)}]" + (f" ({level:.2%})" if level != 0.95 else "")
+
+
+def _level_note(report: dict) -> str:
+    levels = {v["ci_adjusted_level"] for v in report["verdicts"] if v.get("ci_adjusted_level")}
+    if not levels:
+        return ""
+    return (f"Intervals are simultaneous (Bonferroni) at {max(levels):.2%}, the level the Holm decisions use; "
+            "report.json also holds each unadjusted 95% interval (`ci`).")
 
 
 def grouped_tasks(report: dict) -> set[str]:
@@ -52,13 +63,23 @@ def headline_section(report: dict) -> list[str]:
             if v["dataset"].split("[")[0] in in_groups:
                 continue
             if v["axis"] == "fairness":
-                rows.append([v["axis"], v["dataset"], f"**{v['verdict']}**", v.get("what_happened") or v.get("reason", ""),
-                             "", "", v.get("measure", "")])
+                gd = v.get("disparity") or {}
+                rows.append([v["axis"], v["dataset"], f"**{v['verdict']}**",
+                             f"{v.get('what_happened') or v.get('reason', '')}; GD change {_ci(gd) if gd else '–'}",
+                             _p(gd.get("p")), _p(gd.get("p_adjusted")),
+                             v.get("measure", "") + (f"; {gd['test']}, CI {gd['ci_method']}" if gd else "")])
             else:
                 rows.append([v["axis"], v["dataset"], f"**{v['verdict']}**", _ci(v), _p(v["p"]), _p(v["p_adjusted"]),
                              f"{v['measure']}; {v['test']}, CI {v['ci_method']}" + (f"; {v['detail']}" if v["detail"] else "")
                              + (f"; undefined: {v['reason']}" if v["reason"] else "")])
-        lines += _table(["axis", "dataset", "verdict", "effect [95% CI]", "p", "p (Holm)", "measure, test, CI"], rows)
+        lines += _table(["axis", "dataset", "verdict", "effect [adjusted CI]", "p", "p (Holm)", "measure, test, CI"],
+                        rows)
+        lines.append("")
+    lines += [_level_note(report), ""]
+    for task, counts in (report.get("left_out") or {}).items():
+        lines.append(f"- {task}: compared on the problems every checkpoint holds (--common-problems), left out "
+                     + ", ".join(f"{n} of {label}'s log" for label, n in counts.items() if n))
+    if report.get("left_out"):
         lines.append("")
     return lines
 
@@ -67,7 +88,7 @@ def family_section(report: dict) -> list[str]:
     lines = ["## Every test of this report (one family, Holm-Bonferroni)", ""]
     rows = [[v["method"], v["axis"], v["dataset"], v["compare"], v["verdict"], _ci(v), _p(v["p"]), _p(v["p_adjusted"]),
              v["test"]] for v in report["verdicts"]]
-    return lines + _table(["method", "axis", "dataset", "comparison", "verdict", "effect [95% CI]", "p", "p (Holm)",
+    return lines + _table(["method", "axis", "dataset", "comparison", "verdict", "effect [adjusted CI]", "p", "p (Holm)",
                            "test"], rows) + [""]
 
 

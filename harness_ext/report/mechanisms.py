@@ -23,7 +23,7 @@ from harness_ext.prompts import gold_completion
 from harness_ext.report.calibration import HIGH_CONFIDENCE, N_BINS, calibration_table, ece_verdict
 from harness_ext.report.diversity import summary
 from harness_ext.report.inputs import Checkpoint
-from harness_ext.report.stats import clopper_pearson, mcnemar_exact_p, paired_diff_newcombe
+from harness_ext.report.stats import clopper_pearson, mcnemar_exact_p, paired_diff_agresti_min
 from harness_ext.report.verdicts import INCONCLUSIVE, Verdict
 from harness_ext.run_format import MANIFEST, read_manifest
 from selfimp_train.pairs import dpo_pairs, group_by_question, sft_examples
@@ -179,7 +179,7 @@ def exploitation(rnd: Round) -> dict | None:
 
 def coverage_verdict(task: str, method: str, first: Round, last: Round, hardest: list[str]) -> Verdict:
     """Hardest level's coverage, last round − first round, on the questions both rounds drew, each with
-    the same number of candidates (the first min(n_first, n_last)): exact McNemar, Newcombe CI."""
+    the same number of candidates (the first min(n_first, n_last)): exact McNemar, Agresti-Min interval."""
     common = [q for q in hardest if q in first.by_question and q in last.by_question]
     m = {q: min(len(first.by_question[q]), len(last.by_question[q])) for q in common}
     before = {q: covered(first.by_question[q][:m[q]]) for q in common}
@@ -187,17 +187,19 @@ def coverage_verdict(task: str, method: str, first: Round, last: Round, hardest:
     fields = dict(axis="tail narrowing", dataset=task, method=method, compare=f"round {last.t} vs round {first.t}",
                   measure=f"hardest level's share of training questions with >= 1 correct candidate (after − before), "
                           f"{len(common)} questions", test="exact McNemar (paired over questions)",
-                  ci_method="Newcombe hybrid score (method 10)", words=(WIDER, NARROWER), null_word=INCONCLUSIVE)
+                  ci_method="Agresti-Min (paired Wald, +0.5 per cell)", words=(WIDER, NARROWER), null_word=INCONCLUSIVE)
     if not common:
         return Verdict(value=math.nan, ci=(math.nan, math.nan), p=None, direction=0.0,
                        reason="the two rounds drew no hardest-level question in common", **fields)
     tr = compare_solved(before, after).transitions()
-    est = paired_diff_newcombe(tr["both"], tr["newly_forgotten"], tr["newly_solved"], tr["neither"])
+    table = (tr["both"], tr["newly_forgotten"], tr["newly_solved"], tr["neither"])
+    est = paired_diff_agresti_min(*table)
     detail = (f"{tr['newly_solved']} newly covered vs {tr['newly_forgotten']} lost; "
               f"{min(m.values())}-{max(m.values())} candidates per question ({first.source} → {last.source})")
     return Verdict(value=est.value, ci=(est.lo, est.hi), p=float(mcnemar_exact_p(tr["newly_solved"], tr["newly_forgotten"])),
                    direction=float(np.sign(est.value)), detail=detail, before=sum(before.values()) / len(common),
-                   after=sum(after.values()) / len(common), **fields)
+                   after=sum(after.values()) / len(common),
+                   interval=lambda level: paired_diff_agresti_min(*table, level=level).ci, **fields)
 
 
 def run_mechanisms(run_dir: Path, seed: int = 0) -> tuple[dict, list[Verdict]]:

@@ -34,7 +34,7 @@ def pooled_log(group: str, tasks: list[str], per_ck: dict, ck: Checkpoint) -> Sa
 
 
 def group_verdicts(groups: dict[str, list[str]], m1: Checkpoint, series: dict, per_ck: dict) -> list[Verdict]:
-    """Per group, last round vs M1 on the pooled docs of its tasks: exact McNemar + Newcombe."""
+    """Per group, last round vs M1 on the pooled docs of its tasks: exact McNemar + Agresti-Min."""
     out = []
     for method, cks in series.items():
         if cks[-1] is m1:
