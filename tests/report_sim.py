@@ -19,7 +19,8 @@ from harness_ext.report.analysis import Options
 
 # every word the report can give that is not a null word (no change / inconclusive / not measured / does not apply)
 WORDS = {"progress", "regress", "new ability beyond M1", "gains within M1's sampling space", "more confident",
-         "less confident"}
+         "less confident", "calibration worse (ECE rose)", "calibration better (ECE fell)",
+         "hardest level covered more", "tail narrowing (hardest level covered less)"}
 
 
 @dataclass

@@ -15,6 +15,7 @@ from harness_ext.io import atomic_write_json, atomic_write_text, check_output_di
 from harness_ext.metrics import SBERT_DTYPES, native_bf16_dtype
 from harness_ext.report.analysis import Options, analyze, json_ready
 from harness_ext.report.inputs import Checkpoint, load_inputs, load_log_dirs
+from harness_ext.report.loggers import REPORT_TO, check_report_to, log_report
 from harness_ext.report.markdown import render
 from harness_ext.report.mechanisms_render import mechanism_lines, mechanism_plots
 from harness_ext.report.plots import write_plots
@@ -46,6 +47,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--metric", action="append", metavar="TASK=METRIC[,FILTER][>=T]",
                    help="per-doc score that decides 'solved' for TASK (a glob; repeatable), instead of the task's "
                         "declared primary metric or selfimp's verifier; a non-binary score needs >=T")
+    p.add_argument("--report_to", nargs="+", default=["none"], choices=REPORT_TO, metavar="LOGGER",
+                   help="also send each method's pass@1 per round and the verdicts to these loggers, as TRL's "
+                        f"--report_to does for training curves ({', '.join(REPORT_TO)}; default none; "
+                        "tensorboard: event files under OUT/tensorboard)")
     return p
 
 
@@ -57,11 +62,14 @@ def greedy_from_trainer(checkpoints: list[Checkpoint]) -> dict[str, list[str]]:
 
 
 def write_report(inputs: list[str] | None, out: str | Path, compare: list[str] | None = None,
-                 opts: Options = Options(), train_task: str | None = None, metrics: list[str] | None = None) -> dict:
-    """Analyse the logs and write report.json, report.md and the plots into `out`; returns report.json's data."""
+                 opts: Options = Options(), train_task: str | None = None, metrics: list[str] | None = None,
+                 report_to: list[str] = ("none",)) -> dict:
+    """Analyse the logs and write report.json, report.md and the plots into `out` (and send the numbers
+    to the loggers of `report_to`); returns report.json's data."""
     if compare and inputs:
         raise SelfimpError("give either input dirs or --compare BASE TUNED, not both")
     check_output_dir(out)
+    check_report_to(list(report_to))
     overrides = parse_overrides(metrics)
     if compare:
         inp = load_log_dirs([Path(p) for p in compare], method="tuned", overrides=overrides)
@@ -80,6 +88,7 @@ def write_report(inputs: list[str] | None, out: str | Path, compare: list[str] |
     report["plots"] = plots
     atomic_write_json(out / "report.json", report)
     atomic_write_text(out / "report.md", render(report, plots) + "\n".join(mechanism_lines(report, plots)))
+    log_report(report, list(report_to), out)
     return report
 
 
@@ -93,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         raise SelfimpError(f"--min-change {args.min_change}: must lie between 0 and 1 (a change in accuracy)")
     opts = Options(sbert=not args.no_sbert, sbert_dtype=dtype, seed=args.seed, min_change=args.min_change,
                    common_problems=args.common_problems)
-    write_report(args.inputs, args.out, args.compare, opts, train_task=args.train_task, metrics=args.metric)
+    write_report(args.inputs, args.out, args.compare, opts, train_task=args.train_task, metrics=args.metric,
+                 report_to=args.report_to)
     print(f"wrote {Path(args.out) / 'report.md'} and report.json")
     return 0
