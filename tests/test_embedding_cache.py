@@ -111,18 +111,18 @@ def test_two_writers_at_once_lose_nothing(tmp_path):
 
 def gsm8k_sweep(root, pool: list[str]):
     """test_report's sweep with each checkpoint's diversity samples drawn from real GSM8K solutions:
-    200 texts per checkpoint, each overlapping the next checkpoint's by half."""
+    50 texts (10 problems x 5) per checkpoint, each overlapping the next checkpoint's by half."""
     sweep = build_sweep(root)
     for k, (label, _, _) in enumerate(CHECKPOINTS):
-        mine = pool[100 * k: 100 * k + 200]
+        mine = pool[25 * k: 25 * k + 50]
         write_log(sweep / label / "model", "selfimp_arith_diversity", our_log_lines(
             [(doc(i), [(x, "3", True) for x in mine[5 * i: 5 * i + 3]] + [(x, "2", False) for x in mine[5 * i + 3: 5 * i + 5]])
-             for i in range(40)], as_json=True))
+             for i in range(10)], as_json=True))
     return sweep
 
 
 def test_report_with_cache_same_numbers_and_rerun_or_added_checkpoint_encodes_only_new(tmp_path, data_dir):
-    pool = [row["answer"] for row in load_rows("gsm8k", "train", data_dir)[:500]]
+    pool = [row["answer"] for row in load_rows("gsm8k", "train", data_dir)[:125]]
     sweep = gsm8k_sweep(tmp_path, pool)
     plain = write_report([str(sweep)], tmp_path / "plain", opts=Options(sbert=True, embedding_cache=None))
     cache = str(tmp_path / "cache")
@@ -134,13 +134,13 @@ def test_report_with_cache_same_numbers_and_rerun_or_added_checkpoint_encodes_on
     shutil.rmtree(small / "dpo_2")
     opts = Options(sbert=True, embedding_cache=cache)
     write_report([str(small)], tmp_path / "a", opts=opts)
-    assert len(cached_encoder(cache, "float32").known) == 400  # pool[:400]
+    assert len(cached_encoder(cache, "float32").known) == 100  # pool[:100]
 
     embedding_cache._ENCODERS.clear()  # a new process: only the disk cache is shared
     added = cached_encoder(cache, "float32")
     added.model = recording = Recording()
     assert write_report([str(sweep)], tmp_path / "b", opts=opts)["datasets"] == plain["datasets"]
-    assert sorted(recording.seen) == sorted(pool[400:])  # the added checkpoint's new texts, each once
+    assert sorted(recording.seen) == sorted(pool[100:])  # the added checkpoint's new texts, each once
 
     embedding_cache._ENCODERS.clear()
     rerun = cached_encoder(cache, "float32")
