@@ -118,6 +118,15 @@ def compare(report: dict, baseline: dict) -> tuple[float, bool]:
     return gap, verdict_rows(report) == verdict_rows(baseline)
 
 
+def duplicate_share(sweep: str) -> tuple[int, int]:
+    """(sample texts, distinct ones) over every checkpoint's diversity logs of a sweep or run dir."""
+    from harness_ext.report.inputs import load_inputs
+
+    texts = [s.text for ck in load_inputs([sweep]).checkpoints for task, log in ck.logs.items()
+             if task.endswith("_diversity") for record in log.docs.values() for s in record.samples]
+    return len(texts), len(set(texts))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoints", type=int, default=5, help="paper: M1 + 4 rounds")
@@ -127,8 +136,17 @@ def main() -> None:
     parser.add_argument("--baseline", default=BASELINE, help="commit of the report to compare with")
     parser.add_argument("--no-baseline", action="store_true", help="skip the baseline's run")
     parser.add_argument("--workdir", help="keep sweeps, reports and cache here (default: a temp dir, removed)")
+    parser.add_argument("--duplicates", metavar="SWEEP", help="only print the duplicate share of SWEEP's diversity "
+                                                              "sample texts (e.g. the embedded job's sweep)")
     args = parse_bench_args(parser, {"checkpoints": 3, "problems": 12, "samples": 6})
     os.environ.setdefault("SELFIMP_DATA_DIR", str(data_dir()))
+    if args.duplicates:
+        report = Report("duplicate sample texts of a sweep's diversity logs")
+        total, distinct = duplicate_share(args.duplicates)
+        report.add("diversity sample texts", total)
+        report.add("distinct", distinct)
+        report.add("duplicate share (encoded once)", 1 - distinct / total if total else math.nan)
+        return report.finish(args.json)
     report = Report("selfimp-report at paper scale: embedding cache vs the report before it")
     with tempfile.TemporaryDirectory(prefix="bench-report-", dir=args.workdir) as tmp:
         tmp = Path(tmp)

@@ -36,17 +36,17 @@ class Recording:
         return self.model.encode(list(texts), **kwargs)
 
 
-KEY = EncoderKey("model-sha", "torch-cpu", "float32", 256)
+KEY = EncoderKey("model-sha", "torch-cpu", "float32")
 
 
 def test_second_encoder_reads_every_vector_and_encodes_only_new_texts(tmp_path, texts):
     first = Recording()
-    vectors = CachedEncoder(first, EmbeddingStore(tmp_path, KEY)).encode(texts[:16] + texts[:4])
+    vectors = CachedEncoder(lambda: first, EmbeddingStore(tmp_path, KEY)).encode(texts[:16] + texts[:4])
     assert first.seen == texts[:16]  # a repeated text is encoded once
     plain = metrics.load_sbert().encode(texts[:16], normalize_embeddings=True, convert_to_numpy=True)
     np.testing.assert_array_equal(vectors[:16], plain)
     second = Recording()
-    again = CachedEncoder(second, EmbeddingStore(tmp_path, KEY)).encode(texts)
+    again = CachedEncoder(lambda: second, EmbeddingStore(tmp_path, KEY)).encode(texts)
     assert second.seen == texts[16:]
     np.testing.assert_array_equal(again[:16], plain)
     assert len(EmbeddingStore(tmp_path, KEY).shards()) == 2
@@ -54,17 +54,17 @@ def test_second_encoder_reads_every_vector_and_encodes_only_new_texts(tmp_path, 
 
 def test_corrupt_and_foreign_shards_are_recomputed(tmp_path, texts):
     store = EmbeddingStore(tmp_path, KEY)
-    expect = CachedEncoder(Recording(), store).encode(texts[:6])
+    expect = CachedEncoder(Recording, store).encode(texts[:6])
     (shard,) = store.shards()
     data = bytearray(shard.read_bytes())
     data[-3] ^= 0xFF  # one flipped byte in the last vector
     shard.write_bytes(bytes(data))
-    other = EncoderKey("model-sha", "torch-cpu", "bfloat16", 256)
+    other = EncoderKey("model-sha", "torch-cpu", "bfloat16")
     foreign = embedding_cache.encode_shard(other, [embedding_cache.text_hash(t) for t in texts[6:8]], np.ones((2, 384)))
     (store.dir / f"{hashlib.sha256(foreign).hexdigest()}.emb").write_bytes(foreign)
 
     recording, fresh = Recording(), EmbeddingStore(tmp_path, KEY)
-    vectors = CachedEncoder(recording, fresh).encode(texts[:8])
+    vectors = CachedEncoder(lambda: recording, fresh).encode(texts[:8])
     assert sorted(r.split(":")[1].strip() for r in fresh.rejected) == [
         "content does not match its checksum", "written for another encoder"]
     assert recording.seen == texts[:8]  # nothing trusted: all encoded again
@@ -87,7 +87,7 @@ def unit(text: str) -> np.ndarray:
 
 def _writer(root: str, offset: int) -> None:
     embedding_cache.MAX_SHARDS = 4  # compactions race with the other writer's writes
-    encoder = CachedEncoder(Deterministic(), EmbeddingStore(root, KEY))
+    encoder = CachedEncoder(Deterministic, EmbeddingStore(root, KEY))
     for i in range(40):
         encoder.encode([f"text {j}" for j in range(offset + 3 * i, offset + 3 * i + 5)])
 
@@ -137,16 +137,14 @@ def test_report_with_cache_same_numbers_and_rerun_or_added_checkpoint_encodes_on
     assert len(cached_encoder(cache, "float32").known) == 100  # pool[:100]
 
     embedding_cache._ENCODERS.clear()  # a new process: only the disk cache is shared
-    added = cached_encoder(cache, "float32")
-    added.model = recording = Recording()
+    recording = Recording()
+    cached_encoder(cache, "float32").load = lambda: recording
     assert write_report([str(sweep)], tmp_path / "b", opts=opts)["datasets"] == plain["datasets"]
     assert sorted(recording.seen) == sorted(pool[100:])  # the added checkpoint's new texts, each once
 
     embedding_cache._ENCODERS.clear()
-    rerun = cached_encoder(cache, "float32")
-    rerun.model = recording = Recording()
+    cached_encoder(cache, "float32").load = lambda: pytest.fail("a warm re-run loaded the model")
     assert write_report([str(sweep)], tmp_path / "c", opts=opts)["datasets"] == plain["datasets"]
-    assert recording.seen == []
 
 
 def test_cli_cache_dir_that_is_a_file_is_refused(tmp_path, capsys):

@@ -7,7 +7,7 @@ run dir, a sweep dir, plain log dirs or `--compare`, the M1 of `--method all` is
 M1, and inputs may be read-only or shared; entries are addressed by content, so sharing is safe.
 
 Layout: `<root>/sbert-<namespace>/<sha256 of the file>.emb`. The namespace hashes the `EncoderKey`
-(model files, backend + device, dtype, max sequence length). Each file, a *shard*, holds the sha256
+(the model directory's files, its configuration included; backend + device; dtype). Each file, a *shard*, holds the sha256
 of each text and its float32 unit vector, written once (tmp + rename) and never changed, so two
 reports running at once never see each other's partial files (at worst both encode a text).
 Read: a shard whose content does not hash to its name (corrupt), or that was written for another
@@ -21,7 +21,7 @@ import json
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -47,7 +47,6 @@ class EncoderKey:
     model: str  # sha256 of the model directory's files (a model that is not a directory: its name)
     backend: str  # e.g. "torch-cpu", "torch-cuda"
     dtype: str
-    max_seq_length: int
 
     @property
     def namespace(self) -> str:
@@ -151,10 +150,11 @@ class EncodeCounts:
 
 
 class CachedEncoder:
-    """`encode` of a SentenceTransformer (normalised float32 rows) through an `EmbeddingStore`."""
+    """`encode` of a SentenceTransformer (normalised float32 rows) through an `EmbeddingStore`; the
+    model is loaded (`load()`) only when a text is missing from the store."""
 
-    def __init__(self, model, store: EmbeddingStore):
-        self.model, self.store = model, store
+    def __init__(self, load: Callable[[], Any], store: EmbeddingStore):
+        self.load, self.store = load, store
         self.known = store.load()
         self.counts = EncodeCounts()
         self._counted: set[bytes] = set()
@@ -167,7 +167,7 @@ class CachedEncoder:
         self.counts.encoded += len(missing)
         self._counted |= fresh
         if missing:
-            vectors = self.model.encode(list(missing.values()), batch_size=batch_size,
+            vectors = self.load().encode(list(missing.values()), batch_size=batch_size,
                                         normalize_embeddings=True, convert_to_numpy=True).astype(np.float32)
             self.store.add(list(missing), vectors)
             self.known.update(zip(missing, vectors))
@@ -180,11 +180,14 @@ _ENCODERS: dict[tuple[str, str], CachedEncoder] = {}  # (root, dtype) -> encoder
 def cached_encoder(root: str, dtype: str) -> CachedEncoder:
     """The default Sentence-BERT model in `dtype` (see `metrics.load_sbert`) behind the cache at `root`."""
     if (root, dtype) not in _ENCODERS:
-        name = metrics.default_sbert_path()
-        model = metrics.load_sbert(name, dtype)
-        key = EncoderKey(model_fingerprint(name), f"torch-{model.device.type}", dtype, int(model.max_seq_length))
-        _ENCODERS[root, dtype] = CachedEncoder(model, EmbeddingStore(root, key))
+        _ENCODERS[root, dtype] = CachedEncoder(lambda: metrics.load_sbert(None, dtype),
+                                               EmbeddingStore(root, default_key(dtype)))
     return _ENCODERS[root, dtype]
+
+
+def default_key(dtype: str) -> EncoderKey:
+    """The key of the default Sentence-BERT model (`metrics.load_sbert`) in `dtype`."""
+    return EncoderKey(model_fingerprint(metrics.default_sbert_path()), f"torch-{metrics.sbert_device()}", dtype)
 
 
 def encode_counts(root: str, dtype: str) -> EncodeCounts | None:
