@@ -119,11 +119,13 @@ def compare(report: dict, baseline: dict) -> tuple[float, bool]:
 
 
 def duplicate_share(sweep: str) -> tuple[int, int]:
-    """(sample texts, distinct ones) over every checkpoint's diversity logs of a sweep or run dir."""
+    """(sample texts, distinct ones) over the logs each checkpoint's diversity is computed from
+    (its diversity log, else its sampled log), of a sweep or run dir."""
+    from harness_ext.report.analysis import dataset_logs
     from harness_ext.report.inputs import load_inputs
 
-    texts = [s.text for ck in load_inputs([sweep]).checkpoints for task, log in ck.logs.items()
-             if task.endswith("_diversity") for record in log.docs.values() for s in record.samples]
+    texts = [s.text for ck in load_inputs([sweep]).checkpoints for logs in dataset_logs(ck).values()
+             if logs.diversity for record in logs.diversity.docs.values() for s in record.samples]
     return len(texts), len(set(texts))
 
 
