@@ -85,6 +85,22 @@ def unit(text: str) -> np.ndarray:
     return (v / np.linalg.norm(v)).astype(np.float32)
 
 
+def test_an_interrupted_encode_keeps_the_chunks_it_finished(tmp_path, monkeypatch):
+    monkeypatch.setattr(embedding_cache, "CHUNK", 4)
+    calls = []
+
+    class Interrupted:
+        def encode(self, texts, **kwargs):
+            if calls:
+                raise KeyboardInterrupt
+            calls.append(texts)
+            return Deterministic().encode(texts)
+
+    with pytest.raises(KeyboardInterrupt):
+        CachedEncoder(Interrupted, EmbeddingStore(tmp_path, KEY)).encode([f"t{i}" for i in range(10)])
+    assert set(EmbeddingStore(tmp_path, KEY).load()) == {embedding_cache.text_hash(f"t{i}") for i in range(4)}
+
+
 def _writer(root: str, offset: int) -> None:
     embedding_cache.MAX_SHARDS = 4  # compactions race with the other writer's writes
     encoder = CachedEncoder(Deterministic, EmbeddingStore(root, KEY))

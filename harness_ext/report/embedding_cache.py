@@ -31,6 +31,7 @@ from harness_ext.io import atomic_write_bytes
 MAGIC = b"selfimp-embeddings 1\n"
 HASH_BYTES = 32  # sha256 of a text's UTF-8
 MAX_SHARDS = 64  # more after a write: merged into one
+CHUNK = 8192  # texts encoded and saved at a time
 
 
 def default_cache_dir() -> str:
@@ -166,11 +167,13 @@ class CachedEncoder:
         self.counts.from_cache += len(fresh) - len(missing)
         self.counts.encoded += len(missing)
         self._counted |= fresh
-        if missing:
-            vectors = self.load().encode(list(missing.values()), batch_size=batch_size,
-                                        normalize_embeddings=True, convert_to_numpy=True).astype(np.float32)
-            self.store.add(list(missing), vectors)
-            self.known.update(zip(missing, vectors))
+        todo = list(missing.items())
+        for start in range(0, len(todo), CHUNK):  # saved chunk by chunk: an interrupted run keeps its work
+            chunk = dict(todo[start:start + CHUNK])
+            vectors = self.load().encode(list(chunk.values()), batch_size=batch_size,
+                                         normalize_embeddings=True, convert_to_numpy=True).astype(np.float32)
+            self.store.add(list(chunk), vectors)
+            self.known.update(zip(chunk, vectors))
         return np.stack([self.known[h] for h in hashes])
 
 
