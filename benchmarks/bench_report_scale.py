@@ -73,7 +73,7 @@ def write_sweep_json(root: Path, checkpoints: list[dict], n_samples: int) -> Non
 
 
 def run_report(code: Path, sweep: Path, out: Path, extra: list[str]) -> dict:
-    """One `selfimp-report` process of the code at `code`: wall time, peak RSS, its output."""
+    """One `selfimp-report` process of the code at `code`: wall and CPU time, peak RSS, its output."""
     env = {**os.environ, "PYTHONPATH": str(code)}
     cmd = [sys.executable, "-c", "import sys; from harness_ext.report import main; sys.exit(main())",
            str(sweep), "--out", str(out), *extra]
@@ -84,7 +84,8 @@ def run_report(code: Path, sweep: Path, out: Path, extra: list[str]) -> dict:
     stdout, stderr = proc.stdout.read(), proc.stderr.read()
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"selfimp-report of {code} failed:\n{stdout[-2000:]}\n{stderr[-2000:]}")
-    return {"wall_s": wall, "peak_gib": usage.ru_maxrss / 2**20, "stdout": stdout,
+    return {"wall_s": wall, "cpu_s": usage.ru_utime + usage.ru_stime, "peak_gib": usage.ru_maxrss / 2**20,
+            "stdout": stdout,
             "report": json.loads((out / "report.json").read_text())}
 
 
@@ -172,14 +173,17 @@ def main() -> None:
             subprocess.run(["tar", "-x", "-C", str(code)], input=archive.stdout, check=True)
             old = run_report(code, sweep, tmp / "old", ["--sbert-dtype", "float32"])
             report.add(f"baseline {args.baseline} (no cache: every run is cold)", old["wall_s"], "s")
+            report.add(f"baseline {args.baseline} CPU time", old["cpu_s"], "s")
             report.add(f"baseline {args.baseline} peak RSS", old["peak_gib"], "GiB")
         for name, run in runs.items():
             cache_line = next((ln for ln in run["stdout"].splitlines() if ln.startswith("Sentence-BERT:")), "")
             report.add(f"{name}: wall", run["wall_s"], "s")
+            report.add(f"{name}: CPU time", run["cpu_s"], "s")
             report.add(f"{name}: peak RSS", run["peak_gib"], "GiB")
             report.add(f"{name}: cache", cache_line.split(" read from")[0].removeprefix("Sentence-BERT: ") + " read")
             if old is not None:
-                report.add(f"{name}: baseline / this", old["wall_s"] / run["wall_s"], "x")
+                report.add(f"{name}: baseline / this, wall | CPU",
+                           f"{old['wall_s'] / run['wall_s']:.3g} | {old['cpu_s'] / run['cpu_s']:.3g}", "x")
         if old is not None:
             for name in ("cold", "warm"):
                 gap, same = compare(runs[name]["report"], old["report"])
