@@ -16,6 +16,7 @@ import json
 import math
 import os
 import random
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -161,9 +162,12 @@ def main() -> None:
         report.add("sweep", f"{args.checkpoints} checkpoints x {args.problems} problems x {args.samples} samples "
                             f"= {n_texts} diversity texts, all distinct")
         new = ["--sbert-dtype", args.sbert_dtype, "--embedding-cache", str(tmp / "cache")]
-        runs = {"cold": run_report(REPO, sweep, tmp / "cold", new), "warm": run_report(REPO, sweep, tmp / "warm", new)}
+        this = tmp / "this"  # a copy: edits to the tree while this runs do not mix into its figures
+        for package in ("harness_ext", "lm_eval_tasks"):
+            shutil.copytree(REPO / package, this / package, ignore=shutil.ignore_patterns("__pycache__"))
+        runs = {"cold": run_report(this, sweep, tmp / "cold", new), "warm": run_report(this, sweep, tmp / "warm", new)}
         write_sweep_json(sweep, added, args.samples)
-        runs["+1 checkpoint"] = run_report(REPO, sweep, tmp / "added", new)
+        runs["+1 checkpoint"] = run_report(this, sweep, tmp / "added", new)
         write_sweep_json(sweep, added[:-1], args.samples)
         old = None
         if not args.no_baseline:
