@@ -101,6 +101,20 @@ def test_an_interrupted_encode_keeps_the_chunks_it_finished(tmp_path, monkeypatc
     assert set(EmbeddingStore(tmp_path, KEY).load()) == {embedding_cache.text_hash(f"t{i}") for i in range(4)}
 
 
+def test_lookup_reads_only_the_shards_holding_wanted_texts(tmp_path):
+    store, h = EmbeddingStore(tmp_path, KEY), embedding_cache.text_hash
+    store.add([h("a"), h("b")], np.stack([unit("a"), unit("b")]))
+    other = store.add([h("c"), h("d")], np.stack([unit("c"), unit("d")]))
+    data = bytearray(other.read_bytes())
+    data[-1] ^= 0xFF  # its vectors are corrupt, its list of text hashes is intact
+    other.write_bytes(bytes(data))
+    fresh = EmbeddingStore(tmp_path, KEY)
+    found = fresh.lookup([h("a"), h("b"), h("e")])
+    assert set(found) == {h("a"), h("b")} and not fresh.rejected and other.exists()
+    np.testing.assert_array_equal(found[h("b")], unit("b"))
+    assert fresh.lookup([h("c")]) == {} and fresh.rejected and not other.exists()
+
+
 def _writer(root: str, offset: int) -> None:
     embedding_cache.MAX_SHARDS = 4  # compactions race with the other writer's writes
     encoder = CachedEncoder(Deterministic, EmbeddingStore(root, KEY))

@@ -21,7 +21,7 @@ import json
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -82,9 +82,21 @@ def decode_shard(data: bytes, name: str, key: EncoderKey) -> tuple[list[bytes], 
     """The shard's (text hashes, vectors); ValueError saying why it cannot be trusted."""
     if hashlib.sha256(data).hexdigest() != name:
         raise ValueError("content does not match its checksum")
-    if not data.startswith(MAGIC):
-        raise ValueError("not an embedding shard")
+    n, dim, start = shard_header(data, key)
+    body = memoryview(data)[start:]
+    if len(body) != n * (HASH_BYTES + 4 * dim):
+        raise ValueError("wrong size")
+    vectors = np.frombuffer(body, dtype="<f4", offset=n * HASH_BYTES).reshape(n, dim)
+    if not np.isfinite(vectors).all():
+        raise ValueError("non-finite vector")
+    return split_hashes(body[:n * HASH_BYTES]), vectors
+
+
+def shard_header(data: bytes, key: EncoderKey) -> tuple[int, int, int]:
+    """(texts, dimension, offset of the hash list) from a shard's first bytes; ValueError if not ours."""
     end = data.find(b"\n", len(MAGIC))
+    if not data.startswith(MAGIC) or end < 0:
+        raise ValueError("not an embedding shard")
     try:
         meta = json.loads(data[len(MAGIC):end])
         n, dim = int(meta["n"]), int(meta["dim"])
@@ -92,40 +104,50 @@ def decode_shard(data: bytes, name: str, key: EncoderKey) -> tuple[list[bytes], 
         raise ValueError("unreadable header") from None
     if meta.get("key") != asdict(key):
         raise ValueError("written for another encoder")
-    body = memoryview(data)[end + 1:]
-    if n < 0 or dim <= 0 or len(body) != n * (HASH_BYTES + 4 * dim):
+    if n < 0 or dim <= 0:
         raise ValueError("wrong size")
-    hashes = [bytes(body[i:i + HASH_BYTES]) for i in range(0, n * HASH_BYTES, HASH_BYTES)]
-    vectors = np.frombuffer(body, dtype="<f4", offset=n * HASH_BYTES).reshape(n, dim)
-    if not np.isfinite(vectors).all():
-        raise ValueError("non-finite vector")
-    return hashes, vectors
+    return n, dim, end + 1
+
+
+def split_hashes(data: bytes | memoryview) -> list[bytes]:
+    return [bytes(data[i:i + HASH_BYTES]) for i in range(0, len(data) - len(data) % HASH_BYTES, HASH_BYTES)]
 
 
 class EmbeddingStore:
-    """The shards of one encoder key under `root`."""
+    """The shards of one encoder key under `root`. `lookup` reads the hash lists of all shards once,
+    then only the shards that hold a wanted text, so a cache shared by many sweeps costs a report
+    little more than its own texts."""
 
     def __init__(self, root: str | os.PathLike, key: EncoderKey):
         self.key = key
         self.dir = Path(root) / f"sbert-{key.namespace}"
         self.rejected: list[str] = []  # "<file>: <why>" of each shard found untrustworthy and deleted
+        self._index: dict[bytes, Path] | None = None  # text hash -> a shard that lists it
 
     def shards(self) -> list[Path]:
         return sorted(self.dir.glob("*.emb"))
+
+    def lookup(self, wanted: Iterable[bytes]) -> dict[bytes, np.ndarray]:
+        """The vectors of the `wanted` text hashes that trusted shards hold (copies)."""
+        if self._index is None:
+            self._index = {h: path for path in self.shards() for h in self._listed(path)}
+        by_shard: dict[Path, list[bytes]] = {}
+        for h in wanted:
+            if h in self._index:
+                by_shard.setdefault(self._index[h], []).append(h)
+        found: dict[bytes, np.ndarray] = {}
+        for path, hashes in by_shard.items():
+            if (shard := self._read(path)) is not None:
+                row = {h: i for i, h in enumerate(shard[0])}
+                found.update((h, shard[1][row[h]].copy()) for h in hashes if h in row)
+        return found
 
     def load(self) -> dict[bytes, np.ndarray]:
         """Text hash -> unit vector, from every trusted shard."""
         known: dict[bytes, np.ndarray] = {}
         for path in self.shards():
-            try:
-                hashes, vectors = decode_shard(path.read_bytes(), path.stem, self.key)
-            except FileNotFoundError:  # merged away by a concurrent report: its entries are re-encoded
-                continue
-            except (OSError, ValueError) as e:
-                self.rejected.append(f"{path.name}: {e}")
-                path.unlink(missing_ok=True)
-                continue
-            known.update(zip(hashes, vectors))
+            if (shard := self._read(path)) is not None:
+                known.update(zip(*shard))
         return known
 
     def add(self, hashes: Sequence[bytes], vectors: np.ndarray) -> Path:
@@ -138,6 +160,33 @@ class EmbeddingStore:
                 if old != merged:
                     old.unlink(missing_ok=True)
         return path
+
+    def _listed(self, path: Path) -> list[bytes]:
+        """The text hashes a shard lists (read without its vectors; `_read` verifies them)."""
+        try:
+            with path.open("rb") as f:
+                head = f.read(1 << 16)
+                n, _, start = shard_header(head, self.key)
+                f.seek(start)
+                return split_hashes(f.read(n * HASH_BYTES))
+        except FileNotFoundError:
+            return []
+        except (OSError, ValueError) as e:
+            self._reject(path, e)
+            return []
+
+    def _read(self, path: Path) -> tuple[list[bytes], np.ndarray] | None:
+        try:
+            return decode_shard(path.read_bytes(), path.stem, self.key)
+        except FileNotFoundError:  # merged away by a concurrent report: its texts are encoded again
+            return None
+        except (OSError, ValueError) as e:
+            self._reject(path, e)
+            return None
+
+    def _reject(self, path: Path, why: Exception) -> None:
+        self.rejected.append(f"{path.name}: {why}")
+        path.unlink(missing_ok=True)
 
     def _write(self, hashes: Sequence[bytes], vectors: np.ndarray) -> Path:
         data = encode_shard(self.key, hashes, vectors)
@@ -156,17 +205,16 @@ class CachedEncoder:
 
     def __init__(self, load: Callable[[], Any], store: EmbeddingStore):
         self.load, self.store = load, store
-        self.known = store.load()
+        self.known: dict[bytes, np.ndarray] = {}  # this process's texts: read or encoded
         self.counts = EncodeCounts()
-        self._counted: set[bytes] = set()
 
     def encode(self, texts: Sequence[str], batch_size: int = 32, **_: object) -> np.ndarray:
         hashes = [text_hash(t) for t in texts]
+        unknown = [h for h in dict.fromkeys(hashes) if h not in self.known]
+        self.known.update(self.store.lookup(unknown))
         missing = {h: t for h, t in zip(hashes, texts) if h not in self.known}
-        fresh = set(hashes) - self._counted
-        self.counts.from_cache += len(fresh) - len(missing)
+        self.counts.from_cache += len(unknown) - len(missing)
         self.counts.encoded += len(missing)
-        self._counted |= fresh
         todo = list(missing.items())
         for start in range(0, len(todo), CHUNK):  # saved chunk by chunk: an interrupted run keeps its work
             chunk = dict(todo[start:start + CHUNK])
