@@ -146,8 +146,8 @@ def gsm8k_sweep(root, pool: list[str]):
     for k, (label, _, _) in enumerate(CHECKPOINTS):
         mine = pool[25 * k: 25 * k + 50]
         write_log(sweep / label / "model", "selfimp_arith_diversity", our_log_lines(
-            [(doc(i), [(x, "3", True) for x in mine[5 * i: 5 * i + 3]] + [(x, "2", False) for x in mine[5 * i + 3: 5 * i + 5]])
-             for i in range(10)], as_json=True))
+            [(doc(i), [(x, "3", True) for x in mine[5 * i:5 * i + 3]]
+              + [(x, "2", False) for x in mine[5 * i + 3:5 * i + 5]]) for i in range(10)], as_json=True))
     return sweep
 
 
@@ -195,4 +195,11 @@ def test_cli_states_what_it_encoded_and_read(tmp_path, capsys):
     assert main([str(sweep), "--out", str(tmp_path / "r2"), "--embedding-cache", cache]) == 0
     second = capsys.readouterr().out
     n = int(first.split("Sentence-BERT: ")[1].split()[0])
-    assert n > 0 and f"Sentence-BERT: 0 texts encoded, {n} read from the cache in {cache}" in second
+    assert n > 0 and f"Sentence-BERT: 0 texts encoded, {n} read from the cache in {cache}\n" in second
+    shard = EmbeddingStore(cache, embedding_cache.default_key("float32")).shards()[0]
+    shard.write_bytes(shard.read_bytes()[:-4])  # truncated
+    embedding_cache._ENCODERS.clear()
+    assert main([str(sweep), "--out", str(tmp_path / "r3"), "--embedding-cache", cache]) == 0
+    line = capsys.readouterr().out.split("Sentence-BERT: ")[1]
+    encoded, read = int(line.split()[0]), int(line.split(", ")[1].split()[0])
+    assert encoded > 0 and encoded + read == n and line.endswith(" (1 corrupt or foreign cache files replaced)\n")

@@ -87,5 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     write_report(args.inputs, args.out, args.compare, opts, train_task=args.train_task, metrics=args.metric)
     print(f"wrote {Path(args.out) / 'report.md'} and report.json")
     if cache and (counts := encode_counts(cache, dtype)):
-        print(f"Sentence-BERT: {counts.encoded} texts encoded, {counts.from_cache} read from the cache in {cache}")
+        rejected = f" ({counts.rejected} corrupt or foreign cache files replaced)" if counts.rejected else ""
+        print(f"Sentence-BERT: {counts.encoded} texts encoded, {counts.from_cache} read from the cache in "
+              f"{cache}{rejected}")
     return 0

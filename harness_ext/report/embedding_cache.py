@@ -7,9 +7,10 @@ run dir, a sweep dir, plain log dirs or `--compare`, the M1 of `--method all` is
 M1, and inputs may be read-only or shared; entries are addressed by content, so sharing is safe.
 
 Layout: `<root>/sbert-<namespace>/<sha256 of the file>.emb`. The namespace hashes the `EncoderKey`
-(the model directory's files, its configuration included; backend + device; dtype). Each file, a *shard*, holds the sha256
-of each text and its float32 unit vector, written once (tmp + rename) and never changed, so two
-reports running at once never see each other's partial files (at worst both encode a text).
+(the model directory's files, its configuration included; backend + device; dtype). Each file, a
+*shard*, holds the sha256 of each text and its float32 unit vector, written once (tmp + rename) and
+never changed, so two reports running at once never see each other's partial files (at worst both
+encode a text).
 Read: a shard whose content does not hash to its name (corrupt), or that was written for another
 key (foreign), or that holds a non-finite vector, is deleted and its texts are encoded again.
 """
@@ -197,6 +198,7 @@ class EmbeddingStore:
 class EncodeCounts:
     from_cache: int = 0  # distinct texts whose vectors a shard held
     encoded: int = 0  # distinct texts the model encoded (and the store saved)
+    rejected: int = 0  # untrustworthy shards deleted (their texts encoded again)
 
 
 class CachedEncoder:
@@ -215,6 +217,7 @@ class CachedEncoder:
         missing = {h: t for h, t in zip(hashes, texts) if h not in self.known}
         self.counts.from_cache += len(unknown) - len(missing)
         self.counts.encoded += len(missing)
+        self.counts.rejected = len(self.store.rejected)
         todo = list(missing.items())
         for start in range(0, len(todo), CHUNK):  # saved chunk by chunk: an interrupted run keeps its work
             chunk = dict(todo[start:start + CHUNK])
