@@ -159,6 +159,13 @@ def native_bf16_dtype() -> str:
     return "bfloat16" if any(getattr(torch.cpu, name, lambda: False)() for name in probes) else "float32"
 
 
+def sbert_device() -> str:
+    """Where Sentence-BERT encodes: the GPU when there is one."""
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
 def load_sbert(name: str | os.PathLike | None = None, dtype: str = "float32"):
     """A SentenceTransformer by name or path (default: the offline all-MiniLM-L6-v2), loaded once.
 
@@ -177,7 +184,7 @@ def _load_sbert(name: str, dtype: str):
     from sentence_transformers import SentenceTransformer
 
     try:
-        model = SentenceTransformer(name, device="cuda" if torch.cuda.is_available() else "cpu")
+        model = SentenceTransformer(name, device=sbert_device())
     except (OSError, ValueError) as e:
         raise SelfimpError(f"Sentence-BERT model {name!r} could not be loaded offline: {e}") from None
     return model.to(torch.bfloat16) if dtype == "bfloat16" else model

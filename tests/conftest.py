@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("HF_ALLOW_CODE_EVAL", "1")
 os.environ.setdefault("SELFIMP_DATA_DIR", str(Path(__file__).resolve().parents[2] / "shared" / "data"))
+os.environ.setdefault("SELFIMP_EMBEDDING_CACHE", tempfile.mkdtemp(prefix="selfimp-embeddings-"))  # not ~/.cache
 
 
 @pytest.fixture(scope="session")

@@ -23,6 +23,7 @@ EXPECTED = {
     "bench_embedded_floor.py": ["SFTTrainer / plain loop", "greedy, eager / sdpa attention", "cost per test problem"],
     "bench_verdict_calibration.py": ["null, all sizes: family-wise false-positive rate", "1. fairness",
                                      "5. null at 300 problems: beyond-M1 words"],
+    "bench_report_scale.py": ["cold: wall", "warm: cache", "+1 checkpoint: peak RSS", "cold: verdicts"],
 }
 
 
@@ -45,6 +46,9 @@ def test_python_benchmark_quick(script, tmp_path):
     assert (tmp_path / "f.json").is_file()
     if script == "bench_metrics.py":  # the bf16 option of sbert_diversity_many keeps scores within 0.01
         assert "bf16 max |score - fp32 score|" in out and "qualifies (<= 0.01)" in out, out
+    if script == "bench_report_scale.py":  # a warm re-run encodes nothing; the cache keeps every number
+        assert "warm: cache: 0 texts encoded" in out and "cold: verdicts: same as the baseline's" in out, out
+        assert "cold: max |SBERT diversity - baseline's|: 0\n" in out, out
 
 
 @pytest.mark.slow

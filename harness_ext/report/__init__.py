@@ -14,6 +14,7 @@ from harness_ext.errors import SelfimpError, cli_errors
 from harness_ext.io import atomic_write_json, atomic_write_text, check_output_dir
 from harness_ext.metrics import SBERT_DTYPES, native_bf16_dtype
 from harness_ext.report.analysis import Options, analyze, json_ready
+from harness_ext.report.embedding_cache import default_cache_dir, encode_counts
 from harness_ext.report.inputs import Checkpoint, load_inputs, load_log_dirs
 from harness_ext.report.loggers import REPORT_TO, check_report_to, log_report
 from harness_ext.report.markdown import render
@@ -36,6 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="Sentence-BERT dtype (default float32, as the lm-eval tasks; bfloat16: 1.5-2.4x faster on a "
                         "GPU or a CPU with AVX512-BF16 / AMX, scores within ~0.007; auto: bfloat16 where the "
                         "device has it natively, else float32)")
+    p.add_argument("--embedding-cache", metavar="DIR|off", default=None,
+                   help="where Sentence-BERT embeddings are kept between reports (default: $SELFIMP_EMBEDDING_CACHE, "
+                        "else the user cache dir, ~/.cache/selfimp/embeddings on Linux; off: encode in memory only)")
     p.add_argument("--seed", type=int, default=0, help="bootstrap and permutation seed (default 0)")
     p.add_argument("--min-change", type=float, default=MIN_CHANGE, metavar="D",
                    help=f"smallest change of accuracy (or of GD) that matters (default {MIN_CHANGE}): a change "
@@ -100,9 +104,16 @@ def main(argv: list[str] | None = None) -> int:
     dtype = native_bf16_dtype() if args.sbert_dtype == "auto" else args.sbert_dtype
     if not 0 < args.min_change < 1:
         raise SelfimpError(f"--min-change {args.min_change}: must lie between 0 and 1 (a change in accuracy)")
+    cache = None if args.no_sbert or args.embedding_cache == "off" else args.embedding_cache or default_cache_dir()
+    if cache:
+        check_output_dir(cache, "--embedding-cache")
     opts = Options(sbert=not args.no_sbert, sbert_dtype=dtype, seed=args.seed, min_change=args.min_change,
-                   common_problems=args.common_problems)
+                   common_problems=args.common_problems, embedding_cache=cache)
     write_report(args.inputs, args.out, args.compare, opts, train_task=args.train_task, metrics=args.metric,
                  report_to=args.report_to)
     print(f"wrote {Path(args.out) / 'report.md'} and report.json")
+    if cache and (counts := encode_counts(cache, dtype)):
+        rejected = f" ({counts.rejected} corrupt or foreign cache files replaced)" if counts.rejected else ""
+        print(f"Sentence-BERT: {counts.encoded} texts encoded, {counts.from_cache} read from the cache in "
+              f"{cache}{rejected}")
     return 0
