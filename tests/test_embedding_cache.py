@@ -10,7 +10,7 @@ import shutil
 import numpy as np
 import pytest
 from lmeval_logs import our_log_lines, write_log
-from test_report import CHECKPOINTS, build_sweep, doc
+from report_sweeps import CHECKPOINTS, build_sweep, doc
 
 from harness_ext import metrics
 from harness_ext.data import load_rows
