@@ -33,6 +33,8 @@ import resource
 import select
 import sys
 from _signal import SIGKILL  # not `signal`: its enum import is not needed here
+from types import ModuleType
+from typing import Any, NamedTuple
 
 # Imported once here, so that programs find them loaded (MBPP's and model code's usual imports).
 import array, bisect, cmath, collections, copy, functools, heapq, itertools, math, operator, re, string, typing  # noqa: E401,F401,E501,I001
@@ -64,16 +66,20 @@ AF_UNIX, KEYCTL_JOIN_SESSION_KEYRING = 1, 1
 # MemoryError rather than the cgroup's reclaim and OOM kill).
 CGROUP_HEADROOM = 64 << 20
 
-# Set once by main() from the runner's arguments and the interpreter's paths.
-SECCOMP = SYSCALL_FILTER = None  # libseccomp's bindings and the programs' filter; None: no filter
-CGROUP = ""  # this server's memory cgroup; "": none
-BUDGET = [0]  # the budget now set on CGROUP
-ROOT_BINDS: tuple[str, ...] = ()  # what a run's root holds (see _root_contents)
-ROOT_LINKS: tuple[tuple[str, str], ...] = ()
 # The request's header line, in order; `workdir_len`, `source_len` and `values_len` bytes follow
 # it (the last: the expressions whose values the program reports, separated by NUL bytes).
 REQUEST = ("workdir_len", "source_len", "values_len", "uid", "gid", "as_bytes", "cpu_s", "fsize_bytes",
            "nproc", "timeout_ms", "unshare_flags", "max_output", "max_values")
+
+
+class ServerState(NamedTuple):
+    """Built once by main() from the runner's arguments and the interpreter's paths."""
+
+    seccomp: ModuleType | None  # libseccomp's bindings; None: no syscall filter
+    syscall_filter: Any  # the programs' filter (a SyscallFilter); None: none
+    cgroup: str  # this server's memory cgroup; "": none
+    root_binds: tuple[str, ...]  # what a run's root holds (see _root_contents)
+    root_links: tuple[tuple[str, str], ...]
 
 
 def reliability_guard(block_network: bool) -> None:
@@ -172,13 +178,13 @@ def syscall_filter(seccomp):
     return filt
 
 
-def _enter_syscall_filter(libc: ctypes.CDLL) -> None:
+def _enter_syscall_filter(libc: ctypes.CDLL, state: ServerState) -> None:
     """A fresh session keyring (none of the server's keys), then the syscall filter."""
-    keyctl = SECCOMP.resolve_syscall(SECCOMP.Arch.NATIVE, "keyctl")
+    keyctl = state.seccomp.resolve_syscall(state.seccomp.Arch.NATIVE, "keyctl")
     if libc.syscall(keyctl, KEYCTL_JOIN_SESSION_KEYRING, None) < 0 \
             and ctypes.get_errno() != errno.ENOSYS:  # (a kernel without keys has none to leak)
         raise OSError(ctypes.get_errno(), "keyctl(KEYCTL_JOIN_SESSION_KEYRING)")
-    SYSCALL_FILTER.load()
+    state.syscall_filter.load()
 
 
 def _set_limits(cfg: dict) -> None:
@@ -220,16 +226,16 @@ def _bind(libc: ctypes.CDLL, source: str, target: str) -> None:
     _mount(libc, None, target, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID)
 
 
-def _minimal_root(libc: ctypes.CDLL, tmp_bytes: int) -> None:
-    """Make the run's root a fresh read-only tmpfs holding binds of ROOT_BINDS only (/usr and
-    the interpreter's library directories read-only, the loader cache, a few /dev nodes), a /proc
-    that shows only our pid namespace and small tmpfs mounts on PRIVATE_DIRS (the largest on
-    /tmp, which holds the working dir); then chroot into it. No other host file is reachable."""
+def _minimal_root(libc: ctypes.CDLL, state: ServerState, tmp_bytes: int) -> None:
+    """Make the run's root a fresh read-only tmpfs holding binds of `state.root_binds` only (/usr
+    and the interpreter's library directories read-only, the loader cache, a few /dev nodes), a
+    /proc that shows only our pid namespace and small tmpfs mounts on PRIVATE_DIRS (the largest
+    on /tmp, which holds the working dir); then chroot into it. No other host file is reachable."""
     new = "/tmp"  # the staging point; moved to / below
     _mount(libc, "tmpfs", new, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,nr_inodes=1024,mode=755")
-    for path in ROOT_BINDS:
+    for path in state.root_binds:
         _bind(libc, path, new + path)
-    for path, target in ROOT_LINKS:
+    for path, target in state.root_links:
         os.symlink(target, new + path)
     os.mkdir(new + "/proc")
     _mount(libc, "proc", new + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
@@ -303,8 +309,8 @@ def _close_all_but(keep: set[int]) -> None:
                 pass
 
 
-def _program(cfg: dict, libc: ctypes.CDLL, source: bytes, stdlib_fds: dict[str, int],
-             nonce_r: int, ready_w: int) -> None:
+def _program(cfg: dict, libc: ctypes.CDLL, state: ServerState, source: bytes,
+             stdlib_fds: dict[str, int], nonce_r: int, ready_w: int) -> None:
     """Set up the sandboxed process; on success run the program and never return."""
     write, read, exit_ = os.write, os.read, os._exit
     try:
@@ -313,7 +319,7 @@ def _program(cfg: dict, libc: ctypes.CDLL, source: bytes, stdlib_fds: dict[str, 
         _set_limits(cfg)
         os.chdir(cfg["workdir"])
         os.environ.update(HOME=cfg["workdir"], TMPDIR=cfg["workdir"])
-        if CGROUP:  # out of memory, the kernel kills the program, not its supervisor
+        if state.cgroup:  # out of memory, the kernel kills the program, not its supervisor
             _write("/proc/self/oom_score_adj", "1000")
         if cfg["uid"] >= 0:
             os.setgroups([])
@@ -325,8 +331,8 @@ def _program(cfg: dict, libc: ctypes.CDLL, source: bytes, stdlib_fds: dict[str, 
             _reach_stdlib_through(stdlib_fds)
         with open("program.py", "wb") as f:  # lets tracebacks show the failing lines
             f.write(source)
-        if SYSCALL_FILTER is not None:
-            _enter_syscall_filter(libc)
+        if state.syscall_filter is not None:
+            _enter_syscall_filter(libc, state)
         reliability_guard(block_network=not cfg["unshare_flags"])
         sys.argv[:] = ["program.py"]
         main = type(sys)("__main__")
@@ -376,15 +382,15 @@ def _report_values(cfg: dict, namespace: dict, write) -> None:
         write(cfg["values_fd"], line.encode("utf-8", "surrogatepass") + b"\n")
 
 
-def _supervisor(cfg: dict, libc: ctypes.CDLL, source: bytes, stdlib_fds: dict[str, int],
-                status_w: int) -> None:
+def _supervisor(cfg: dict, libc: ctypes.CDLL, state: ServerState, source: bytes,
+                stdlib_fds: dict[str, int], status_w: int) -> None:
     """Set up the run, run the program under the time limit, report, exit (never returns)."""
     _check(libc.prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0), "prctl(PR_SET_PDEATHSIG)")
     os.setsid()  # without a pid namespace, the process group is what gets killed at the end
     if cfg["uid"] < 0:  # cannot drop privileges: leave room for the user's own processes
         cfg["nproc"] += _tasks_of_uid(os.getuid())  # (counted before /proc is replaced)
     if cfg["unshare_flags"]:
-        _minimal_root(libc, 4 * cfg["fsize_bytes"])
+        _minimal_root(libc, state, 4 * cfg["fsize_bytes"])
         for fd in stdlib_fds.values():  # the same paths are in the new root; ".." of these is not
             os.close(fd)
         stdlib_fds = {}
@@ -395,7 +401,7 @@ def _supervisor(cfg: dict, libc: ctypes.CDLL, source: bytes, stdlib_fds: dict[st
     nonce_r, nonce_w = os.pipe()
     pid = os.fork()
     if pid == 0:
-        _program(cfg, libc, source, stdlib_fds, nonce_r, ready_w)
+        _program(cfg, libc, state, source, stdlib_fds, nonce_r, ready_w)
     os.close(ready_w)
     nonce = os.urandom(16).hex().encode("ascii")  # made after the fork: not in the program's memory
     os.write(nonce_w, nonce)  # while we hold the read end too: the program may be gone already
@@ -418,8 +424,8 @@ def _supervisor(cfg: dict, libc: ctypes.CDLL, source: bytes, stdlib_fds: dict[st
     os._exit(0)  # as pid 1 of the run's namespace, this kills everything left in it
 
 
-def _leader(cfg: dict, libc: ctypes.CDLL, source: bytes, stdlib_fds: dict[str, int],
-            status_w: int) -> None:
+def _leader(cfg: dict, libc: ctypes.CDLL, state: ServerState, source: bytes,
+            stdlib_fds: dict[str, int], status_w: int) -> None:
     """Enter the run's namespaces and wait for its supervisor (never returns)."""
     try:
         _check(libc.prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0), "prctl(PR_SET_PDEATHSIG)")
@@ -430,7 +436,7 @@ def _leader(cfg: dict, libc: ctypes.CDLL, source: bytes, stdlib_fds: dict[str, i
         _give_up("set-up", e)
     if pid == 0:
         try:
-            _supervisor(cfg, libc, source, stdlib_fds, status_w)
+            _supervisor(cfg, libc, state, source, stdlib_fds, status_w)
         except BaseException as e:  # noqa: BLE001
             _give_up("supervisor", e)
     os._exit(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) & 0xFF)
@@ -449,16 +455,16 @@ def _write(path: str, text: str) -> None:
         f.write(text)
 
 
-def _set_memory_budget(limit: int) -> None:
+def _set_memory_budget(cgroup: str, limit: int) -> None:
     """The memory budget of the next run: all its processes, memfds and tmpfs pages together
     (cgroup v2: memory.max, no swap; v1: memory.limit_in_bytes, and memsw where swap is counted)."""
-    if os.path.exists(os.path.join(CGROUP, "memory.max")):
+    if os.path.exists(os.path.join(cgroup, "memory.max")):
         files = [("memory.max", str(limit)), ("memory.swap.max", "0")]
     else:
         memsw = ("memory.memsw.limit_in_bytes", str(limit))  # never below limit_in_bytes
         files = [memsw, ("memory.limit_in_bytes", str(limit)), memsw]
     for i, (name, value) in enumerate(files):
-        path = os.path.join(CGROUP, name)
+        path = os.path.join(cgroup, name)
         if os.path.exists(path):
             try:
                 _write(path, value)
@@ -468,13 +474,10 @@ def _set_memory_budget(limit: int) -> None:
                 raise
 
 
-def _serve_one(cfg: dict, source: bytes, libc: ctypes.CDLL, stdlib_fds: dict[str, int],
-               own_fds: tuple[int, ...]) -> bytes:
+def _serve_one(cfg: dict, source: bytes, libc: ctypes.CDLL, state: ServerState,
+               stdlib_fds: dict[str, int], own_fds: tuple[int, ...]) -> bytes:
     """Run one program; the answer is `<leader exit> <report or ->\\n<len out> <len err> <len
     values>\\n` followed by the captured stdout, stderr and reported values."""
-    if CGROUP and BUDGET[0] != cfg["as_bytes"] + CGROUP_HEADROOM:
-        _set_memory_budget(cfg["as_bytes"] + CGROUP_HEADROOM)
-        BUDGET[0] = cfg["as_bytes"] + CGROUP_HEADROOM
     out_fd, err_fd = os.memfd_create("sandbox-stdout"), os.memfd_create("sandbox-stderr")
     cfg["values_fd"] = os.memfd_create("sandbox-values")
     status_r, status_w = os.pipe()
@@ -485,7 +488,7 @@ def _serve_one(cfg: dict, source: bytes, libc: ctypes.CDLL, stdlib_fds: dict[str
             os.dup2(err_fd, 2)
             for fd in (*own_fds, out_fd, err_fd, status_r):
                 os.close(fd)
-            _leader(cfg, libc, source, stdlib_fds, status_w)
+            _leader(cfg, libc, state, source, stdlib_fds, status_w)
         os.close(status_w)
         status_w = -1
         leader_rc = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
@@ -516,14 +519,13 @@ def _import_seccomp(path: str):
 
 
 def main() -> None:
-    global SECCOMP, SYSCALL_FILTER, CGROUP, ROOT_BINDS, ROOT_LINKS
-    SECCOMP = _import_seccomp(sys.argv[1] if len(sys.argv) > 1 else "")
-    CGROUP = sys.argv[2] if len(sys.argv) > 2 else ""
-    if CGROUP:  # every run forked from here is in it too (joining per run would cost ms)
-        _write(os.path.join(CGROUP, "cgroup.procs"), "0")
-    SYSCALL_FILTER = SECCOMP and syscall_filter(SECCOMP)
-    if SECCOMP:
-        SECCOMP.get_api()  # probes the kernel once here, not in every run's seccomp_load()
+    seccomp = _import_seccomp(sys.argv[1] if len(sys.argv) > 1 else "")
+    cgroup = sys.argv[2] if len(sys.argv) > 2 else ""
+    if cgroup:  # every run forked from here is in it too (joining per run would cost ms)
+        _write(os.path.join(cgroup, "cgroup.procs"), "0")
+    filt = seccomp and syscall_filter(seccomp)
+    if seccomp:
+        seccomp.get_api()  # probes the kernel once here, not in every run's seccomp_load()
     requests, answers = os.dup(0), os.dup(1)
     null = os.open(os.devnull, os.O_RDWR)  # programs get /dev/null as stdin
     os.dup2(null, 0)
@@ -531,14 +533,19 @@ def main() -> None:
     os.close(null)
     libc = ctypes.CDLL(None, use_errno=True)
     stdlib_fds = {p: os.open(p, os.O_RDONLY | os.O_DIRECTORY) for p in sys.path if os.path.isdir(p)}
-    ROOT_BINDS, ROOT_LINKS = _root_contents(list(stdlib_fds))
+    state = ServerState(seccomp, filt, cgroup, *_root_contents(list(stdlib_fds)))
+    budget = 0  # the memory budget now set on the cgroup
     reader = os.fdopen(requests, "rb")
     while header := reader.readline():  # empty: the runner closed the pipe or died
         cfg = dict(zip(REQUEST, map(int, header.split())))
         cfg["workdir"] = reader.read(cfg["workdir_len"]).decode("utf-8", "surrogateescape")
         source = reader.read(cfg["source_len"])
         cfg["exprs"] = [e for e in reader.read(cfg["values_len"]).split(b"\0") if e]
-        answer = memoryview(_serve_one(cfg, source, libc, stdlib_fds, (requests, answers)))
+        limit = cfg["as_bytes"] + CGROUP_HEADROOM
+        if cgroup and limit != budget:
+            _set_memory_budget(cgroup, limit)
+            budget = limit
+        answer = memoryview(_serve_one(cfg, source, libc, state, stdlib_fds, (requests, answers)))
         while answer:
             answer = answer[os.write(answers, answer):]
 
