@@ -22,7 +22,7 @@ def verdict_lines(report: dict) -> list[str]:
     if not rows:
         return ["No mechanism verdict: it needs a run dir with two sampled rounds, or sampled logs of M1 and a "
                 "later round.", ""]
-    return _table(["method", "axis", "dataset", "comparison", "verdict", "effect [95% CI]", "p", "p (Holm)",
+    return _table(["method", "axis", "dataset", "comparison", "verdict", "effect [adjusted CI]", "p", "p (Holm)",
                    "measure, test, CI"], rows) + [""]
 
 
