@@ -13,7 +13,6 @@ from harness_ext.errors import SelfimpError
 
 REPORT_TO = ("none", "tensorboard", "wandb", "trackio")
 PROJECT = "selfimp-report"
-MODULE = {"tensorboard": "tensorboard", "wandb": "wandb", "trackio": "trackio"}
 
 
 def check_report_to(report_to: list[str]) -> None:
@@ -21,7 +20,7 @@ def check_report_to(report_to: list[str]) -> None:
     for value in report_to:
         if value not in REPORT_TO:
             raise SelfimpError(f"--report_to: unknown value {value!r} (choose from {', '.join(REPORT_TO)})")
-    missing = [v for v in report_to if v != "none" and importlib.util.find_spec(MODULE[v]) is None]
+    missing = [v for v in report_to if v != "none" and importlib.util.find_spec(v) is None]
     if missing:
         raise SelfimpError(f"--report_to: {', '.join(missing)} not installed (pip install {' '.join(missing)})")
 
