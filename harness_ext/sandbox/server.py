@@ -8,8 +8,8 @@ fresh interpreter would give it, without paying for one (interpreter start-up an
 
     server ── leader: unshare() the network, pid, IPC and mount namespaces (plus a user
                │      namespace when not root), mount propagation made private
-               └── supervisor (pid 1 of the new pid namespace): a private /proc and tmpfs
-                    │  mounts, the working dir; enforces the time limit and reports
+               └── supervisor (pid 1 of the new pid namespace): a minimal root without /proc,
+                    │  private tmpfs mounts, the working dir; enforces the time limit and reports
                     │  `<exit code> <ready> <passed> <timed out>`
                     └── program: rlimits, no new privileges, the sandbox uid, the guard, exec()
 
@@ -228,17 +228,16 @@ def _bind(libc: ctypes.CDLL, source: str, target: str) -> None:
 
 def _minimal_root(libc: ctypes.CDLL, state: ServerState, tmp_bytes: int) -> None:
     """Make the run's root a fresh read-only tmpfs holding binds of `state.root_binds` only (/usr
-    and the interpreter's library directories read-only, the loader cache, a few /dev nodes), a
-    /proc that shows only our pid namespace and small tmpfs mounts on PRIVATE_DIRS (the largest
-    on /tmp, which holds the working dir); then chroot into it. No other host file is reachable."""
+    and the interpreter's library directories read-only, the loader cache, a few /dev nodes) and
+    small tmpfs mounts on PRIVATE_DIRS (the largest on /tmp, which holds the working dir); then
+    chroot into it. No other host file is reachable, and there is no /proc: its mountinfo would
+    show the host's devices, file system options and the source paths of the binds."""
     new = "/tmp"  # the staging point; moved to / below
     _mount(libc, "tmpfs", new, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,nr_inodes=1024,mode=755")
     for path in state.root_binds:
         _bind(libc, path, new + path)
     for path, target in state.root_links:
         os.symlink(target, new + path)
-    os.mkdir(new + "/proc")
-    _mount(libc, "proc", new + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
     for path in PRIVATE_DIRS:
         os.makedirs(new + path, exist_ok=True)
         size = tmp_bytes if path == "/tmp" else tmp_bytes // 4
@@ -301,12 +300,12 @@ def _reach_stdlib_through(stdlib_fds: dict[str, int]) -> None:
 
 
 def _close_all_but(keep: set[int]) -> None:
-    for fd in map(int, os.listdir("/proc/self/fd")):
-        if fd not in keep:
-            try:
-                os.close(fd)
-            except OSError:  # the listing's own descriptor
-                pass
+    """Close every descriptor not in `keep` (with close_range(2): no /proc needed)."""
+    start = 0
+    for fd in (*sorted(keep), os.sysconf("SC_OPEN_MAX")):  # (the soft limit: no descriptor above it)
+        if fd > start:  # (an empty range would close everything: CPython passes close_range fd - 1)
+            os.closerange(start, fd)
+        start = fd + 1
 
 
 def _program(cfg: dict, libc: ctypes.CDLL, state: ServerState, source: bytes,
@@ -314,13 +313,16 @@ def _program(cfg: dict, libc: ctypes.CDLL, state: ServerState, source: bytes,
     """Set up the sandboxed process; on success run the program and never return."""
     write, read, exit_ = os.write, os.read, os._exit
     try:
-        _close_all_but({0, 1, 2, nonce_r, ready_w, cfg["values_fd"], *stdlib_fds.values()})
+        _close_all_but({0, 1, 2, nonce_r, ready_w, cfg["values_fd"], cfg["proc_fd"], *stdlib_fds.values()})
         _check(libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(PR_SET_NO_NEW_PRIVS)")
         _set_limits(cfg)
         os.chdir(cfg["workdir"])
         os.environ.update(HOME=cfg["workdir"], TMPDIR=cfg["workdir"])
         if state.cgroup:  # out of memory, the kernel kills the program, not its supervisor
-            _write("/proc/self/oom_score_adj", "1000")
+            fd = os.open("self/oom_score_adj", os.O_WRONLY, dir_fd=cfg["proc_fd"])
+            os.write(fd, b"1000")
+            os.close(fd)
+        os.close(cfg["proc_fd"])
         if cfg["uid"] >= 0:
             os.setgroups([])
             os.setgid(cfg["gid"])
@@ -388,7 +390,8 @@ def _supervisor(cfg: dict, libc: ctypes.CDLL, state: ServerState, source: bytes,
     _check(libc.prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0), "prctl(PR_SET_PDEATHSIG)")
     os.setsid()  # without a pid namespace, the process group is what gets killed at the end
     if cfg["uid"] < 0:  # cannot drop privileges: leave room for the user's own processes
-        cfg["nproc"] += _tasks_of_uid(os.getuid())  # (counted before /proc is replaced)
+        cfg["nproc"] += _tasks_of_uid(os.getuid())
+    cfg["proc_fd"] = os.open("/proc", os.O_RDONLY | os.O_DIRECTORY)  # the server's; the run's root has none
     if cfg["unshare_flags"]:
         _minimal_root(libc, state, 4 * cfg["fsize_bytes"])
         for fd in stdlib_fds.values():  # the same paths are in the new root; ".." of these is not
