@@ -147,8 +147,8 @@ def _hidden_call(thunk):
             _hidden_signal.setitimer(_hidden_signal.ITIMER_PROF, 0)
     except BaseException as e:
         outcome = ("raised", type(e).__name__)
-    if guarded or events > {budget}:
-        outcome = ("guard" if guarded else "over",)
+    if guarded or events > {budget}:  # over the budget: dropped whatever the guard did
+        outcome = ("over" if events > {budget} else "guard",)
     return (*outcome, events, _hidden_time.process_time() - start)
 """
 
@@ -225,10 +225,10 @@ def plans(data_dir: str | None = None, task_ids: set[str] | None = None) -> tupl
     return todo, excluded
 
 
-def gold_outcomes(todo: list[Plan]) -> list[list[list[tuple]] | None]:
+def gold_outcomes(todo: list[Plan]) -> list[list[list[tuple]] | str]:
     """Per plan, per input, gold's outcome in each of two runs: (kind, [value,] events, cpu_s),
     kind "ok", "raised" (then the exception's name), "over" (EVENT_BUDGET), "guard" (CPU_GUARD_S)
-    or "refused" (not builtin data); None for a plan whose gold program did not run."""
+    or "refused" (not builtin data); for a plan whose gold program did not run, why."""
     from harness_ext.sandbox import Refused, SandboxLimits, run_many
 
     sources = ["\n".join([*(p.row.get("test_imports") or []), p.row["code"],
@@ -241,8 +241,9 @@ def gold_outcomes(todo: list[Plan]) -> list[list[list[tuple]] | None]:
         if any(r.status == "timeout" for r in runs):  # which inputs survive would depend on the load
             raise SelfimpError(f"task {p.task_id}: gold's run in the sandbox timed out; cannot "
                                "generate its hidden tests")
-        if any(len(r.values) < len(p.inputs) for r in runs):
-            outcomes.append(None)
+        failed = next((r for r in runs if len(r.values) < len(p.inputs)), None)
+        if failed:
+            outcomes.append(f"{failed.status}: {(failed.stderr.strip().splitlines() or [''])[-1][-200:]}")
             continue
         outcomes.append([[("refused", 0, 0.0) if isinstance(v, Refused) else v for v in pair]
                          for pair in zip(*(r.values for r in runs))])
@@ -254,8 +255,8 @@ def generate(data_dir: str | None = None, task_ids: set[str] | None = None) -> t
     todo, excluded = plans(data_dir, task_ids)
     problems, costs = {}, Costs()
     for p, outcomes in zip(todo, gold_outcomes(todo)):
-        if outcomes is None:
-            excluded[p.task_id] = f"{p.split}: gold did not run in the sandbox"
+        if isinstance(outcomes, str):
+            excluded[p.task_id] = f"{p.split}: gold did not run in the sandbox ({outcomes})"
             continue
         answers = []
         for args, (a, b) in zip(p.inputs, outcomes):
@@ -305,10 +306,10 @@ def differences(stored: dict, regenerated: dict) -> list[str]:
     return out
 
 
-def check(data_dir: str | None = None, regenerate: bool = True) -> list[str]:
+def check(data_dir: str | None = None) -> list[str]:
     """What is wrong with the stored hidden tests for this dataset: problems missing, stale or
     generated from another version of their row, gold programs failing their hidden tests, and
-    (`regenerate`) problems whose tests a regeneration does not reproduce byte for byte."""
+    problems whose tests a regeneration does not reproduce byte for byte."""
     from harness_ext.data import load_rows
     from harness_ext.verify.hidden import stored
     from harness_ext.verify.program import ProgramVerifier
@@ -326,9 +327,7 @@ def check(data_dir: str | None = None, regenerate: bool = True) -> list[str]:
     verdicts = verifier.judge_both([r["code"] for r in rows], [verifier.reference(r) for r in rows])
     problems_out += [f"task {r['task_id']}: gold fails its hidden tests"
                      for r, (shown, both) in zip(rows, verdicts) if shown and not both]
-    if regenerate:
-        problems_out += differences(tests, generate(data_dir)[0])
-    return problems_out
+    return problems_out + differences(tests, generate(data_dir)[0])
 
 
 def main(argv: list[str] | None = None) -> int:
