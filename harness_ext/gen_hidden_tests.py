@@ -225,14 +225,14 @@ def plans(data_dir: str | None = None, task_ids: set[str] | None = None) -> tupl
     return todo, excluded
 
 
-def gold_outcomes(todo: list[Plan]) -> list[list[list[tuple]] | str]:
+def gold_outcomes(todo: list[Plan], budget: int = EVENT_BUDGET) -> list[list[list[tuple]] | str]:
     """Per plan, per input, gold's outcome in each of two runs: (kind, [value,] events, cpu_s),
-    kind "ok", "raised" (then the exception's name), "over" (EVENT_BUDGET), "guard" (CPU_GUARD_S)
+    kind "ok", "raised" (then the exception's name), "over" (`budget` events), "guard" (CPU_GUARD_S)
     or "refused" (not builtin data); for a plan whose gold program did not run, why."""
     from harness_ext.sandbox import Refused, SandboxLimits, run_many
 
     sources = ["\n".join([*(p.row.get("test_imports") or []), p.row["code"],
-                          DRIVER.format(budget=EVENT_BUDGET, guard=CPU_GUARD_S)]) for p in todo]
+                          DRIVER.format(budget=budget, guard=CPU_GUARD_S)]) for p in todo]
     calls = [[f"_hidden_call(lambda: {call})" for call in _calls(p.shown, p.inputs)] for p in todo]
     # Wall time only as the sandbox's backstop: every call may use its CPU guard, on a busy machine.
     limits = SandboxLimits(timeout_s=CANDIDATES * CPU_GUARD_S * 5 + 30)
