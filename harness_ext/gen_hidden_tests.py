@@ -30,7 +30,7 @@ SEED = 0
 CANDIDATES = 60  # mutated inputs tried per problem
 KEEP = 12  # hidden tests kept per problem
 MAX_REPR = 1000  # an input or answer longer than this (as a literal) is dropped
-EVENT_BUDGET = 1_000_000  # gold's trace events per call (see DRIVER), ~50 ms of Python; over it: dropped
+EVENT_BUDGET = 1_000_000  # gold's trace events per call (see DRIVER); over it: dropped (docs/safety.md)
 CPU_GUARD_S = 1.0  # gold's CPU time per call, against time spent in C builtins (see DRIVER)
 GENERATOR_VERSION = 2
 
