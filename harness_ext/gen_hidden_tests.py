@@ -1,11 +1,14 @@
 """Generate the MBPP hidden tests (harness_ext/verify/mbpp_hidden_tests.json.gz) by differential
 testing against the gold programs: new inputs by contract-respecting mutation of the shown ones
 (`harness_ext.verify.mutate`), gold's answers computed in the sandbox, twice; inputs where gold
-raises, runs over its per-call time, answers differently in the two runs, or answers with
-something that is not builtin data are dropped.
+raises, goes over its per-call budget of trace events (or, in C builtins, of CPU time), answers
+differently in the two runs, or answers with something that is not builtin data are dropped.
+Which inputs are kept does not depend on the machine's speed or load (see DRIVER), so the file
+regenerates byte for byte.
 
     HF_ALLOW_CODE_EVAL=1 python -m harness_ext.gen_hidden_tests            # write the file
-    HF_ALLOW_CODE_EVAL=1 python -m harness_ext.gen_hidden_tests --check    # exit 1 if it does not fit
+    HF_ALLOW_CODE_EVAL=1 python -m harness_ext.gen_hidden_tests --check    # exit 1 if it does not
+                                                                         # fit or does not regenerate
 """
 from __future__ import annotations
 
@@ -15,7 +18,7 @@ import gzip
 import json
 import random
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from harness_ext.errors import SelfimpError
 from harness_ext.io import atomic_write_bytes
@@ -27,9 +30,9 @@ SEED = 0
 CANDIDATES = 60  # mutated inputs tried per problem
 KEEP = 12  # hidden tests kept per problem
 MAX_REPR = 1000  # an input or answer longer than this (as a literal) is dropped
-CALL_TIMEOUT_S = 0.5  # gold's time limit per call
-FAST_S = 0.05  # a hidden test is kept only if gold answers within this (both runs)
-GENERATOR_VERSION = 1
+EVENT_BUDGET = 1_000_000  # gold's trace events per call (see DRIVER); over it: dropped (docs/safety.md)
+CPU_GUARD_S = 1.0  # gold's CPU time per call, against time spent in C builtins (see DRIVER)
+GENERATOR_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -110,21 +113,43 @@ def shown_tests(row: dict) -> Shown:
     return Shown(entries.pop(), compare, rel_tol, [args for _, _, (_, args) in parsed])
 
 
+# Gold's cost per call is counted, not timed: the trace events (calls, lines, returns) its Python
+# code makes, the same on any machine under any load. A call over EVENT_BUDGET stops there. Time
+# spent inside C builtins (big-int arithmetic, a huge sort) makes no events; a CPU-time guard
+# (ITIMER_PROF: the process's own CPU time, not the wall clock) stops such a call after CPU_GUARD_S.
 DRIVER = """
-import signal as _hidden_signal, time as _hidden_time
+import signal as _hidden_signal, sys as _hidden_sys, time as _hidden_time
+class _HiddenOverBudget(BaseException):
+    pass
 def _hidden_call(thunk):
+    events, guarded, armed = 0, False, True
+    def _count(frame, event, arg):
+        nonlocal events
+        events += 1
+        if events > {budget}:
+            raise _HiddenOverBudget  # an error in a trace function also ends the tracing
+        return _count
     def _late(*_):
-        raise TimeoutError
-    _hidden_signal.signal(_hidden_signal.SIGALRM, _late)
-    _hidden_signal.setitimer(_hidden_signal.ITIMER_REAL, {timeout})
-    start = _hidden_time.perf_counter()
+        nonlocal guarded
+        if armed:
+            guarded = True
+            raise TimeoutError
+    _hidden_signal.signal(_hidden_signal.SIGPROF, _late)
+    start = _hidden_time.process_time()
+    _hidden_signal.setitimer(_hidden_signal.ITIMER_PROF, {guard})
+    _hidden_sys.settrace(_count)
     try:
-        value = thunk()
-        return ("ok", value, _hidden_time.perf_counter() - start)
+        try:
+            outcome = ("ok", thunk())
+        finally:
+            armed = False
+            _hidden_sys.settrace(None)
+            _hidden_signal.setitimer(_hidden_signal.ITIMER_PROF, 0)
     except BaseException as e:
-        return ("raised", type(e).__name__)
-    finally:
-        _hidden_signal.setitimer(_hidden_signal.ITIMER_REAL, 0)
+        outcome = ("raised", type(e).__name__)
+    if guarded or events > {budget}:  # over the budget: dropped whatever the guard did
+        outcome = ("over" if events > {budget} else "guard",)
+    return (*outcome, events, _hidden_time.process_time() - start)
 """
 
 
@@ -149,14 +174,46 @@ def _choose(answers: list[tuple[tuple, object]], rng: random.Random) -> list[tup
     return chosen
 
 
-def generate(data_dir: str | None = None) -> dict:
-    from harness_ext.data import load_rows
-    from harness_ext.sandbox import Refused, SandboxLimits, run_many
+@dataclass(frozen=True)
+class Plan:
+    """One problem to generate for: its row, shown tests and the mutated inputs to try."""
 
-    problems, excluded, plans = {}, {}, []
+    split: str
+    row: dict
+    shown: Shown
+    inputs: list[tuple]
+    rng: random.Random  # seeded per problem; after mutation it picks the tests kept
+
+    @property
+    def task_id(self) -> str:
+        return str(self.row["task_id"])
+
+
+@dataclass
+class Costs:
+    """What the event count cannot see, printed after a generation: the most CPU time a kept call
+    took (traced) and the calls the CPU guard stopped, the only load-dependent decisions."""
+
+    slowest_kept_s: float = 0.0
+    slowest_kept_task: str = ""
+    guard_stopped: list[str] = field(default_factory=list)  # "task <id>: <events> events"
+
+    def lines(self) -> list[str]:
+        return [f"slowest kept call: {self.slowest_kept_s * 1000:.1f} ms CPU (task {self.slowest_kept_task}); "
+                f"CPU guard {CPU_GUARD_S} s", f"calls stopped by the CPU guard: {len(self.guard_stopped)}",
+                *self.guard_stopped]
+
+
+def plans(data_dir: str | None = None, task_ids: set[str] | None = None) -> tuple[list[Plan], dict]:
+    """The problems to generate for (all, or those in `task_ids`) and those excluded, with why."""
+    from harness_ext.data import load_rows
+
+    todo, excluded = [], {}
     for split in SPLITS:
         for row in load_rows("mbpp", split, data_dir):
             tid = str(row["task_id"])
+            if task_ids is not None and tid not in task_ids:
+                continue
             try:
                 shown = shown_tests(row)
             except ValueError as e:
@@ -164,55 +221,95 @@ def generate(data_dir: str | None = None) -> dict:
                 continue
             rng = random.Random(f"{SEED}-{tid}")
             inputs = mutate_inputs(shown.inputs, CANDIDATES, rng)
-            inputs = [a for a in inputs if len(canonical(a)) <= MAX_REPR]
-            source = "\n".join([*(row.get("test_imports") or []), row["code"],
-                                DRIVER.format(timeout=CALL_TIMEOUT_S)])
-            plans.append((split, row, shown, inputs, source, rng))
-    sources = [p[4] for p in plans]
-    calls = [[f"_hidden_call(lambda: {call})" for call in _calls(shown, inputs)]
-             for _, _, shown, inputs, _, _ in plans]
-    limits = SandboxLimits(timeout_s=CANDIDATES * CALL_TIMEOUT_S + 10)
-    runs = [run_many(sources, limits=limits, values=calls) for _ in range(2)]
-    for (split, row, shown, inputs, _, rng), first, second in zip(plans, *runs):
-        tid = str(row["task_id"])
+            todo.append(Plan(split, row, shown, [a for a in inputs if len(canonical(a)) <= MAX_REPR], rng))
+    return todo, excluded
+
+
+def gold_outcomes(todo: list[Plan], budget: int = EVENT_BUDGET) -> list[list[list[tuple]] | str]:
+    """Per plan, per input, gold's outcome in each of two runs: (kind, [value,] events, cpu_s),
+    kind "ok", "raised" (then the exception's name), "over" (`budget` events), "guard" (CPU_GUARD_S)
+    or "refused" (not builtin data); for a plan whose gold program did not run, why."""
+    from harness_ext.sandbox import Refused, SandboxLimits, run_many
+
+    sources = ["\n".join([*(p.row.get("test_imports") or []), p.row["code"],
+                          DRIVER.format(budget=budget, guard=CPU_GUARD_S)]) for p in todo]
+    calls = [[f"_hidden_call(lambda: {call})" for call in _calls(p.shown, p.inputs)] for p in todo]
+    # Wall time only as the sandbox's backstop: every call may use its CPU guard, on a busy machine.
+    limits = SandboxLimits(timeout_s=CANDIDATES * CPU_GUARD_S * 5 + 30)
+    outcomes = []
+    for p, *runs in zip(todo, *(run_many(sources, limits=limits, values=calls) for _ in range(2))):
+        if any(r.status == "timeout" for r in runs):  # which inputs survive would depend on the load
+            raise SelfimpError(f"task {p.task_id}: gold's run in the sandbox timed out; cannot "
+                               "generate its hidden tests")
+        failed = next((r for r in runs if len(r.values) < len(p.inputs)), None)
+        if failed:
+            outcomes.append(f"{failed.status}: {(failed.stderr.strip().splitlines() or [''])[-1][-200:]}")
+            continue
+        outcomes.append([[("refused", 0, 0.0) if isinstance(v, Refused) else v for v in pair]
+                         for pair in zip(*(r.values for r in runs))])
+    return outcomes
+
+
+def generate(data_dir: str | None = None, task_ids: set[str] | None = None) -> tuple[dict, Costs]:
+    """The hidden tests of every problem (or those in `task_ids`), and what their calls cost."""
+    todo, excluded = plans(data_dir, task_ids)
+    problems, costs = {}, Costs()
+    for p, outcomes in zip(todo, gold_outcomes(todo)):
+        if isinstance(outcomes, str):
+            excluded[p.task_id] = f"{p.split}: gold did not run in the sandbox ({outcomes})"
+            continue
         answers = []
-        for args, a, b in zip(inputs, first.values, second.values):
-            if isinstance(a, Refused) or isinstance(b, Refused) or a[0] != "ok" or b[0] != "ok" \
-                    or canonical(a[1]) != canonical(b[1]) or max(a[2], b[2]) > FAST_S:
+        for args, (a, b) in zip(p.inputs, outcomes):
+            if "guard" in (a[0], b[0]):
+                costs.guard_stopped.append(f"task {p.task_id}: {max(a[-2], b[-2])} events")
+            if a[0] != "ok" or b[0] != "ok" or canonical(a[1]) != canonical(b[1]):
                 continue
+            if max(a[-1], b[-1]) > costs.slowest_kept_s:
+                costs.slowest_kept_s, costs.slowest_kept_task = max(a[-1], b[-1]), p.task_id
             value = a[1]
-            if shown.compare == "set":  # gold's items in any order: stored as the set they form
+            if p.shown.compare == "set":  # gold's items in any order: stored as the set they form
                 try:
                     value = set(value)
                 except TypeError:
                     continue
             if len(canonical(value)) <= MAX_REPR:
                 answers.append((args, value))
-        if not (first.passed and second.passed) and not answers:
-            excluded[tid] = f"{split}: gold did not run ({first.status}: {first.stderr.strip()[-200:]})"
-            continue
-        if not inputs:
-            excluded[tid] = f"{split}: no new input within the shown inputs' contract"
+        if not p.inputs:
+            excluded[p.task_id] = f"{p.split}: no new input within the shown inputs' contract"
             continue
         if not answers:
-            excluded[tid] = f"{split}: gold raised, timed out or answered non-builtin data on every new input"
+            excluded[p.task_id] = (f"{p.split}: gold raised, went over its budget or answered "
+                                   "non-builtin data on every new input")
             continue
-        problems[tid] = {
-            "split": split, "fingerprint": fingerprint(row["code"], row["test_list"]),
-            "entry": shown.entry, "compare": shown.compare, "rel_tol": shown.rel_tol,
-            "tests": [[canonical(args), canonical(value)] for args, value in _choose(answers, rng)]}
-    return {"generator": GENERATOR_VERSION, "seed": SEED, "problems": problems, "excluded": excluded}
+        problems[p.task_id] = {
+            "split": p.split, "fingerprint": fingerprint(p.row["code"], p.row["test_list"]),
+            "entry": p.shown.entry, "compare": p.shown.compare, "rel_tol": p.shown.rel_tol,
+            "tests": [[canonical(args), canonical(value)] for args, value in _choose(answers, p.rng)]}
+    tests = {"generator": GENERATOR_VERSION, "seed": SEED, "problems": problems, "excluded": excluded}
+    return tests, costs
 
 
 def encode(tests: dict) -> bytes:
     return gzip.compress(json.dumps(tests, indent=0, sort_keys=True).encode(), mtime=0)
 
 
+def differences(stored: dict, regenerated: dict) -> list[str]:
+    """Where a regeneration differs from the stored hidden tests, naming the problems."""
+    out = [f"{key}: stored {stored.get(key)!r}, regenerated {regenerated[key]!r}"
+           for key in ("generator", "seed") if stored.get(key) != regenerated[key]]
+    for part in ("problems", "excluded"):
+        old, new = stored.get(part, {}), regenerated[part]
+        out += [f"task {t}: its {part[:-1]} entry differs from a regeneration"
+                for t in sorted({*old, *new}, key=int) if old.get(t) != new.get(t)]
+    if not out and encode(stored) != encode(regenerated):
+        out.append("the stored file is not encoded as the generator encodes it")
+    return out
+
+
 def check(data_dir: str | None = None) -> list[str]:
     """What is wrong with the stored hidden tests for this dataset: problems missing, stale or
-    generated from another version of their row, and gold programs failing their hidden tests.
-    (Not a byte-for-byte regeneration: which inputs gold answers within FAST_S depends on the
-    machine's load, so a regeneration may pick a few other inputs for slow problems.)"""
+    generated from another version of their row, gold programs failing their hidden tests, and
+    problems whose tests a regeneration does not reproduce byte for byte."""
     from harness_ext.data import load_rows
     from harness_ext.verify.hidden import stored
     from harness_ext.verify.program import ProgramVerifier
@@ -230,27 +327,29 @@ def check(data_dir: str | None = None) -> list[str]:
     verdicts = verifier.judge_both([r["code"] for r in rows], [verifier.reference(r) for r in rows])
     problems_out += [f"task {r['task_id']}: gold fails its hidden tests"
                      for r, (shown, both) in zip(rows, verdicts) if shown and not both]
-    return problems_out
+    return problems_out + differences(tests, generate(data_dir)[0])
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--check", action="store_true",
-                        help="write nothing; exit 1 if the stored tests do not fit the dataset (see check())")
+                        help="write nothing; exit 1 if the stored tests do not fit the dataset or a "
+                             "regeneration differs from them (see check())")
     parser.add_argument("--data-dir", default=None, help="MBPP JSONL dir (default: SELFIMP_DATA_DIR)")
     args = parser.parse_args(argv)
     try:
         if args.check:
             wrong = check(args.data_dir)
-            print("\n".join(wrong) or f"{HIDDEN_TESTS_FILE.name}: fits the dataset; gold passes every hidden test")
+            print("\n".join(wrong) or f"{HIDDEN_TESTS_FILE.name}: fits the dataset, gold passes every "
+                                      "hidden test, and a regeneration reproduces it byte for byte")
             return 1 if wrong else 0
-        tests = generate(args.data_dir)
+        tests, costs = generate(args.data_dir)
         atomic_write_bytes(HIDDEN_TESTS_FILE, encode(tests))
     except SelfimpError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    print(f"wrote {HIDDEN_TESTS_FILE.name}: {len(tests['problems'])} problems, "
-          f"{len(tests['excluded'])} excluded")
+    print("\n".join([f"wrote {HIDDEN_TESTS_FILE.name}: {len(tests['problems'])} problems, "
+                     f"{len(tests['excluded'])} excluded", *costs.lines()]))
     return 0
 
 

@@ -24,6 +24,8 @@ EXPECTED = {
     "bench_verdict_calibration.py": ["null, all sizes: family-wise false-positive rate", "1. fairness",
                                      "5. null at 300 problems: beyond-M1 words"],
     "bench_report_scale.py": ["cold: wall", "warm: cache", "+1 checkpoint: peak RSS", "cold: verdicts"],
+    "bench_hidden_test_costs.py": ["calls whose outcome or event count differs between the processes: 0\n",
+                                   "calls within the budget: most CPU time (traced)", "calls stopped by the CPU guard"],
 }
 
 

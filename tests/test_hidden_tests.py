@@ -1,14 +1,20 @@
 """MBPP hidden tests: they exist for every split, gold passes them, independently written correct
-solutions pass them (no false rejects), and programs that only fit the shown tests fail them."""
+solutions pass them (no false rejects), programs that only fit the shown tests fail them, and the
+file regenerates byte for byte, also on a busy machine."""
 from __future__ import annotations
 
+import contextlib
+import os
 import random
 import string
+import subprocess
+import sys
 
 import pytest
 
 from harness_ext import data
 from harness_ext.errors import SelfimpError
+from harness_ext.gen_hidden_tests import differences, encode, generate
 from harness_ext.verify import get_verifier
 from harness_ext.verify.hidden import stored
 from harness_ext.verify.mutate import mutate_inputs
@@ -142,3 +148,45 @@ def test_the_mbpp_pass1_task_reports_both_pass_rates():
     template = (tasks_dir() / "_templates" / "pass1_hidden.yaml").read_text()
     assert "../_templates/pass1_hidden.yaml" in task
     assert "metric: pass@1\n" in template and "metric: pass@1_hidden\n" in template
+
+
+# Gold's costliest calls (tasks 84, 123: up to ~1M trace events, about the old 50 ms wall-time
+# cut), one whose large answers meet the sandbox's per-run bound on reported values (462: 12 of its
+# 60 inputs refused), a plain one (11).
+REGENERATED = {"11", "84", "123", "462"}
+
+
+@contextlib.contextmanager
+def busy_machine():
+    """Two busy loops per core for the duration."""
+    loops = [subprocess.Popen([sys.executable, "-c", "while 1: pass"]) for _ in range(2 * (os.cpu_count() or 1))]
+    try:
+        yield
+    finally:
+        for loop in loops:
+            loop.kill()
+            loop.wait()
+
+
+@pytest.fixture(scope="module")
+def regenerated() -> dict:
+    return generate(task_ids=REGENERATED)[0]
+
+
+def test_hidden_tests_regenerate_byte_for_byte_on_a_busy_machine(regenerated):
+    with busy_machine():
+        busy, costs = generate(task_ids=REGENERATED)
+    assert encode(busy) == encode(regenerated)
+    assert costs.guard_stopped == [] and 0 < costs.slowest_kept_s < 0.5
+    part = {**stored(), "problems": {t: stored()["problems"][t] for t in REGENERATED}}
+    assert differences(part, regenerated) == []  # the committed file, reproduced
+
+
+def test_the_check_names_the_problems_a_regeneration_does_not_reproduce(regenerated):
+    part = {**stored(), "problems": {t: stored()["problems"][t] for t in REGENERATED}}
+    part["problems"]["84"] = {**part["problems"]["84"], "tests": part["problems"]["84"]["tests"][1:]}
+    del part["problems"]["11"]
+    assert differences({**part, "generator": 1}, regenerated) == [
+        f"generator: stored 1, regenerated {regenerated['generator']}",
+        "task 11: its problem entry differs from a regeneration",
+        "task 84: its problem entry differs from a regeneration"]
