@@ -36,7 +36,7 @@ def encode(model, texts: list[str]) -> np.ndarray:
 def test_openvino_float32_embeddings_equal_torch_float32(texts):
     openvino_model, torch_model = sbert_backends.load_encoder("openvino"), metrics.load_sbert()
     cosine = (encode(openvino_model, texts) * encode(torch_model, texts)).sum(axis=1)
-    assert cosine.min() > 1 - 1e-4, cosine.min()
+    assert cosine.min() > 1 - 1e-6, cosine.min()  # a bfloat16 hint reads 1 - 6e-5 on these texts
     # sentence-transformers' own tokenizer, pooling and normalisation; the torch model is left as it was
     assert [type(m) for m in openvino_model] == [type(m) for m in torch_model]
     assert openvino_model[1].get_config_dict() == torch_model[1].get_config_dict()

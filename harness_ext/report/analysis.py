@@ -36,10 +36,10 @@ COVERAGE_THRESHOLD = 0.5  # paper: coverage > 0.5 -> DPO / SFT-DPO, < 0.5 -> SFT
 
 @dataclass
 class Options(DiversityOptions):
-    """The report's options: Sentence-BERT on/off, its dtype and backend (the slowest part), the bootstrap seed,
-    the smallest accuracy change that matters (below it "no significant change", else "inconclusive"
-    when not excluded) and whether checkpoints whose logs hold different problems are compared on
-    the problems they share (else refused)."""
+    """The report's options: Sentence-BERT on/off, its dtype and backend (the slowest part), the
+    bootstrap seed, the smallest accuracy change that matters (below it "no significant change",
+    else "inconclusive" when not excluded) and whether checkpoints whose logs hold different problems
+    are compared on the problems they share (else refused)."""
 
     min_change: float = MIN_CHANGE
     common_problems: bool = False

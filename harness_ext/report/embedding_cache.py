@@ -8,9 +8,9 @@ M1, and inputs may be read-only or shared; entries are addressed by content, so 
 
 Layout: `<root>/sbert-<namespace>/<sha256 of the file>.emb`. The namespace hashes the `EncoderKey`
 (the model directory's files, its configuration included; backend + device; dtype), so embeddings
-of different backends, devices or dtypes never share a directory. Each file, a *shard*, holds the sha256 of each text and its float32 unit vector, written once (tmp + rename) and
-never changed, so two reports running at once never see each other's partial files (at worst both
-encode a text).
+of different backends, devices or dtypes never share a directory. Each file, a *shard*, holds the
+sha256 of each text and its float32 unit vector, written once (tmp + rename) and never changed, so
+two reports running at once never see each other's partial files (at worst both encode a text).
 Read: a shard whose content does not hash to its name (corrupt), or that was written for another
 key (foreign), or that holds a non-finite vector, is deleted and its texts are encoded again.
 """
@@ -27,8 +27,8 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 
 from harness_ext import metrics
-from harness_ext.report import sbert_backends
 from harness_ext.io import atomic_write_bytes
+from harness_ext.report import sbert_backends
 
 MAGIC = b"selfimp-embeddings 1\n"
 HASH_BYTES = 32  # sha256 of a text's UTF-8
