@@ -1,5 +1,6 @@
 """A sweep dir of hand-built sample logs whose report numbers are known by construction (four
-checkpoints of the arith task; greedy, sampled, diversity, OOD and groups logs), and a built-in gsm8k log."""
+checkpoints of the arith task; greedy, sampled, diversity, OOD and groups logs), a built-in gsm8k log,
+and that sweep with real GSM8K solutions as its diversity samples."""
 from __future__ import annotations
 
 import json
@@ -62,3 +63,15 @@ def builtin_gsm8k_lines(samples_per_doc: dict[str, list[str]]) -> list[dict]:
         for filt in ("strict-match", "flexible-extract"):
             lines.append(log_line(i, d, texts, [texts[0].split()[-1]] * len(texts), target=d["answer"], filt=filt))
     return lines
+
+
+def gsm8k_sweep(root, pool: list[str]):
+    """test_report's sweep with each checkpoint's diversity samples drawn from real GSM8K solutions:
+    50 texts (10 problems x 5) per checkpoint, each overlapping the next checkpoint's by half."""
+    sweep = build_sweep(root)
+    for k, (label, _, _) in enumerate(CHECKPOINTS):
+        mine = pool[25 * k: 25 * k + 50]
+        write_log(sweep / label / "model", "selfimp_arith_diversity", our_log_lines(
+            [(doc(i), [(x, "3", True) for x in mine[5 * i:5 * i + 3]]
+              + [(x, "2", False) for x in mine[5 * i + 3:5 * i + 5]]) for i in range(10)], as_json=True))
+    return sweep

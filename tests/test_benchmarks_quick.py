@@ -26,6 +26,8 @@ EXPECTED = {
     "bench_report_scale.py": ["cold: wall", "warm: cache", "+1 checkpoint: peak RSS", "cold: verdicts"],
     "bench_hidden_test_costs.py": ["calls whose outcome or event count differs between the processes: 0\n",
                                    "calls within the budget: most CPU time (traced)", "calls stopped by the CPU guard"],
+    "bench_sbert_backends.py": ["torch:float32: texts/s (wall)", "openvino:float32: speed-up over torch:float32",
+                                "openvino:bfloat16: max |diversity - torch:float32's|"],
 }
 
 
@@ -51,6 +53,8 @@ def test_python_benchmark_quick(script, tmp_path):
     if script == "bench_report_scale.py":  # a warm re-run encodes nothing; the cache keeps every number
         assert "warm: cache: 0 texts encoded" in out and "cold: verdicts: same as without the cache" in out, out
         assert "cold: max |SBERT diversity - uncached float32's|: 0\n" in out, out
+    if script == "bench_sbert_backends.py":  # OpenVINO in float32 keeps the numbers
+        assert "openvino:float32: keeps the numbers (<= 0.001): yes" in out, out
 
 
 @pytest.mark.slow

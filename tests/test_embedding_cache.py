@@ -9,8 +9,7 @@ import shutil
 
 import numpy as np
 import pytest
-from lmeval_logs import our_log_lines, write_log
-from report_sweeps import CHECKPOINTS, build_sweep, doc
+from report_sweeps import build_sweep, gsm8k_sweep
 
 from harness_ext import metrics
 from harness_ext.data import load_rows
@@ -139,18 +138,6 @@ def test_two_writers_at_once_lose_nothing(tmp_path):
         np.testing.assert_array_equal(known[embedding_cache.text_hash(t)], unit(t))
 
 
-def gsm8k_sweep(root, pool: list[str]):
-    """test_report's sweep with each checkpoint's diversity samples drawn from real GSM8K solutions:
-    50 texts (10 problems x 5) per checkpoint, each overlapping the next checkpoint's by half."""
-    sweep = build_sweep(root)
-    for k, (label, _, _) in enumerate(CHECKPOINTS):
-        mine = pool[25 * k: 25 * k + 50]
-        write_log(sweep / label / "model", "selfimp_arith_diversity", our_log_lines(
-            [(doc(i), [(x, "3", True) for x in mine[5 * i:5 * i + 3]]
-              + [(x, "2", False) for x in mine[5 * i + 3:5 * i + 5]]) for i in range(10)], as_json=True))
-    return sweep
-
-
 def test_report_with_cache_same_numbers_and_rerun_or_added_checkpoint_encodes_only_new(tmp_path, data_dir):
     pool = [row["answer"] for row in load_rows("gsm8k", "train", data_dir)[:125]]
     sweep = gsm8k_sweep(tmp_path, pool)
@@ -164,16 +151,16 @@ def test_report_with_cache_same_numbers_and_rerun_or_added_checkpoint_encodes_on
     shutil.rmtree(small / "dpo_2")
     opts = Options(sbert=True, embedding_cache=cache)
     write_report([str(small)], tmp_path / "a", opts=opts)
-    assert len(cached_encoder(cache, "float32").known) == 100  # pool[:100]
+    assert len(cached_encoder(cache, "torch", "float32").known) == 100  # pool[:100]
 
     embedding_cache._ENCODERS.clear()  # a new process: only the disk cache is shared
     recording = Recording()
-    cached_encoder(cache, "float32").load = lambda: recording
+    cached_encoder(cache, "torch", "float32").load = lambda: recording
     assert write_report([str(sweep)], tmp_path / "b", opts=opts)["datasets"] == plain["datasets"]
     assert sorted(recording.seen) == sorted(pool[100:])  # the added checkpoint's new texts, each once
 
     embedding_cache._ENCODERS.clear()
-    cached_encoder(cache, "float32").load = lambda: pytest.fail("a warm re-run loaded the model")
+    cached_encoder(cache, "torch", "float32").load = lambda: pytest.fail("a warm re-run loaded the model")
     assert write_report([str(sweep)], tmp_path / "c", opts=opts)["datasets"] == plain["datasets"]
 
 
@@ -196,7 +183,7 @@ def test_cli_states_what_it_encoded_and_read(tmp_path, capsys):
     second = capsys.readouterr().out
     n = int(first.split("Sentence-BERT: ")[1].split()[0])
     assert n > 0 and f"Sentence-BERT: 0 texts encoded, {n} read from the cache in {cache}\n" in second
-    shard = EmbeddingStore(cache, embedding_cache.default_key("float32")).shards()[0]
+    shard = EmbeddingStore(cache, embedding_cache.default_key("torch", "float32")).shards()[0]
     shard.write_bytes(shard.read_bytes()[:-4])  # truncated
     embedding_cache._ENCODERS.clear()
     assert main([str(sweep), "--out", str(tmp_path / "r3"), "--embedding-cache", cache]) == 0

@@ -20,6 +20,7 @@ from harness_ext.report.loggers import REPORT_TO, check_report_to, log_report
 from harness_ext.report.markdown import render
 from harness_ext.report.mechanisms_render import mechanism_lines, mechanism_plots
 from harness_ext.report.plots import write_plots
+from harness_ext.report.sbert_backends import BACKENDS, check_backend
 from harness_ext.report.task_metrics import parse_overrides
 from harness_ext.report.verdicts import MIN_CHANGE
 from harness_ext.run_format import TRAINER_GREEDY_MODEL
@@ -37,6 +38,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="Sentence-BERT dtype (default float32, as the lm-eval tasks; bfloat16: 1.5-2.4x faster on a "
                         "GPU or a CPU with AVX512-BF16 / AMX, scores within ~0.007; auto: bfloat16 where the "
                         "device has it natively, else float32)")
+    p.add_argument("--sbert-backend", choices=BACKENDS, default="torch",
+                   help="what runs the Sentence-BERT model (default torch, sentence-transformers' own; openvino: the "
+                        "same model converted by OpenVINO, CPU only, needs `pip install 'selfimp[openvino]'`; "
+                        "same tokenizer, pooling and normalisation)")
     p.add_argument("--embedding-cache", metavar="DIR|off", default=None,
                    help="where Sentence-BERT embeddings are kept between reports (default: $SELFIMP_EMBEDDING_CACHE, "
                         "else the user cache dir, ~/.cache/selfimp/embeddings on Linux; off: encode in memory only)")
@@ -104,15 +109,17 @@ def main(argv: list[str] | None = None) -> int:
     dtype = native_bf16_dtype() if args.sbert_dtype == "auto" else args.sbert_dtype
     if not 0 < args.min_change < 1:
         raise SelfimpError(f"--min-change {args.min_change}: must lie between 0 and 1 (a change in accuracy)")
+    if not args.no_sbert:
+        check_backend(args.sbert_backend)
     cache = None if args.no_sbert or args.embedding_cache == "off" else args.embedding_cache or default_cache_dir()
     if cache:
         check_output_dir(cache, "--embedding-cache")
-    opts = Options(sbert=not args.no_sbert, sbert_dtype=dtype, seed=args.seed, min_change=args.min_change,
-                   common_problems=args.common_problems, embedding_cache=cache)
+    opts = Options(sbert=not args.no_sbert, sbert_dtype=dtype, sbert_backend=args.sbert_backend, seed=args.seed,
+                   min_change=args.min_change, common_problems=args.common_problems, embedding_cache=cache)
     write_report(args.inputs, args.out, args.compare, opts, train_task=args.train_task, metrics=args.metric,
                  report_to=args.report_to)
     print(f"wrote {Path(args.out) / 'report.md'} and report.json")
-    if cache and (counts := encode_counts(cache, dtype)):
+    if cache and (counts := encode_counts(cache, args.sbert_backend, dtype)):
         rejected = f" ({counts.rejected} corrupt or foreign cache files replaced)" if counts.rejected else ""
         print(f"Sentence-BERT: {counts.encoded} texts encoded, {counts.from_cache} read from the cache in "
               f"{cache}{rejected}")

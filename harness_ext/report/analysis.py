@@ -36,10 +36,10 @@ COVERAGE_THRESHOLD = 0.5  # paper: coverage > 0.5 -> DPO / SFT-DPO, < 0.5 -> SFT
 
 @dataclass
 class Options(DiversityOptions):
-    """The report's options: Sentence-BERT on/off and its dtype (the slowest part), the bootstrap seed,
-    the smallest accuracy change that matters (below it "no significant change", else "inconclusive"
-    when not excluded) and whether checkpoints whose logs hold different problems are compared on
-    the problems they share (else refused)."""
+    """The report's options: Sentence-BERT on/off, its dtype and backend (the slowest part), the
+    bootstrap seed, the smallest accuracy change that matters (below it "no significant change",
+    else "inconclusive" when not excluded) and whether checkpoints whose logs hold different problems
+    are compared on the problems they share (else refused)."""
 
     min_change: float = MIN_CHANGE
     common_problems: bool = False
@@ -213,6 +213,7 @@ def analyze_dataset(ds: str, m1: Checkpoint, series: dict, per_ck: dict, opts: O
         if ds in per_ck[ck.label] and per_ck[ck.label][ds].diversity is not None
     }
     out["sbert_dtype"] = opts.sbert_dtype if opts.sbert and out["diversity"] else None
+    out["sbert_backend"] = opts.sbert_backend if opts.sbert and out["diversity"] else None
     out["matched_diversity"] = {}
     for cks in series.values():
         last = per_ck[cks[-1].label].get(ds, DatasetLogs()).diversity

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from harness_ext import metrics, registry
+from harness_ext.report import sbert_backends
 from harness_ext.report.embedding_cache import cached_encoder
 from harness_ext.report.stats import mean_ci
 from harness_ext.samples import SampleLog
@@ -20,6 +21,7 @@ DRAWS = 5  # random subsets per problem and model, averaged
 class DiversityOptions:
     sbert: bool = True  # Sentence-BERT diversity (needs the sentence-transformers model; the slow part)
     sbert_dtype: str = "float32"  # one of metrics.SBERT_DTYPES; the report states it
+    sbert_backend: str = "torch"  # one of sbert_backends.BACKENDS; the report states it
     seed: int = 0
     embedding_cache: str | None = None  # directory of the on-disk embedding cache; None: encode in memory only
 
@@ -33,8 +35,9 @@ def scores(groups: list[list[str]], name: str, opts: DiversityOptions) -> list[f
     if name == "sbert":
         if not groups:
             return []
-        model = cached_encoder(opts.embedding_cache, opts.sbert_dtype) if opts.embedding_cache else None
-        return [float(v) for v in metrics.sbert_diversity_many(groups, model=model, dtype=opts.sbert_dtype)]
+        model = (cached_encoder(opts.embedding_cache, opts.sbert_backend, opts.sbert_dtype) if opts.embedding_cache
+                 else sbert_backends.load_encoder(opts.sbert_backend, opts.sbert_dtype))
+        return [float(v) for v in metrics.sbert_diversity_many(groups, model=model)]
     return [metrics.problem_diversity(name, g) for g in groups]
 
 

@@ -7,10 +7,10 @@ run dir, a sweep dir, plain log dirs or `--compare`, the M1 of `--method all` is
 M1, and inputs may be read-only or shared; entries are addressed by content, so sharing is safe.
 
 Layout: `<root>/sbert-<namespace>/<sha256 of the file>.emb`. The namespace hashes the `EncoderKey`
-(the model directory's files, its configuration included; backend + device; dtype). Each file, a
-*shard*, holds the sha256 of each text and its float32 unit vector, written once (tmp + rename) and
-never changed, so two reports running at once never see each other's partial files (at worst both
-encode a text).
+(the model directory's files, its configuration included; backend + device; dtype), so embeddings
+of different backends, devices or dtypes never share a directory. Each file, a *shard*, holds the
+sha256 of each text and its float32 unit vector, written once (tmp + rename) and never changed, so
+two reports running at once never see each other's partial files (at worst both encode a text).
 Read: a shard whose content does not hash to its name (corrupt), or that was written for another
 key (foreign), or that holds a non-finite vector, is deleted and its texts are encoded again.
 """
@@ -28,6 +28,7 @@ import numpy as np
 
 from harness_ext import metrics
 from harness_ext.io import atomic_write_bytes
+from harness_ext.report import sbert_backends
 
 MAGIC = b"selfimp-embeddings 1\n"
 HASH_BYTES = 32  # sha256 of a text's UTF-8
@@ -47,7 +48,7 @@ class EncoderKey:
     """What an embedding depends on besides its text."""
 
     model: str  # sha256 of the model directory's files (a model that is not a directory: its name)
-    backend: str  # e.g. "torch-cpu", "torch-cuda"
+    backend: str  # backend and device (`sbert_backends.device_name`): "torch-cpu", "torch-cuda", "openvino-cpu"
     dtype: str
 
     @property
@@ -228,22 +229,23 @@ class CachedEncoder:
         return np.stack([self.known[h] for h in hashes])
 
 
-_ENCODERS: dict[tuple[str, str], CachedEncoder] = {}  # (root, dtype) -> encoder, one per process
+_ENCODERS: dict[tuple[str, str, str], CachedEncoder] = {}  # (root, backend, dtype) -> encoder, one per process
 
 
-def cached_encoder(root: str, dtype: str) -> CachedEncoder:
-    """The default Sentence-BERT model in `dtype` (see `metrics.load_sbert`) behind the cache at `root`."""
-    if (root, dtype) not in _ENCODERS:
-        _ENCODERS[root, dtype] = CachedEncoder(lambda: metrics.load_sbert(None, dtype),
-                                               EmbeddingStore(root, default_key(dtype)))
-    return _ENCODERS[root, dtype]
+def cached_encoder(root: str, backend: str, dtype: str) -> CachedEncoder:
+    """The default Sentence-BERT model on `backend` in `dtype` (`sbert_backends.load_encoder`) behind the
+    cache at `root`."""
+    if (root, backend, dtype) not in _ENCODERS:
+        _ENCODERS[root, backend, dtype] = CachedEncoder(lambda: sbert_backends.load_encoder(backend, dtype),
+                                                        EmbeddingStore(root, default_key(backend, dtype)))
+    return _ENCODERS[root, backend, dtype]
 
 
-def default_key(dtype: str) -> EncoderKey:
-    """The key of the default Sentence-BERT model (`metrics.load_sbert`) in `dtype`."""
-    return EncoderKey(model_fingerprint(metrics.default_sbert_path()), f"torch-{metrics.sbert_device()}", dtype)
+def default_key(backend: str, dtype: str) -> EncoderKey:
+    """The key of the default Sentence-BERT model on `backend` in `dtype`."""
+    return EncoderKey(model_fingerprint(metrics.default_sbert_path()), sbert_backends.device_name(backend), dtype)
 
 
-def encode_counts(root: str, dtype: str) -> EncodeCounts | None:
-    """What the encoder at (`root`, `dtype`) did in this process; None if it was never needed."""
-    return _ENCODERS[root, dtype].counts if (root, dtype) in _ENCODERS else None
+def encode_counts(root: str, backend: str, dtype: str) -> EncodeCounts | None:
+    """What the encoder at (`root`, `backend`, `dtype`) did in this process; None if it was never needed."""
+    return _ENCODERS[root, backend, dtype].counts if (root, backend, dtype) in _ENCODERS else None

@@ -199,7 +199,8 @@ def dataset_section(ds: str, d: dict, plots: list[str], series: dict) -> list[st
                   f"M1's correct-answer coverage (avg@{cov['n_samples']} over {cov['n_docs']} {cov['split']} problems, "
                   f"{cov['task']}): **{_f(cov['value'])}**. {cov['advice']}.", ""]
     if d["diversity"]:
-        sbert = f"; Sentence-BERT in {d['sbert_dtype']}" if d.get("sbert_dtype") else ""
+        backend = f" ({d['sbert_backend']})" if d.get("sbert_backend", "torch") != "torch" else ""
+        sbert = f"; Sentence-BERT in {d['sbert_dtype']}{backend}" if d.get("sbert_dtype") else ""
         lines += ["### Diversity of sampled answers, pooled as in the paper (all samples per problem; "
                   f"counts not matched across models{sbert}), mean [95% CI]", ""]
         rows = []
