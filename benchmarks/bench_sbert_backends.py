@@ -8,6 +8,11 @@ is scored by every arm in a rotating order (A B C, B C A, ...), so a change in t
 during the run falls on every arm alike. Figures per arm: texts/s (wall) and CPU seconds per 1,000
 texts over all chunks, the median per-chunk wall ratio to the reference, and the max |diversity -
 the reference's| over every problem's correct and incorrect samples (the groups the report scores).
+
+`openvino:int8` (needs `pip install nncf`; not a backend of the report) is NNCF's post-training int8
+quantisation of the same converted model (`nncf.quantize`, transformer preset: SmoothQuant and
+bias correction), calibrated on 320 GSM8K training solutions (none is a text it is timed on), its
+remaining operations in float32.
 """
 from __future__ import annotations
 
@@ -21,10 +26,35 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import Report, data_dir, parse_bench_args  # noqa: E402
+from _common import Report, data_dir, parse_bench_args, rows  # noqa: E402
 from bench_report_scale import build_sweep  # noqa: E402
 
 REFERENCE = "torch:float32"
+CALIBRATION_TEXTS = 320
+
+
+def load_arm(arm: str):
+    """The encoder of `arm` (BACKEND:DTYPE): the report's own, or the int8 quantisation above."""
+    from harness_ext.report import sbert_backends
+
+    backend, dtype = arm.split(":")
+    if dtype != "int8":
+        return sbert_backends.load_encoder(backend, dtype)
+    try:
+        import nncf
+    except ImportError:
+        raise SystemExit(f"{arm} needs NNCF: pip install nncf") from None
+    import openvino as ov
+
+    model, converted = sbert_backends.openvino_conversion()
+    texts = [row["answer"] for row in rows("gsm8k", "train")[:CALIBRATION_TEXTS]]
+    names = [port.get_any_name() for port in converted.inputs]
+    batches = [{k: v.numpy() for k, v in model[0].preprocess(texts[i:i + 8]).items() if k in names}
+               for i in range(0, len(texts), 8)]
+    quantized = nncf.quantize(converted, nncf.Dataset(batches), model_type=nncf.ModelType.TRANSFORMER,
+                              subset_size=len(batches))
+    hint = ov.properties.hint.inference_precision(ov.Type.f32)
+    return sbert_backends.with_compiled(model, ov.Core().compile_model(quantized, "CPU", dict([hint])))
 
 
 def problem_groups(sweep: Path) -> list[list[str]]:
@@ -47,13 +77,12 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=50, help="samples per problem")
     parser.add_argument("--rounds", type=int, default=8, help="chunks of problems, each scored by every arm")
     parser.add_argument("--arms", nargs="+", default=["openvino:float32", "openvino:bfloat16"],
-                        help=f"BACKEND:DTYPE to time against {REFERENCE}")
+                        help=f"BACKEND:DTYPE to time against {REFERENCE} (DTYPE float32, bfloat16, or int8 for openvino)")
     args = parse_bench_args(parser, {"problems": 4, "samples": 6, "rounds": 2})
     os.environ.setdefault("SELFIMP_DATA_DIR", str(data_dir()))
     import torch
 
     from harness_ext import metrics
-    from harness_ext.report.sbert_backends import load_encoder
 
     report = Report(f"Sentence-BERT backends vs {REFERENCE}, interleaved")
     with tempfile.TemporaryDirectory(prefix="bench-sbert-") as tmp:
@@ -62,7 +91,7 @@ def main() -> None:
     report.add("texts", f"{n_texts} ({args.checkpoints} checkpoints x {args.problems} problems x {args.samples} "
                         f"samples, in {len(groups)} correct / incorrect groups, {args.rounds} rounds)")
     arms = [REFERENCE, *args.arms]
-    models = {arm: load_encoder(*arm.split(":")) for arm in arms}
+    models = {arm: load_arm(arm) for arm in arms}
     report.add("threads", f"torch {torch.get_num_threads()}, OpenVINO " + ", ".join(
         f"{arm} {m[0].model.compiled.get_property('INFERENCE_NUM_THREADS')}"
         for arm, m in models.items() if arm.startswith("openvino")))

@@ -52,18 +52,29 @@ def load_encoder(backend: str, dtype: str = "float32"):
 @functools.lru_cache(maxsize=2)
 def _openvino_sbert(dtype: str):
     import openvino as ov
+
+    model, converted = openvino_conversion()
+    hint = ov.properties.hint.inference_precision(getattr(ov.Type, OPENVINO_PRECISION[dtype]))
+    return with_compiled(model, ov.Core().compile_model(converted, "CPU", dict([hint])))
+
+
+def openvino_conversion():
+    """(a fresh default SentenceTransformer, its Hugging Face model converted by OpenVINO)."""
+    import openvino as ov
     from sentence_transformers import SentenceTransformer
 
-    model = SentenceTransformer(metrics.default_sbert_path(), device="cpu")  # its own copy: it is changed below
+    model = SentenceTransformer(metrics.default_sbert_path(), device="cpu")  # its own copy: with_compiled changes it
     transformer = model[0]
     example = {k: v for k, v in transformer.preprocess(["a short text", "a somewhat longer text"]).items()
                if isinstance(v, torch.Tensor)}
     with warnings.catch_warnings():  # the tracer's notes on shape-dependent branches a BERT encoder never takes
         warnings.simplefilter("ignore")
-        converted = ov.convert_model(transformer.model, example_input=example)
-    hint = ov.properties.hint.inference_precision(getattr(ov.Type, OPENVINO_PRECISION[dtype]))
-    compiled = ov.Core().compile_model(converted, "CPU", dict([hint]))
-    transformer.model = OpenVINOModel(compiled, transformer.model.config)
+        return model, ov.convert_model(transformer.model, example_input=example)
+
+
+def with_compiled(model, compiled):
+    """`model` (from `openvino_conversion`) with its Hugging Face model replaced by `compiled`."""
+    model[0].model = OpenVINOModel(compiled, model[0].model.config)
     return model
 
 
