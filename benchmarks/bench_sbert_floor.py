@@ -5,8 +5,9 @@ Work: all-MiniLM-L6-v2's matrix multiplies, counted from its config for each tex
 count (its tokenizer, truncated at max_seq_length): per layer and token 2 (4 h^2 + 2 h f) FLOPs for
 the projections and the feed-forward, plus 4 h L for attention over the text's L tokens. Padding
 within a batch is not counted, so this is a lower bound on the work.
-Ceiling: torch matmul throughput at the model's feed-forward shape (a batch of 32 mean-length texts'
-tokens x h times h x f) and at 2048^3, in float32 and bfloat16; the larger of the two per dtype.
+Ceiling: matrix-multiply throughput at the model's feed-forward shape (a batch of 32 mean-length
+texts' tokens x h times h x f) and at 2048^3, in float32 and bfloat16, by torch and by OpenVINO (each
+library's own kernels for this CPU); the largest of the four per dtype.
 Floor: work / ceiling for a cold paper-size report (5 x 1,319 x 50 texts) and one added checkpoint
 (1 x 1,319 x 50), against the issue's 10 and 2 minutes. Each backend's texts/s on the same texts
 (the report's path, `metrics.sbert_diversity_many`, warm-up excluded) gives its share of the ceiling.
@@ -27,6 +28,8 @@ from _common import Report, data_dir, parse_bench_args  # noqa: E402
 from bench_report_scale import build_sweep  # noqa: E402
 from bench_sbert_backends import load_arm, problem_groups  # noqa: E402
 
+from harness_ext.report.sbert_backends import OPENVINO_PRECISION  # noqa: E402
+
 PAPER_TEXTS = 5 * 1319 * 50
 TARGETS = {"cold report (5 x 1,319 x 50 texts)": (PAPER_TEXTS, 600),
            "one added checkpoint (1,319 x 50 texts)": (PAPER_TEXTS // 5, 120)}
@@ -37,25 +40,39 @@ def text_flops(n_tokens: int, config) -> float:
     return 2.0 * config.num_hidden_layers * n_tokens * (4 * h * h + 2 * h * f + 2 * h * n_tokens)
 
 
-def matmul_flops_per_s(m: int, k: int, n: int, dtype, seconds: float) -> float:
-    """Best of 5 timings of torch's (m x k) @ (k x n), each repeated for about `seconds`."""
-    import torch
-
-    a, b = torch.randn(m, k).to(dtype), torch.randn(k, n).to(dtype)
+def best_rate(flops: float, call, seconds: float) -> float:
+    """FLOP/s of `call` (doing `flops`): the best of 5 timings, each repeated for about `seconds` / 5."""
     for _ in range(3):
-        a @ b
+        call()
     start, reps = time.perf_counter(), 0
     while time.perf_counter() - start < seconds / 5 or reps < 2:
-        a @ b
+        call()
         reps += 1
-    per_call = (time.perf_counter() - start) / reps
-    best = per_call
+    best = (time.perf_counter() - start) / reps
     for _ in range(4):
         t = time.perf_counter()
         for _ in range(reps):
-            a @ b
+            call()
         best = min(best, (time.perf_counter() - t) / reps)
-    return 2.0 * m * k * n / best
+    return flops / best
+
+
+def matmul_rates(m: int, k: int, n: int, dtype: str, seconds: float) -> dict[str, float]:
+    """FLOP/s of an (m x k) @ (k x n) matmul in `dtype` by torch and by OpenVINO (its precision hint)."""
+    import numpy as np
+    import openvino as ov
+    import openvino.opset13 as ops
+    import torch
+
+    flops = 2.0 * m * k * n
+    a, b = torch.randn(m, k).to(getattr(torch, dtype)), torch.randn(k, n).to(getattr(torch, dtype))
+    x = ops.parameter([m, k], ov.Type.f32)
+    model = ov.Model([ops.matmul(x, ops.constant(np.random.randn(k, n).astype(np.float32)), False, False)], [x])
+    hint = ov.properties.hint.inference_precision(getattr(ov.Type, OPENVINO_PRECISION[dtype]))
+    request = ov.Core().compile_model(model, "CPU", dict([hint])).create_infer_request()
+    inputs = [np.random.randn(m, k).astype(np.float32)]
+    return {"torch": best_rate(flops, lambda: a @ b, seconds),
+            "OpenVINO": best_rate(flops, lambda: request.infer(inputs), seconds)}
 
 
 def main() -> None:
@@ -87,12 +104,14 @@ def main() -> None:
 
     tokens = 32 * round(statistics.fmean(lengths))
     ceiling = {}
-    for name, dtype in (("float32", torch.float32), ("bfloat16", torch.bfloat16)):
-        shaped = matmul_flops_per_s(tokens, config.hidden_size, config.intermediate_size, dtype, args.gemm_seconds)
-        square = matmul_flops_per_s(2048, 2048, 2048, dtype, args.gemm_seconds)
-        ceiling[name] = max(shaped, square)
-        report.add(f"torch matmul {name}: {tokens}x{config.hidden_size}x{config.intermediate_size} | 2048^3",
-                   f"{shaped / 1e9:.0f} | {square / 1e9:.0f}", "GFLOP/s")
+    for dtype in OPENVINO_PRECISION:
+        rates = {}
+        for shape in ((tokens, config.hidden_size, config.intermediate_size), (2048, 2048, 2048)):
+            for library, rate in matmul_rates(*shape, dtype, args.gemm_seconds).items():
+                rates[f"{library} {'x'.join(map(str, shape))}"] = rate
+        report.add(f"matmul {dtype}: " + " | ".join(rates), " | ".join(f"{r / 1e9:.0f}" for r in rates.values()),
+                   "GFLOP/s")
+        ceiling[dtype] = max(rates.values())
     for what, (n_texts, target_s) in TARGETS.items():
         for name, peak in ceiling.items():
             report.add(f"{what}: floor at the {name} ceiling", n_texts * flops / peak, "s")
