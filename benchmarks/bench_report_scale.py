@@ -162,7 +162,8 @@ def main() -> None:
     report = Report("selfimp-report at paper scale: embedding cache vs the report before it")
     if args.workdir:
         Path(args.workdir).mkdir(parents=True)  # refuses an existing one: its cache would make "cold" warm
-    with (contextlib.nullcontext(args.workdir) if args.workdir else tempfile.TemporaryDirectory(prefix="bench-report-")) as tmp:
+    keep = contextlib.nullcontext(args.workdir) if args.workdir else None
+    with keep or tempfile.TemporaryDirectory(prefix="bench-report-") as tmp:
         tmp = Path(tmp)
         sweep = build_sweep(tmp / "sweep", args.checkpoints + 1, args.problems, args.samples)
         sweep_json = json.loads((sweep / "sweep.json").read_text())
@@ -207,7 +208,8 @@ def main() -> None:
             for name in ("cold", "warm"):
                 gap, same = compare(runs[name]["report"], ref["report"])
                 report.add(f"{name}: max |SBERT diversity - uncached float32's|", gap)
-                report.add(f"{name}: verdicts", "same as without the cache" if same else "DIFFER from without the cache")
+                report.add(f"{name}: verdicts",
+                           "same as without the cache" if same else "DIFFER from without the cache")
         else:
             gap, same = compare(runs["warm"]["report"], runs["cold"]["report"])
             report.add("warm: max |SBERT diversity - cold's|", gap)

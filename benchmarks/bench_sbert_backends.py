@@ -77,7 +77,7 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=50, help="samples per problem")
     parser.add_argument("--rounds", type=int, default=8, help="chunks of problems, each scored by every arm")
     parser.add_argument("--arms", nargs="+", default=["openvino:float32", "openvino:bfloat16"],
-                        help=f"BACKEND:DTYPE to time against {REFERENCE} (DTYPE float32, bfloat16, or int8 for openvino)")
+                        help=f"BACKEND:DTYPE to time against {REFERENCE} (float32, bfloat16; int8 for openvino)")
     args = parse_bench_args(parser, {"problems": 4, "samples": 6, "rounds": 2})
     os.environ.setdefault("SELFIMP_DATA_DIR", str(data_dir()))
     import torch

@@ -41,7 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sbert-backend", choices=BACKENDS, default="torch",
                    help="what runs the Sentence-BERT model (default torch, sentence-transformers' own; openvino: the "
                         "same model converted by OpenVINO, CPU only, needs `pip install 'selfimp[openvino]'`; "
-                        "same tokenizer, pooling and normalisation)")
+                        "same tokenizer, pooling and normalisation; on 2 CPU cores 2x torch's speed in float32 with "
+                        "the same numbers, 3.5x with --sbert-dtype bfloat16 within 0.001)")
     p.add_argument("--embedding-cache", metavar="DIR|off", default=None,
                    help="where Sentence-BERT embeddings are kept between reports (default: $SELFIMP_EMBEDDING_CACHE, "
                         "else the user cache dir, ~/.cache/selfimp/embeddings on Linux; off: encode in memory only)")
