@@ -23,6 +23,7 @@ mkdir -p "$WORK"
 WORK="$(cd "$WORK" && pwd)"
 PY="${PYTHON:-python3}"
 export TOKENIZERS_PARALLELISM=false
+export SELFIMP_EMBEDDING_CACHE="$WORK/embedding-cache"  # empty: the report encodes as on a new user's machine
 
 echo "== bench_e2e: embedded job (train -> sweep -> report)"
 echo "command: bash benchmarks/bench_e2e.sh $([[ $MODE != here ]] && echo "--$MODE") $WORK"
