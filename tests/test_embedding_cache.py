@@ -190,3 +190,33 @@ def test_cli_states_what_it_encoded_and_read(tmp_path, capsys):
     line = capsys.readouterr().out.split("Sentence-BERT: ")[1]
     encoded, read = int(line.split()[0]), int(line.split(", ")[1].split()[0])
     assert encoded > 0 and encoded + read == n and line.endswith(" (1 corrupt or foreign cache files replaced)\n")
+
+
+class Terminal:
+    """stderr as a terminal: tqdm draws its bar only there."""
+
+    def __init__(self):
+        self.text = ""
+
+    def isatty(self) -> bool:
+        return True
+
+    def write(self, s: str) -> int:
+        self.text += s
+        return len(s)
+
+    def flush(self) -> None:
+        pass
+
+
+def test_a_long_encode_shows_progress_on_a_terminal_and_a_short_one_does_not(tmp_path, texts, monkeypatch):
+    monkeypatch.setattr(embedding_cache, "CHUNK", 4)  # 10 texts: 3 chunks
+    terminal = Terminal()
+    monkeypatch.setattr("sys.stderr", terminal)
+    encoder = Recording()
+    CachedEncoder(lambda: encoder, EmbeddingStore(tmp_path / "long", KEY)).encode(texts[:10])
+    assert "Sentence-BERT" in terminal.text and "10/10" in terminal.text
+    assert len(EmbeddingStore(tmp_path / "long", KEY).shards()) == 3  # saved chunk by chunk
+    terminal.text = ""
+    CachedEncoder(lambda: encoder, EmbeddingStore(tmp_path / "short", KEY)).encode(texts[:4])
+    assert terminal.text == ""  # one chunk: no bar

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from harness_ext import metrics
 from harness_ext.io import atomic_write_bytes
@@ -220,12 +221,16 @@ class CachedEncoder:
         self.counts.encoded += len(missing)
         self.counts.rejected = len(self.store.rejected)
         todo = list(missing.items())
-        for start in range(0, len(todo), CHUNK):  # saved chunk by chunk: an interrupted run keeps its work
-            chunk = dict(todo[start:start + CHUNK])
-            vectors = self.load().encode(list(chunk.values()), batch_size=batch_size,
-                                         normalize_embeddings=True, convert_to_numpy=True).astype(np.float32)
-            self.store.add(list(chunk), vectors)
-            self.known.update(zip(chunk, vectors))
+        # A bar (on a terminal) when it takes several chunks: a paper-size cold report encodes for minutes.
+        quiet = None if len(todo) > CHUNK else True  # None: tqdm shows the bar only on a terminal
+        with tqdm(total=len(todo), unit="text", desc="Sentence-BERT", disable=quiet) as bar:
+            for start in range(0, len(todo), CHUNK):  # saved chunk by chunk: an interrupted run keeps its work
+                chunk = dict(todo[start:start + CHUNK])
+                vectors = self.load().encode(list(chunk.values()), batch_size=batch_size,
+                                             normalize_embeddings=True, convert_to_numpy=True).astype(np.float32)
+                self.store.add(list(chunk), vectors)
+                self.known.update(zip(chunk, vectors))
+                bar.update(len(chunk))
         return np.stack([self.known[h] for h in hashes])
 
 
